@@ -1,0 +1,122 @@
+"""The chain-rule engine: exact deltas and parameter gradients as SymPy closed forms.
+
+Two methods give the same exact derivative:
+
+* ``"reverse"`` (default) runs the four backprop equations symbolically, sample by sample:
+  delta^{[L]} = dC/da^{[L]} (.) f'(z^{[L]}), delta^{[l]} = (W^{[l+1]})^T delta^{[l+1]} (.) f'(z^{[l]}),
+  dC/dW^{[l]} = delta^{[l]} (a^{[l-1]})^T, dC/db^{[l]} = delta^{[l]}. Each node is built once, so the
+  cost grows with the size of the network, not with (parameters x size of the loss).
+* ``"diff"`` differentiates the closed-form loss with ``sympy.diff``, one parameter at a time: simple,
+  independent of the above, and fine for small networks (it is what the tests compare against).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+
+from . import activations, losses
+from .graph import forward_sample, loss_expr, parameter_symbols, parameter_values, sympy_data, to_sympy, weight_matrices
+from .spec import Network, values_mapping
+
+METHODS = ("reverse", "diff")
+
+
+def output_delta(net: Network, Z: list[sp.Expr], A: list[sp.Expr], y: list[sp.Expr]) -> list[sp.Expr]:
+    """delta^{[L]}_j = d ell / d z^{[L]}_j for one sample (before the loss's scale factor)."""
+    g = [losses.element_derivative(net.loss_name).xreplace({losses.A: a, losses.Y: t}) for a, t in zip(A, y)]
+    if net.output.name == "softmax":
+        # Jacobian of softmax: da_j/dz_k = a_j (delta_jk - a_k), so delta_k = a_k (g_k - sum_j g_j a_j)
+        s = sp.Add(*[gj * aj for gj, aj in zip(g, A)])
+        return [ak * (gk - s) for gk, ak in zip(g, A)]
+    return [gj * dj for gj, dj in zip(g, activations.apply_derivative(net.output, Z))]
+
+
+def reverse_sample(net: Network, x, y, W, b) -> tuple[list[list[sp.Expr]], list[list[sp.Expr]], list[list[sp.Expr]]]:
+    """Forward closed forms and the per-layer deltas of one sample: (Z, A, delta), index l = 1..L."""
+    Zs, As = forward_sample(net, x, W, b)
+    L = net.depth
+    deltas: list[list[sp.Expr]] = [[] for _ in range(L + 1)]
+    deltas[L] = output_delta(net, Zs[L], As[L], y)
+    for l in range(L - 1, 0, -1):
+        back = [
+            sp.Add(*[W[l][j][k] * deltas[l + 1][j] for j in range(net.layers[l + 1])])
+            for k in range(net.layers[l])
+        ]
+        deltas[l] = [bk * dk for bk, dk in zip(back, activations.apply_derivative(net.activations[l - 1], Zs[l]))]
+    return Zs, As, deltas
+
+
+def _free_params(net: Network, sub: dict) -> list[sp.Symbol]:
+    return [p for p in parameter_symbols(net) if sub[p] is p]
+
+
+def gradient(
+    net: Network,
+    X: Any,
+    Y: Any,
+    exact: bool = False,
+    fix: Any = None,
+    values: Any = None,
+    method: str = "reverse",
+) -> dict[sp.Symbol, sp.Expr]:
+    """dict parameter symbol -> exact partial derivative of the loss over (X, Y).
+
+    ``fix`` substitutes known parameters *before* differentiating (they drop out of the result);
+    ``values`` evaluates every derivative *after* differentiating (exactly when ``exact=True``).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    sub = parameter_values(net, fix, exact)
+    free = _free_params(net, sub)
+    if method == "diff":
+        loss = loss_expr(net, X, Y, exact=exact, fix=fix)
+        grads = {p: sp.diff(loss, p) for p in free}
+    else:
+        Xs, Ys = sympy_data(net, X, Y, exact)
+        W, b = weight_matrices(net, sub)
+        terms: dict[sp.Symbol, list[sp.Expr]] = {p: [] for p in free}
+        infos = dict(zip(parameter_symbols(net), net.param_infos))
+        for x, y in zip(Xs, Ys):
+            _, As, deltas = reverse_sample(net, x, y, W, b)
+            for p in free:
+                info = infos[p]
+                d = deltas[info.layer][info.row]
+                terms[p].append(d if info.kind == "b" else d * As[info.layer - 1][info.col])
+        scale = losses.scale_value(net.loss_name, len(Xs), net.n_outputs)
+        grads = {p: scale * sp.Add(*t) for p, t in terms.items()}
+    if values is not None:
+        grads = {p: substitute(net, g, values, exact) for p, g in grads.items()}
+    return grads
+
+
+def derivative(net: Network, param: Any, X: Any, Y: Any, exact: bool = False, fix: Any = None,
+               values: Any = None, method: str = "reverse") -> sp.Expr:
+    """The exact partial derivative of the loss with respect to one parameter (name or symbol)."""
+    sym = net.param(getattr(param, "name", param))
+    if fix:
+        fixed = values_mapping(net, fix, require_all=False)
+        if sym.name in fixed:
+            raise ValueError(f'"{sym.name}" is fixed by fix=; it has no derivative. Remove it from fix to differentiate it')
+    return gradient(net, X, Y, exact=exact, fix=fix, values=values, method=method)[sym]
+
+
+def substitute(net: Network, expr: sp.Expr, values: Any, exact: bool = False) -> sp.Expr:
+    """Put parameter values into an expression (exact Rationals when ``exact``)."""
+    mapping = values_mapping(net, values, require_all=False)
+    sub = {net.param(name): to_sympy(v, exact, f'value of "{name}"') for name, v in mapping.items()}
+    return expr.xreplace(sub)
+
+
+def evaluate(net: Network, expr: sp.Expr, values: Any, dps: int = 30) -> sp.Float:
+    """Evaluate an expression at parameter values with ``dps`` significant digits (mpmath).
+
+    Float values are taken at their exact binary value, so the result is the true value of the
+    expression at the numbers a float64 program sees, correct to about ``dps`` digits.
+    """
+    mapping = values_mapping(net, values, require_all=False)
+    sub = {}
+    for name, v in mapping.items():
+        sub[net.param(name)] = v if isinstance(v, sp.Basic) else sp.Float(float(v), dps) if not isinstance(v, int) else sp.Integer(v)
+    return expr.xreplace(sub).evalf(dps)

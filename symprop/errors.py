@@ -1,0 +1,33 @@
+"""Error types and the helpers that build clear messages for bad input."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+# Error policy (as in latexify-py):
+#   * wrong input from the user (a bad size, an unknown name, a NaN)  -> ValueError / TypeError
+#     whose message names the offending thing and what would be valid;
+#   * a valid request that symprop does not support                   -> UnsupportedError;
+#   * anything else that goes wrong inside symprop                      -> SympropError.
+
+
+class SympropError(Exception):
+    """Base class for errors raised by symprop itself."""
+
+
+class UnsupportedError(SympropError, ValueError):
+    """A well-formed request that symprop does not support (e.g. softmax in a hidden layer)."""
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """Return ' Did you mean "x"?' when a close match exists, else ''."""
+    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f' Did you mean "{match[0]}"?' if match else ""
+
+
+def listing(names: Iterable[str], limit: int = 12) -> str:
+    """Format names as 'a, b, c' (capped, with a count of the rest)."""
+    names = list(names)
+    head = ", ".join(names[:limit])
+    return head + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")

@@ -1,0 +1,586 @@
+"""What network, which loss: frozen, validated specifications (NumPy only, no SymPy)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .errors import UnsupportedError, listing, suggest
+
+# --------------------------------------------------------------------------- activations
+
+#: canonical activation name -> (default parameter name, default value) or None
+ACTIVATION_PARAMS: dict[str, tuple[str, Fraction] | None] = {
+    "identity": None,
+    "sigmoid": None,
+    "tanh": None,
+    "relu": None,
+    "leaky_relu": ("slope", Fraction(1, 100)),
+    "softplus": None,
+    "elu": ("alpha", Fraction(1)),
+    "silu": None,
+    "softmax": None,
+}
+ACTIVATION_ALIASES = {"linear": "identity", "logistic": "sigmoid", "swish": "silu"}
+ACTIVATION_NAMES = tuple(ACTIVATION_PARAMS) + tuple(ACTIVATION_ALIASES)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation by canonical name, with its parameter (leaky_relu's slope, elu's alpha)."""
+
+    name: str
+    param: Fraction | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ACTIVATION_PARAMS:
+            raise ValueError(
+                f'unknown activation "{self.name}"; valid: {listing(ACTIVATION_NAMES)}.'
+                + suggest(self.name, ACTIVATION_NAMES)
+            )
+        default = ACTIVATION_PARAMS[self.name]
+        if default is None and self.param is not None:
+            raise ValueError(f'activation "{self.name}" takes no parameter (got {self.param})')
+        if default is not None and self.param is None:
+            object.__setattr__(self, "param", default[1])
+
+    @property
+    def param_name(self) -> str | None:
+        default = ACTIVATION_PARAMS[self.name]
+        return default[0] if default else None
+
+    def __repr__(self) -> str:
+        default = ACTIVATION_PARAMS[self.name]
+        if default is None or self.param == default[1]:
+            return repr(self.name)
+        return repr(f"{self.name}({_num_str(self.param)})")
+
+    def __str__(self) -> str:
+        return repr(self)[1:-1]
+
+
+def _num_str(value: Fraction | None) -> str:
+    if value is None:
+        return ""
+    if value.denominator == 1:
+        return str(value.numerator)
+    as_float = float(value)
+    return repr(as_float) if Fraction(repr(as_float)) == value else str(value)
+
+
+_ACT_CALL = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\(\s*(?:([A-Za-z_]+)\s*=\s*)?([^()]*?)\s*\))?\s*$")
+
+
+def exact_number(value: Any, what: str) -> Fraction:
+    """A decimal-faithful Fraction of a user number: 0.1 -> 1/10 (from its shortest repr)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a number, got a bool ({value!r})")
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return Fraction(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            raise ValueError(f"{what} must be finite, got {float(value)!r}")
+        return Fraction(repr(float(value)))
+    if isinstance(value, str):
+        try:
+            return Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"{what} must be a number, got {value!r}") from None
+    try:  # Decimal, SymPy Rational/Float and friends
+        return Fraction(str(value))
+    except (ValueError, TypeError, ZeroDivisionError):
+        raise TypeError(f"{what} must be a number, got {value!r} ({type(value).__name__})") from None
+
+
+def parse_activation(obj: Any, where: str) -> Activation:
+    """Accept 'tanh', 'leaky_relu(0.2)', 'elu(alpha=0.5)', ('leaky_relu', 0.2) or an Activation."""
+    if isinstance(obj, Activation):
+        return obj
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], str):
+        name, param = obj[0].strip().lower(), obj[1]
+    elif isinstance(obj, str):
+        m = _ACT_CALL.match(obj)
+        if not m:
+            raise ValueError(f"{where}: cannot read activation {obj!r}; write e.g. 'tanh' or 'leaky_relu(0.2)'")
+        name, keyword, param = m.group(1).lower(), m.group(2), m.group(3)
+        param = param if param else None
+        canon = ACTIVATION_ALIASES.get(name, name)
+        if keyword and ACTIVATION_PARAMS.get(canon) and keyword != ACTIVATION_PARAMS[canon][0]:
+            raise ValueError(
+                f"{where}: activation {canon} has parameter '{ACTIVATION_PARAMS[canon][0]}', not '{keyword}'"
+            )
+    else:
+        raise TypeError(
+            f"{where}: an activation is a name such as 'tanh' or 'leaky_relu(0.2)', got {obj!r}"
+        )
+    name = ACTIVATION_ALIASES.get(name, name)
+    if name not in ACTIVATION_PARAMS:
+        raise ValueError(
+            f'{where}: unknown activation "{name}"; valid: {listing(ACTIVATION_NAMES)}.'
+            + suggest(name, ACTIVATION_NAMES)
+        )
+    value = None if param is None else exact_number(param, f"{where}: the parameter of {name}")
+    try:
+        return Activation(name, value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- losses
+
+LOSSES = ("mse", "sse", "quadratic", "bce", "cross_entropy")
+LOSS_ALIASES = {"ssr": "sse", "ce": "cross_entropy", "binary_cross_entropy": "bce", "mean_squared_error": "mse"}
+LOSS_NAMES = LOSSES + tuple(LOSS_ALIASES)
+#: which output activation each likelihood loss needs (so that a lies in (0, 1))
+LOSS_OUTPUT = {"bce": "sigmoid", "cross_entropy": "softmax"}
+
+
+def parse_loss(obj: Any) -> str:
+    if not isinstance(obj, str):
+        raise TypeError(f"loss must be a name such as 'mse', got {obj!r}")
+    name = obj.strip().lower()
+    name = LOSS_ALIASES.get(name, name)
+    if name not in LOSSES:
+        raise ValueError(f'unknown loss "{obj}"; valid: {listing(LOSS_NAMES)}.' + suggest(obj, LOSS_NAMES))
+    return name
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+class ParamInfo(NamedTuple):
+    """One trainable parameter: W^{[layer]}[row, col] (kind 'w') or b^{[layer]}[row] (kind 'b')."""
+
+    name: str
+    kind: str  # "w" or "b"
+    layer: int  # 1-based weight layer
+    row: int  # 0-based destination neuron
+    col: int | None  # 0-based source neuron (weights only)
+
+    @property
+    def index(self) -> tuple[int, ...]:
+        return (self.row,) if self.col is None else (self.row, self.col)
+
+
+NAMINGS = ("default", "flat")
+
+
+def _param_infos(layers: tuple[int, ...], naming: str) -> tuple[ParamInfo, ...]:
+    infos: list[ParamInfo] = []
+    w_count = b_count = 0
+    for l in range(1, len(layers)):
+        n_in, n_out = layers[l - 1], layers[l]
+        for j in range(n_out):
+            for k in range(n_in):
+                w_count += 1
+                name = f"w{w_count}" if naming == "flat" else f"w{l}_{j + 1}_{k + 1}"
+                infos.append(ParamInfo(name, "w", l, j, k))
+        for j in range(n_out):
+            b_count += 1
+            name = f"b{b_count}" if naming == "flat" else f"b{l}_{j + 1}"
+            infos.append(ParamInfo(name, "b", l, j, None))
+    return tuple(infos)
+
+
+# --------------------------------------------------------------------------- the network
+
+
+class Network:
+    """A fully connected feed-forward network with its loss.
+
+    >>> Network([1, 2, 1], hidden="softplus", output="identity", loss="ssr", naming="flat")
+    Network([1, 2, 1], hidden='softplus', output='identity', loss='sse', naming='flat')
+    """
+
+    __slots__ = ("layers", "hidden", "output", "loss_name", "naming", "__dict__")
+
+    def __init__(
+        self,
+        layers: Sequence[int],
+        hidden: Any = "sigmoid",
+        output: Any = "identity",
+        loss: str = "mse",
+        naming: str = "default",
+    ) -> None:
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+            raise TypeError(f"layers must be a list of layer sizes such as [2, 3, 1], got {layers!r}")
+        if len(layers) < 2:
+            raise ValueError(f"layers needs at least an input and an output size, got {list(layers)!r}")
+        for i, n in enumerate(layers):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"layers[{i}] must be a positive integer, got {n!r} in {list(layers)!r}")
+        self.layers: tuple[int, ...] = tuple(int(n) for n in layers)
+        n_hidden = len(self.layers) - 2
+
+        if isinstance(hidden, (list, tuple)) and not (
+            isinstance(hidden, tuple) and len(hidden) == 2 and isinstance(hidden[1], (int, float, Fraction))
+        ):
+            if len(hidden) != n_hidden:
+                raise ValueError(
+                    f"hidden lists {len(hidden)} activations but layers {list(self.layers)} has "
+                    f"{n_hidden} hidden layer(s); give one name for all or one per hidden layer"
+                )
+            acts = tuple(parse_activation(h, f"hidden[{i}]") for i, h in enumerate(hidden))
+        else:
+            acts = (parse_activation(hidden, "hidden"),) * n_hidden
+        for i, act in enumerate(acts):
+            if act.name == "softmax":
+                raise UnsupportedError(
+                    f"softmax is supported in the output layer only, not in hidden layer {i + 1}; "
+                    "use it as output='softmax'"
+                )
+        self.hidden: tuple[Activation, ...] = acts
+        self.output: Activation = parse_activation(output, "output")
+        self.loss_name: str = parse_loss(loss)
+        need = LOSS_OUTPUT.get(self.loss_name)
+        if need and self.output.name != need:
+            raise UnsupportedError(
+                f"loss {self.loss_name} needs output='{need}' (its prediction must be a probability), "
+                f"got output='{self.output.name}'"
+                + (" ; for a sigmoid output use loss='bce'" if self.output.name == "sigmoid" else "")
+                + (" ; for a softmax output use loss='cross_entropy'" if self.output.name == "softmax" else "")
+            )
+        if not isinstance(naming, str) or naming not in NAMINGS:
+            raise ValueError(f"naming must be one of {', '.join(NAMINGS)}, got {naming!r}" + suggest(str(naming), NAMINGS))
+        self.naming: str = naming
+
+    # ----------------------------------------------------------------- identity and display
+    def _key(self) -> tuple:
+        return (self.layers, self.hidden, self.output, self.loss_name, self.naming)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Network) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in Network.__slots__ and hasattr(self, name):
+            raise AttributeError(f"Network is immutable; build a new one instead of setting {name}")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        if len(set(self.hidden)) == 1:
+            hidden = repr(self.hidden[0])
+        elif self.hidden:
+            hidden = "[" + ", ".join(repr(h) for h in self.hidden) + "]"
+        else:
+            hidden = None
+        parts = [repr(list(self.layers))]
+        if hidden is not None:
+            parts.append(f"hidden={hidden}")
+        parts += [f"output={self.output!r}", f"loss={self.loss_name!r}", f"naming={self.naming!r}"]
+        return f"Network({', '.join(parts)})"
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def activations(self) -> tuple[Activation, ...]:
+        """One activation per weight layer 1..L (hidden layers, then the output)."""
+        return self.hidden + (self.output,)
+
+    @property
+    def depth(self) -> int:
+        """L, the number of weight layers."""
+        return len(self.layers) - 1
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1]
+
+    @cached_property
+    def param_infos(self) -> tuple[ParamInfo, ...]:
+        """Every parameter in the fixed order: layer by layer, weights (row-major) then biases."""
+        return _param_infos(self.layers, self.naming)
+
+    @cached_property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.param_infos)
+
+    @cached_property
+    def _info_by_name(self) -> dict[str, ParamInfo]:
+        return {p.name: p for p in self.param_infos}
+
+    @property
+    def n_params(self) -> int:
+        return len(self.param_infos)
+
+    def info(self, name: Any) -> ParamInfo:
+        """The ParamInfo of a parameter given by name or symbol."""
+        key = getattr(name, "name", name)
+        if not isinstance(key, str):
+            raise TypeError(f"a parameter is named by a string or a symbol, got {name!r}")
+        try:
+            return self._info_by_name[key]
+        except KeyError:
+            raise ValueError(
+                f'unknown parameter "{key}" for {self!r}; valid: {listing(self.param_names)}.'
+                + suggest(key, self.param_names)
+            ) from None
+
+    def weight_shapes(self) -> list[tuple[int, int]]:
+        return [(self.layers[l + 1], self.layers[l]) for l in range(self.depth)]
+
+    def shapes_text(self) -> str:
+        return "; ".join(
+            f"weights[{l}] {self.layers[l + 1]}x{self.layers[l]}, biases[{l}] ({self.layers[l + 1]},)"
+            for l in range(self.depth)
+        )
+
+    # ----------------------------------------------------------------- symbolic and numeric API
+    # (implemented in graph/derive/compile; imported lazily so that spec stays SymPy-free)
+    @property
+    def parameters(self):
+        """The parameters as a tuple of real SymPy symbols, in the fixed order."""
+        from .graph import parameter_symbols
+
+        return parameter_symbols(self)
+
+    def param(self, name: str):
+        """The SymPy symbol of one parameter, by name (e.g. ``net.param("w3")``)."""
+        return self.parameters[self.param_names.index(self.info(name).name)]
+
+    @property
+    def inputs(self):
+        """Input symbols x1..x_n0 for per-sample forms."""
+        from .graph import input_symbols
+
+        return input_symbols(self)
+
+    @property
+    def targets(self):
+        """Target symbols y1..y_nL for per-sample forms."""
+        from .graph import target_symbols
+
+        return target_symbols(self)
+
+    def forward(self, X, exact: bool = False, fix=None):
+        """Per-layer closed forms: a list over samples of (Z, A) lists (see graph.forward)."""
+        from .graph import forward
+
+        return forward(self, X, exact=exact, fix=fix)
+
+    def predict(self, X, exact: bool = False, fix=None):
+        """The network's outputs for every sample as a SymPy Matrix (N x n_L)."""
+        from .graph import predict
+
+        return predict(self, X, exact=exact, fix=fix)
+
+    def loss(self, X, Y, exact: bool = False, fix=None):
+        """The loss over the data as a closed-form SymPy expression of every (unfixed) parameter."""
+        from .graph import loss_expr
+
+        return loss_expr(self, X, Y, exact=exact, fix=fix)
+
+    def gradient(self, X, Y, exact: bool = False, fix=None, values=None, method: str = "reverse"):
+        """dict symbol -> exact partial derivative of the loss (evaluated when ``values`` is given)."""
+        from .derive import gradient
+
+        return gradient(self, X, Y, exact=exact, fix=fix, values=values, method=method)
+
+    def derivative(self, param, X, Y, exact: bool = False, fix=None, values=None, method: str = "reverse"):
+        """The exact partial derivative of the loss with respect to one parameter."""
+        from .derive import derivative
+
+        return derivative(self, param, X, Y, exact=exact, fix=fix, values=values, method=method)
+
+    def sample_loss(self):
+        """The loss of one general sample (inputs and targets as symbols x1.., y1..)."""
+        return self.loss([list(self.inputs)], [list(self.targets)])
+
+    def sample_gradient(self):
+        """dict symbol -> derivative of the one-sample loss, inputs and targets as symbols."""
+        return self.gradient([list(self.inputs)], [list(self.targets)])
+
+    def compile(self):
+        """A CompiledNetwork: fast NumPy loss and exact gradient (cached per network)."""
+        from .compile import compile_network
+
+        return compile_network(self)
+
+    def values_from_arrays(self, weights, biases) -> dict[str, float]:
+        """Turn a (weights, biases) pair of array lists into a dict name -> float."""
+        w, b = parse_values(self, (weights, biases))
+        return arrays_to_dict(self, w, b)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _as_key(key: Any) -> str:
+    name = getattr(key, "name", key)
+    if not isinstance(name, str):
+        raise TypeError(f"parameter values are keyed by name or symbol, got key {key!r}")
+    return name
+
+
+def values_mapping(net: Network, values: Any, *, require_all: bool = True) -> dict[str, Any]:
+    """Normalise values to dict name -> the user's number (kept as given, for exact conversion).
+
+    Accepts a mapping (name or symbol -> number) or a pair (weights, biases) of array lists.
+    """
+    if values is None:
+        raise TypeError(
+            "parameter values are required: a dict name -> number, or a pair (weights, biases) "
+            f"of lists of arrays ({net.shapes_text()})"
+        )
+    if isinstance(values, Mapping):
+        out: dict[str, Any] = {}
+        unknown = []
+        for key, value in values.items():
+            name = _as_key(key)
+            if name not in net._info_by_name:
+                unknown.append(name)
+                continue
+            if isinstance(value, (bool, str)) or np.ndim(value) != 0:
+                raise TypeError(f'value of parameter "{name}" must be a single number, got {value!r}')
+            out[name] = value
+        if unknown:
+            hint = suggest(unknown[0], net.param_names)
+            raise ValueError(
+                f"unknown parameter name(s) {listing(unknown)} for {net!r}; valid: "
+                f"{listing(net.param_names)}.{hint}"
+            )
+        if require_all:
+            missing = [n for n in net.param_names if n not in out]
+            if missing:
+                raise ValueError(
+                    f"missing value(s) for {len(missing)} of {net.n_params} parameters: {listing(missing)}"
+                )
+        for name, value in out.items():
+            try:
+                finite = np.isfinite(float(value))
+            except (TypeError, ValueError):
+                finite = True  # symbolic values are allowed in fix=
+            if not finite:
+                raise ValueError(f'value of parameter "{name}" must be finite, got {value!r}')
+        return out
+    w, b = parse_values(net, values)
+    return arrays_to_dict(net, w, b)
+
+
+def parse_values(net: Network, values: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Normalise values to float64 (weights, biases) lists in the W^{[l]} convention."""
+    if isinstance(values, Mapping):
+        mapping = values_mapping(net, values)
+        weights = [np.zeros(s) for s in net.weight_shapes()]
+        biases = [np.zeros(s[0]) for s in net.weight_shapes()]
+        for name, value in mapping.items():
+            p = net._info_by_name[name]
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise TypeError(f'value of parameter "{name}" must be a number, got {value!r}') from None
+            (weights if p.kind == "w" else biases)[p.layer - 1][p.index] = number
+        return weights, biases
+    if not (isinstance(values, (tuple, list)) and len(values) == 2):
+        raise TypeError(
+            "parameter values must be a dict name -> number or a pair (weights, biases) of lists of "
+            f"arrays ({net.shapes_text()}); got {type(values).__name__}"
+        )
+    weights, biases = values
+    for what, arrays in (("weights", weights), ("biases", biases)):
+        if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)):
+            raise TypeError(f"{what} must be a list with one array per layer ({net.shapes_text()})")
+        if len(arrays) != net.depth:
+            raise ValueError(
+                f"{what} has {len(arrays)} array(s) but {net!r} has {net.depth} weight layer(s) "
+                f"({net.shapes_text()})"
+            )
+    out_w, out_b = [], []
+    for l, (w, b, shape) in enumerate(zip(weights, biases, net.weight_shapes())):
+        w = _float_array(w, f"weights[{l}]")
+        b = _float_array(b, f"biases[{l}]")
+        if w.shape != shape:
+            raise ValueError(
+                f"weights[{l}] has shape {w.shape}, expected {shape} = (n_{l + 1}, n_{l}) "
+                f"(W^[{l + 1}] maps {shape[1]} inputs to {shape[0]} neurons)"
+            )
+        if b.shape == (shape[0], 1):
+            b = b[:, 0]
+        if b.shape != (shape[0],):
+            raise ValueError(f"biases[{l}] has shape {b.shape}, expected ({shape[0]},)")
+        out_w.append(w)
+        out_b.append(b)
+    return out_w, out_b
+
+
+def _float_array(a: Any, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be an array of numbers, got {a!r}") from None
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{what} must be finite; entry {tuple(int(i) for i in bad)} is {arr[tuple(bad)]}")
+    return arr
+
+
+def arrays_to_dict(net: Network, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> dict[str, float]:
+    out = {}
+    for p in net.param_infos:
+        src = weights if p.kind == "w" else biases
+        out[p.name] = float(src[p.layer - 1][p.index])
+    return out
+
+
+# --------------------------------------------------------------------------- data
+
+
+def as_matrix(data: Any, what: str, n_cols: int, *, numeric: bool = True) -> np.ndarray:
+    """Shape data as (N, n_cols); 1-D is accepted when n_cols is 1 (N samples) or as one sample."""
+    if data is None:
+        raise TypeError(f"{what} is required (an array of shape (N, {n_cols}))")
+    try:
+        arr = np.asarray(data, dtype=np.float64 if numeric else object)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be an array of numbers, got {type(data).__name__}") from None
+    if arr.ndim == 0:
+        arr = arr.reshape(1, 1)
+    elif arr.ndim == 1:
+        arr = arr.reshape(-1, 1) if n_cols == 1 else arr.reshape(1, -1)
+    if arr.ndim != 2 or arr.shape[1] != n_cols:
+        raise ValueError(
+            f"{what} has shape {np.shape(data)}, expected (N, {n_cols})"
+            + (" or (N,)" if n_cols == 1 else "")
+            + f": the network has {n_cols} {'inputs' if what == 'X' else 'outputs'}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{what} is empty: at least one sample is needed")
+    if numeric and not np.all(np.isfinite(arr)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"{what} must be finite; entry {bad} is {arr[bad]}")
+    return arr
+
+
+def check_targets(net: Network, Y: np.ndarray) -> None:
+    """Targets of the likelihood losses must be probabilities."""
+    if net.loss_name in ("bce", "cross_entropy"):
+        bad = np.argwhere((Y < 0) | (Y > 1))
+        if bad.size:
+            i = tuple(int(v) for v in bad[0])
+            raise ValueError(
+                f"{net.loss_name} targets must lie in [0, 1]; Y{list(i)} is {Y[i]} "
+                f"({len(bad)} entr{'y' if len(bad) == 1 else 'ies'} out of range)"
+            )
+
+
+def as_data(net: Network, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated float64 data: X of shape (N, n0), Y of shape (N, nL)."""
+    X = as_matrix(X, "X", net.n_inputs)
+    Y = as_matrix(Y, "Y", net.n_outputs)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} samples but Y has {Y.shape[0]}; they must match")
+    check_targets(net, Y)
+    return X, Y
