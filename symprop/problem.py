@@ -1,0 +1,251 @@
+"""Problem files: a small TOML file naming the network, the data and the parameter values.
+
+    title = "Seed 002: fitting b3"          # optional
+    [network]                               # required
+    layers = [1, 2, 1]
+    hidden = "softplus"                     # one name, or one per hidden layer; "leaky_relu(0.2)" takes a parameter
+    output = "identity"
+    loss = "ssr"
+    naming = "flat"                         # optional, "default" or "flat"
+    [data]                                  # required: inline x/y, or a CSV file
+    x = [0.0, 0.5, 1.0]                     # (N, n0), or (N,) when n0 = 1
+    y = [0.0, 1.0, 0.0]
+    # csv = "data.csv"; x_columns = ["dosage"]; y_columns = ["efficacy"]   (path relative to this file)
+    [values]                                # required: every parameter by name, or init (+ overrides)
+    w1 = 3.34
+    # init = "zeros" | "normal"; seed = 0; std = 1.0
+    [train]                                 # optional: what gradient descent moves, and how
+    params = ["b3"]                         # default: all parameters
+    lr = 0.1
+    tol = 0.001
+    max_steps = 1000
+    [derive]                                # optional: the parameter a derivation focuses on
+    param = "b3"
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import listing, suggest
+from .spec import Network, as_data
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "network": ("layers", "hidden", "output", "loss", "naming"),
+    "data": ("x", "y", "csv", "x_columns", "y_columns"),
+    "values": ("init", "seed", "std"),  # plus parameter names
+    "train": ("params", "lr", "tol", "max_steps"),
+    "derive": ("param",),
+}
+TOP_LEVEL = ("title", "description") + tuple(SECTIONS)
+INITS = ("zeros", "normal")
+
+
+class ProblemError(ValueError):
+    """A problem file that cannot be used; the message names the file, the key and what is valid."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A loaded problem: network, data (float64), parameter values and the optional train/derive settings."""
+
+    network: Network
+    X: np.ndarray
+    Y: np.ndarray
+    values: dict[str, Any]
+    title: str = ""
+    description: str = ""
+    train: tuple[str, ...] | None = None
+    lr: float = 0.1
+    tol: float | None = None
+    max_steps: int = 1000
+    param: str | None = None
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        """The values of every parameter that is not trained (what seed 002 keeps fixed)."""
+        if self.train is None:
+            return {}
+        return {k: v for k, v in self.values.items() if k not in self.train}
+
+
+def load_problem(path: str | Path) -> Problem:
+    """Read and validate a problem file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProblemError(f"{path}: no such problem file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProblemError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ProblemError(f"{path}: not a UTF-8 text file") from None
+    return problem_from_dict(raw, source=path)
+
+
+def problem_from_dict(raw: dict[str, Any], source: Path | None = None) -> Problem:
+    """Validate a parsed problem (the dict a TOML file gives)."""
+    where = str(source) if source else "<problem>"
+
+    def fail(msg: str) -> ProblemError:
+        return ProblemError(f"{where}: {msg}")
+
+    for key in raw:
+        if key not in TOP_LEVEL:
+            raise fail(f"unknown key '{key}'; valid top-level keys: {listing(TOP_LEVEL)}." + suggest(key, TOP_LEVEL))
+    for name in ("network", "data", "values"):
+        if name not in raw:
+            raise fail(f"missing section [{name}]")
+    for name in SECTIONS:
+        if name in raw and not isinstance(raw[name], dict):
+            raise fail(f"'{name}' must be a table [{name}], got {type(raw[name]).__name__}")
+
+    net_raw = raw["network"]
+    _check_keys(net_raw, SECTIONS["network"], "network", fail)
+    if "layers" not in net_raw:
+        raise fail("[network] needs 'layers', e.g. layers = [1, 2, 1]")
+    try:
+        net = Network(**{k: v for k, v in net_raw.items()})
+    except (ValueError, TypeError) as exc:
+        raise fail(f"[network]: {exc}") from None
+
+    X, Y = _data(raw["data"], net, source, fail)
+    values = _values(raw["values"], net, fail)
+
+    train_raw = raw.get("train", {})
+    _check_keys(train_raw, SECTIONS["train"], "train", fail)
+    train = None
+    if "params" in train_raw:
+        params = train_raw["params"]
+        if isinstance(params, str):
+            params = [params]
+        if not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params):
+            raise fail("[train] params must be a non-empty list of parameter names, e.g. params = [\"b3\"]")
+        bad = [p for p in params if p not in net.param_names]
+        if bad:
+            raise fail(f"[train] params: unknown parameter(s) {listing(bad)}; valid: {listing(net.param_names)}."
+                       + suggest(bad[0], net.param_names))
+        train = tuple(params)
+    lr = _number(train_raw.get("lr", 0.1), "[train] lr", fail, positive=True)
+    tol = train_raw.get("tol")
+    tol = None if tol is None else _number(tol, "[train] tol", fail, positive=True)
+    max_steps = train_raw.get("max_steps", 1000)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise fail(f"[train] max_steps must be a positive integer, got {max_steps!r}")
+
+    derive_raw = raw.get("derive", {})
+    _check_keys(derive_raw, SECTIONS["derive"], "derive", fail)
+    param = derive_raw.get("param")
+    if param is not None and param not in net.param_names:
+        raise fail(f"[derive] param: unknown parameter {param!r}; valid: {listing(net.param_names)}."
+                   + suggest(str(param), net.param_names))
+
+    for key in ("title", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            raise fail(f"'{key}' must be a string")
+    return Problem(net, X, Y, values, raw.get("title", ""), raw.get("description", ""), train, float(lr),
+                   None if tol is None else float(tol), int(max_steps), param, source)
+
+
+def _check_keys(table: dict, valid: tuple[str, ...], section: str, fail, extra: tuple[str, ...] = ()) -> None:
+    for key in table:
+        if key not in valid and key not in extra:
+            allowed = valid + extra
+            raise fail(f"[{section}] unknown key '{key}'; valid: {listing(allowed)}." + suggest(key, allowed))
+
+
+def _number(value: Any, what: str, fail, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(f"{what} must be a number, got {value!r}")
+    if positive and not value > 0:
+        raise fail(f"{what} must be positive, got {value!r}")
+    return value
+
+
+def _data(table: dict, net: Network, source: Path | None, fail) -> tuple[np.ndarray, np.ndarray]:
+    _check_keys(table, SECTIONS["data"], "data", fail)
+    if "csv" in table:
+        if "x" in table or "y" in table:
+            raise fail("[data] gives both csv and inline x/y; use one")
+        for key in ("x_columns", "y_columns"):
+            cols = table.get(key)
+            if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
+                raise fail(f"[data] with csv needs {key} = [\"column\", ...] naming the CSV columns")
+        base = source.parent if source else Path.cwd()
+        X, Y = _read_csv(base / table["csv"], table["x_columns"], table["y_columns"], fail)
+    else:
+        missing = [k for k in ("x", "y") if k not in table]
+        if missing:
+            raise fail(f"[data] needs inline {' and '.join(missing)} (or csv = \"file.csv\" with x_columns/y_columns)")
+        X, Y = table["x"], table["y"]
+    try:
+        return as_data(net, X, Y)
+    except (ValueError, TypeError) as exc:
+        raise fail(f"[data]: {exc}") from None
+
+
+def _read_csv(path: Path, x_cols: list[str], y_cols: list[str], fail) -> tuple[list, list]:
+    if not path.is_file():
+        raise fail(f"[data] csv: no such file {path}")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        for col in x_cols + y_cols:
+            if col not in header:
+                raise fail(f"[data] csv {path.name}: no column '{col}'; columns: {listing(header)}." + suggest(col, header))
+        X, Y = [], []
+        for line, row in enumerate(reader, start=2):
+            try:
+                X.append([float(row[c]) for c in x_cols])
+                Y.append([float(row[c]) for c in y_cols])
+            except (TypeError, ValueError):
+                raise fail(f"[data] csv {path.name}, line {line}: a value is not a number: {row}") from None
+    return X, Y
+
+
+def _values(table: dict, net: Network, fail) -> dict[str, Any]:
+    init = table.get("init")
+    names = [k for k in table if k not in SECTIONS["values"]]
+    unknown = [k for k in names if k not in net.param_names]
+    if unknown:
+        raise fail(
+            f"[values] unknown key(s) {listing(unknown)}; valid: init, seed, std and the parameter names "
+            f"{listing(net.param_names)}." + suggest(unknown[0], net.param_names + SECTIONS["values"])
+        )
+    values: dict[str, Any] = {}
+    if init is not None:
+        if init not in INITS:
+            raise fail(f"[values] init must be one of {', '.join(INITS)}, got {init!r}" + suggest(str(init), INITS))
+        seed = table.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise fail(f"[values] seed must be an integer, got {seed!r}")
+        std = _number(table.get("std", 1.0), "[values] std", fail, positive=True)
+        rng = np.random.default_rng(seed)
+        for name in net.param_names:
+            values[name] = 0.0 if init == "zeros" else float(rng.normal(0.0, std))
+    elif "seed" in table or "std" in table:
+        raise fail("[values] seed and std only apply with init = \"normal\"")
+    for name in names:
+        value = table[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail(f"[values] {name} must be a number, got {value!r}")
+        if not np.isfinite(value):
+            raise fail(f"[values] {name} must be finite, got {value!r}")
+        values[name] = value
+    missing = [n for n in net.param_names if n not in values]
+    if missing:
+        raise fail(f"[values] missing {len(missing)} of {net.n_params} parameters: {listing(missing)} "
+                   "(give every parameter, or init = \"zeros\" | \"normal\")")
+    return {n: values[n] for n in net.param_names}
