@@ -280,6 +280,22 @@ class Network:
         parts += [f"output={self.output!r}", f"loss={self.loss_name!r}", f"naming={self.naming!r}"]
         return f"Network({', '.join(parts)})"
 
+    # notebook and IPython display (implemented in display.py, imported lazily: spec stays SymPy-free)
+    def _repr_latex_(self) -> str:
+        from .display import network_latex
+
+        return network_latex(self)
+
+    def _repr_html_(self) -> str:
+        from .display import network_html
+
+        return network_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from .display import network_pretty
+
+        network_pretty(self, printer, cycle)
+
     # ----------------------------------------------------------------- structure
     @property
     def activations(self) -> tuple[Activation, ...]:
