@@ -1,0 +1,600 @@
+"""Gradient reports: check hand-written backprop against the exact symbolic gradient."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import reference
+from .errors import listing, suggest
+from .spec import Network, ParamInfo, arrays_to_dict, as_data, parse_values
+
+# --------------------------------------------------------------------------- tolerances
+#
+# Every entry gets its own tolerance
+#
+#     tol = atol + rtol * |expected| + c * eps(dtype) * magnitude
+#
+# where ``magnitude`` is a first-order bound on how much rounding any correct implementation of
+# the four backprop equations can accumulate in that entry: the same equations run on absolute
+# values, with every subtraction (a - y, the sum in z = W a + b, the sum in W^T delta) replaced by
+# an addition of magnitudes, and forward-pass rounding carried into the backward pass (see
+# ``magnitudes``). For a well-conditioned entry magnitude ~ |expected| and the tolerance is
+# ~ c * eps relative; for an entry that is a small sum of large terms of both signs it grows to
+# what no float implementation can beat. c was measured (docs/verification.md): the largest
+# observed error of correct float64/float32 implementations is below 1/8 of the tolerance.
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Default tolerance of one dtype: tol = atol + rtol |expected| + cond * eps * magnitude."""
+
+    rtol: float
+    atol: float
+    cond: float
+    eps: float
+
+
+TOLERANCES: dict[str, Tolerance] = {
+    "float64": Tolerance(rtol=1e-12, atol=0.0, cond=16.0, eps=float(np.finfo(np.float64).eps)),
+    "float32": Tolerance(rtol=1e-5, atol=0.0, cond=32.0, eps=float(np.finfo(np.float32).eps)),
+}
+
+#: the exact (multi-precision) oracle is used when parameters x samples is at most this
+EXACT_BUDGET = 4000
+#: significant digits of the exact oracle
+EXACT_DPS = 50
+ORACLES = ("auto", "exact", "compiled")
+STATUSES = ("ok", "mismatch", "nan", "inf", "missing")
+
+
+def dtype_name(dtype: Any) -> str:
+    """'float64' or 'float32' for any spelling of those dtypes (else a ValueError)."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
+    if name not in TOLERANCES:
+        raise ValueError(f"dtype must be one of {', '.join(TOLERANCES)}, got {name}")
+    return name
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Row:
+    """One parameter: expected vs actual, the errors and the tolerance that judged them."""
+
+    name: str
+    expected: float
+    actual: float
+    tol: float
+    status: str
+
+    @property
+    def abs_err(self) -> float:
+        return abs(self.actual - self.expected) if math.isfinite(self.actual) else math.inf
+
+    @property
+    def rel_err(self) -> float:
+        if not math.isfinite(self.actual):
+            return math.inf
+        if self.expected == 0:
+            return 0.0 if self.actual == 0 else math.inf
+        return self.abs_err / abs(self.expected)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def badness(self) -> float:
+        """abs error / tolerance (inf for NaN, inf or missing values)."""
+        if self.status in ("nan", "inf", "missing"):
+            return math.inf
+        if self.tol == 0:
+            return 0.0 if self.abs_err == 0 else math.inf
+        return self.abs_err / self.tol
+
+
+HEADERS = ("parameter", "expected", "actual", "abs err", "rel err", "tol", "result")
+
+
+def _fmt(x: float) -> str:
+    return "nan" if math.isnan(x) else f"{x:.10g}" if x == 0 or 1e-4 <= abs(x) < 1e6 else f"{x:.9e}"
+
+
+def _err(x: float) -> str:
+    return f"{x:.2e}"
+
+
+def _cells(row: Row) -> tuple[str, ...]:
+    actual = "-" if row.status == "missing" else _fmt(row.actual)
+    result = "pass" if row.passed else f"FAIL ({row.status})" if row.status != "mismatch" else "FAIL"
+    return (row.name, _fmt(row.expected), actual, _err(row.abs_err), _err(row.rel_err), _err(row.tol), result)
+
+
+@dataclass
+class GradientReport:
+    """Per-parameter comparison of a candidate gradient with the exact one; truthy when all match."""
+
+    network: Network
+    rows: list[Row]
+    problems: list[str] = field(default_factory=list)
+    dtype: str = "float64"
+    rtol: float = 0.0
+    atol: float = 0.0
+    cond: float = 0.0
+    oracle: str = "exact"
+    label: str = ""
+
+    # ------------------------------------------------------------------ verdict
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(r.passed for r in self.rows)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    @property
+    def failures(self) -> list[Row]:
+        """Failing rows, worst first."""
+        return sorted((r for r in self.rows if not r.passed), key=lambda r: -r.badness)
+
+    @property
+    def worst(self) -> Row | None:
+        """The row with the largest error relative to its tolerance."""
+        return max(self.rows, key=lambda r: r.badness, default=None)
+
+    def __getitem__(self, name: str) -> Row:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(f"no parameter {name!r}; valid: {listing(r.name for r in self.rows)}")
+
+    # ------------------------------------------------------------------ text
+    def header(self) -> str:
+        what = f" ({self.label})" if self.label else ""
+        return (
+            f"gradient check{what} of {self.network!r}: rtol={self.rtol:g}, atol={self.atol:g}, "
+            f"plus {self.cond:g}*eps*magnitude per entry; dtype {self.dtype}; oracle {self.oracle}"
+        )
+
+    def summary(self) -> str:
+        bad = len(self.failures)
+        state = "ok" if self.ok else "FAILED"
+        return f"{state}: {bad} / {len(self.rows)} parameters mismatched" + (
+            f"; {len(self.problems)} problem(s)" if self.problems else ""
+        )
+
+    def __str__(self) -> str:
+        table = [HEADERS] + [_cells(r) for r in self.rows]
+        widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
+        lines = [self.header(), *[f"problem: {p}" for p in self.problems], self.summary()]
+        for k, cells in enumerate(table):
+            lines.append("  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
+            if k == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<GradientReport {self.summary()} for {self.network!r}>"
+
+    def to_markdown(self) -> str:
+        lines = [f"**{self.summary()}** — {self.header()}", ""]
+        lines += [f"- problem: {p}" for p in self.problems] + ([""] if self.problems else [])
+        lines.append("| " + " | ".join(HEADERS) + " |")
+        lines.append("|" + "|".join([":--"] + ["--:"] * 5 + [":--"]) + "|")
+        lines += ["| " + " | ".join(_cells(r)).replace("`", "") + " |" for r in self.rows]
+        return "\n".join(lines) + "\n"
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        head = "".join(f"<th>{esc(h)}</th>" for h in HEADERS)
+        body = []
+        for r in self.rows:
+            style = "" if r.passed else ' style="background:#fdd"'
+            body.append(f"<tr{style}>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(r)) + "</tr>")
+        problems = "".join(f"<li>{esc(p)}</li>" for p in self.problems)
+        return (
+            f"<div><p><b>{esc(self.summary())}</b><br><small>{esc(self.header())}</small></p>"
+            + (f"<ul>{problems}</ul>" if problems else "")
+            + f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        )
+
+    def failure_message(self, limit: int = 10) -> str:
+        """The assertion message, in numpy.testing.assert_allclose's order."""
+        lines = [
+            "Gradients not equal to the exact gradient to tolerance "
+            f"rtol={self.rtol:g}, atol={self.atol:g} (+ {self.cond:g}*eps*magnitude per entry, "
+            f"dtype {self.dtype}, oracle {self.oracle})",
+            f"network: {self.network!r}" + (f"; {self.label}" if self.label else ""),
+        ]
+        lines += [f"problem: {p}" for p in self.problems]
+        bad = self.failures
+        lines.append(f"{len(bad)} / {len(self.rows)} parameters mismatched")
+        finite = [r for r in bad if r.status == "mismatch"]
+        if finite:
+            lines.append(f"Max absolute difference: {max(r.abs_err for r in finite):.6g}")
+            lines.append(f"Max relative difference: {max(r.rel_err for r in finite):.6g}")
+        if bad:
+            table = [HEADERS[:-1] + ("",)] + [_cells(r)[:-1] + ("" if r.status == "mismatch" else r.status,) for r in bad[:limit]]
+            widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
+            for cells in table:
+                lines.append(" " + "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+            if len(bad) > limit:
+                lines.append(f" ... and {len(bad) - limit} more mismatched parameter(s)")
+            lines.append(f"worst: {bad[0].name}: " + formula(self.network, bad[0].name))
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- formulas
+
+
+def formula(net: Network, name: str, max_chars: int = 400) -> str:
+    """The backprop formula of one parameter and (for small networks) its exact per-sample form."""
+    info = net.info(name)
+    l, j = info.layer, info.row + 1
+    scale = {"mse": "1/(N m)", "sse": "1", "quadratic": "1/(2N)", "bce": "1/(N m)", "cross_entropy": "1/N"}[net.loss_name]
+    factor = "" if info.kind == "b" else f" a^[{l - 1}]_{info.col + 1}"
+    text = f"dC/d{name} = {scale} * sum_n d(ell_n)/dz^[{l}]_{j}{factor}  (delta^[{l}]_{j}{factor} summed over samples)"
+    if net.n_params > 60:
+        return text
+    import sympy as sp
+
+    from .derive import gradient
+
+    per_sample = gradient(net, [list(net.inputs)], [list(net.targets)])[net.param(name)]
+    closed = sp.sstr(per_sample)
+    if len(closed) > max_chars:
+        closed = closed[:max_chars] + " ..."
+    return text + f"; one sample (x, y): {closed}"
+
+
+# --------------------------------------------------------------------------- the expected gradient
+
+
+def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndarray],
+                   X: np.ndarray, Y: np.ndarray, dps: int = EXACT_DPS) -> dict[str, float]:
+    """The exact symbolic gradient (reverse pass of SymPy derivatives) evaluated with ``dps`` digits.
+
+    Every float (parameter or datum) enters at its exact binary value, so the result is the true
+    gradient at the numbers a float program sees, rounded once to float64 at the end.
+    """
+    import sympy as sp
+
+    from . import losses
+    from .derive import reverse_sample
+    from .graph import parameter_symbols, weight_matrices
+
+    def big(v: float) -> sp.Float:
+        return sp.Float(float(v), dps)
+
+    sub = {sym: big(v) for sym, v in zip(parameter_symbols(net), arrays_to_dict(net, weights, biases).values())}
+    W, b = weight_matrices(net, sub)
+    sums = {p.name: sp.S.Zero for p in net.param_infos}
+    for x, y in zip(X, Y):
+        _, As, deltas = reverse_sample(net, [big(v) for v in x], [big(v) for v in y], W, b)
+        for p in net.param_infos:
+            d = deltas[p.layer][p.row]
+            sums[p.name] += d if p.kind == "b" else d * As[p.layer - 1][p.col]
+    scale = losses.scale_value(net.loss_name, X.shape[0], net.n_outputs)
+    out = {}
+    for name, total in sums.items():
+        value = sp.Float(scale, dps) * total
+        if not (value.is_number and value.is_finite):
+            raise ArithmeticError(f"the exact gradient of {name} is not finite at {dps} digits ({value})")
+        out[name] = float(value)
+    return out
+
+
+def _fp_curvature(name: str) -> float:
+    """A bound on |f''| (0 for piecewise-linear activations), to carry z's rounding into f'(z)."""
+    return 0.0 if name in ("identity", "relu", "leaky_relu") else 1.0
+
+
+def magnitudes(net: Network, weights: list[np.ndarray], biases: list[np.ndarray],
+               X: np.ndarray, Y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-entry rounding magnitudes: the four equations on absolute values (see module comment)."""
+    Zs, As = reference.forward(net, weights, biases, X)
+    absW = [np.abs(w) for w in weights]
+    amag, fpmag = [np.abs(X)], [None]
+    for l, act in enumerate(net.activations, start=1):
+        zmag = amag[-1] @ absW[l - 1].T + np.abs(biases[l - 1])
+        a = As[l]
+        if act.name == "softmax":
+            amag.append(np.abs(a) + a * (zmag + (a * zmag).sum(axis=1, keepdims=True)))
+            fpmag.append(None)
+            continue
+        p = None if act.param is None else float(act.param)
+        fp = np.abs(reference.ACTIVATIONS[act.name][1](Zs[l], a, p))
+        amag.append(np.abs(a) + fp * zmag)
+        fpmag.append(fp + _fp_curvature(act.name) * zmag)
+    n, m = Y.shape
+    scale = reference.LOSSES[net.loss_name][2](n, m)
+    am, ym = amag[-1], np.abs(Y)
+    if net.loss_name == "bce":
+        delta = am + ym
+    elif net.loss_name == "cross_entropy":
+        delta = am * ym.sum(axis=1, keepdims=True) + ym
+    else:
+        g = 2.0 * (am + ym)
+        delta = am * (g + (g * am).sum(axis=1, keepdims=True)) if net.output.name == "softmax" else g * fpmag[-1]
+    delta = delta * scale
+    L = net.depth
+    mw: list[np.ndarray] = [None] * L  # type: ignore[list-item]
+    mb: list[np.ndarray] = [None] * L  # type: ignore[list-item]
+    for l in range(L, 0, -1):
+        mw[l - 1] = delta.T @ amag[l - 1]
+        mb[l - 1] = delta.sum(axis=0)
+        if l > 1:
+            delta = (delta @ absW[l - 1]) * fpmag[l - 1]
+    return mw, mb
+
+
+def _choose_oracle(net: Network, n_samples: int, oracle: str) -> str:
+    if oracle not in ORACLES:
+        raise ValueError(f"oracle must be one of {', '.join(ORACLES)}, got {oracle!r}" + suggest(str(oracle), ORACLES))
+    if oracle == "auto":
+        return "exact" if net.n_params * n_samples <= EXACT_BUDGET else "compiled"
+    return oracle
+
+
+def expected_gradient(net: Network, weights, biases, X, Y, oracle: str = "auto") -> tuple[dict[str, float], str]:
+    """(name -> expected value, the oracle used): exact multi-precision, or the compiled float64 program."""
+    used = _choose_oracle(net, X.shape[0], oracle)
+    if used == "exact":
+        try:
+            return exact_gradient(net, weights, biases, X, Y), f"exact ({EXACT_DPS} digits)"
+        except ArithmeticError:
+            if oracle == "exact":
+                raise
+    dW, db = net.compile().gradient_arrays(weights, biases, X, Y, check=False)
+    return arrays_to_dict(net, dW, db), "compiled float64"
+
+
+# --------------------------------------------------------------------------- the candidate
+
+
+def _shapes_text(net: Network) -> str:
+    return "; ".join(
+        f"grad_weights[{l}] {s}, grad_biases[{l}] ({s[0]},)" for l, s in enumerate(net.weight_shapes())
+    )
+
+
+def _layer_arrays(net: Network, arrays: Any, what: str, problems: list[str]) -> list[np.ndarray | None]:
+    """Check one list of per-layer gradient arrays; bad layers become None with a problem noted."""
+    L = net.depth
+    if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)):
+        problems.append(f"{what} must be a list with one array per layer, got {type(arrays).__name__}; expected {_shapes_text(net)}")
+        return [None] * L
+    if len(arrays) != L:
+        problems.append(f"{what} has {len(arrays)} array(s) but the network has {L} weight layer(s); expected {_shapes_text(net)}")
+        return [None] * L
+    out: list[np.ndarray | None] = []
+    for l, (arr, shape) in enumerate(zip(arrays, net.weight_shapes())):
+        want = shape if what == "grad_weights" else (shape[0],)
+        try:
+            a = np.asarray(arr, dtype=np.float64)
+        except (TypeError, ValueError):
+            problems.append(f"{what}[{l}] is not an array of numbers ({type(arr).__name__}); expected shape {want}")
+            out.append(None)
+            continue
+        if what == "grad_biases" and a.shape in ((shape[0], 1), (1, shape[0])):
+            a = a.reshape(-1)
+        if a.shape != want:
+            hint = " (it looks transposed: did you forget .T?)" if a.shape == want[::-1] and len(want) == 2 else ""
+            problems.append(f"{what}[{l}] has shape {a.shape}, expected {want}{hint}; all shapes: {_shapes_text(net)}")
+            out.append(None)
+            continue
+        out.append(a)
+    return out
+
+
+def _from_pair(net: Network, pair: Any, problems: list[str]) -> dict[str, float]:
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+        problems.append(
+            f"the candidate must give a pair (grad_weights, grad_biases), got {type(pair).__name__}"
+            + (f" of length {len(pair)}" if isinstance(pair, (tuple, list)) else "")
+            + f"; expected {_shapes_text(net)}"
+        )
+        return {}
+    gw = _layer_arrays(net, pair[0], "grad_weights", problems)
+    gb = _layer_arrays(net, pair[1], "grad_biases", problems)
+    out = {}
+    for p in net.param_infos:
+        src = (gw if p.kind == "w" else gb)[p.layer - 1]
+        if src is not None:
+            out[p.name] = float(src[p.index])
+    return out
+
+
+def _from_mapping(net: Network, grads: Mapping, problems: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    unknown = []
+    for key, value in grads.items():
+        name = getattr(key, "name", key)
+        if not isinstance(name, str) or name not in net.param_names:
+            unknown.append(str(name))
+            continue
+        try:
+            out[name] = float(value)
+        except (TypeError, ValueError):
+            problems.append(f'gradient of "{name}" must be a number, got {value!r}')
+    if unknown:
+        problems.append(
+            f"unknown parameter name(s) {listing(unknown)}; valid: {listing(net.param_names)}." + suggest(unknown[0], net.param_names)
+        )
+    missing = [n for n in net.param_names if n not in out]
+    if missing and not unknown:
+        problems.append(f"no gradient given for {len(missing)} of {net.n_params} parameters: {listing(missing)}")
+    return out
+
+
+def candidate_gradient(candidate: Any, net: Network, weights, biases, X, Y, dtype: str) -> tuple[dict[str, float], list[str], str | None]:
+    """(name -> actual value, problems, dtype the candidate returned) for any kind of candidate."""
+    problems: list[str] = []
+    if callable(candidate):
+        cast = np.dtype(dtype).type
+        result = candidate([w.astype(cast) for w in weights], [b.astype(cast) for b in biases], X.astype(cast), Y.astype(cast))
+        where = f"the candidate {getattr(candidate, '__name__', type(candidate).__name__)}() returned"
+    else:
+        result, where = candidate, "the candidate"
+    if isinstance(result, Mapping):
+        got = _from_mapping(net, result, problems)
+    elif isinstance(result, (tuple, list)):
+        got = _from_pair(net, result, problems)
+    else:
+        raise TypeError(
+            "candidate must be a callable fn(weights, biases, X, Y) -> (grad_weights, grad_biases), "
+            f"a dict name -> value, or a pair (grad_weights, grad_biases); {where} {type(result).__name__}"
+        )
+    problems = [f"{where.split(' returned')[0]}: {p}" if callable(candidate) else p for p in problems]
+    return got, problems, _result_dtype(result)
+
+
+def _result_dtype(result: Any) -> str | None:
+    arrays = result.values() if isinstance(result, Mapping) else (a for part in result for a in (part if isinstance(part, (list, tuple)) else [part]))
+    kinds = {np.asarray(a).dtype.name for a in arrays if isinstance(a, (np.ndarray, np.generic))}
+    return "float32" if kinds == {"float32"} else None
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def verify(
+    candidate: Any,
+    net: Network,
+    values: Any,
+    X: Any,
+    Y: Any,
+    rtol: float | None = None,
+    atol: float | None = None,
+    dtype: Any = None,
+    *,
+    oracle: str = "auto",
+    label: str = "",
+) -> GradientReport:
+    """Compare a candidate gradient with the exact gradient of ``net`` at ``values`` on (X, Y).
+
+    ``candidate``: a callable ``fn(weights, biases, X, Y) -> (grad_weights, grad_biases)`` (W^{[l]}
+    convention, weights[l] of shape (n_{l+1}, n_l); it is called with arrays of ``dtype``), a dict
+    name -> value, or a pair (grad_weights, grad_biases). ``dtype`` (float64 or float32) picks the
+    default tolerances; by default it is float32 when the candidate returns float32 arrays.
+    ``oracle``: "exact" (the symbolic gradient at 50 digits), "compiled" (the float64 program built
+    from the same exact derivatives; its own rounding is added to the tolerance) or "auto".
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a symprop.Network, got {type(net).__name__}")
+    weights, biases = parse_values(net, values)
+    X, Y = as_data(net, X, Y)
+    actual, problems, returned = candidate_gradient(candidate, net, weights, biases, X, Y, dtype_name(dtype or "float64"))
+    dname = dtype_name(dtype) if dtype is not None else (returned or "float64")
+    tol = TOLERANCES[dname]
+    rtol = tol.rtol if rtol is None else _nonneg(rtol, "rtol")
+    atol = tol.atol if atol is None else _nonneg(atol, "atol")
+    expected, used = expected_gradient(net, weights, biases, X, Y, oracle)
+    mw, mb = magnitudes(net, weights, biases, X, Y)
+    mags = arrays_to_dict(net, mw, mb)
+    eps = tol.eps + (TOLERANCES["float64"].eps if used.startswith("compiled") else 0.0)
+    rows = [_row(p, expected[p.name], actual.get(p.name), atol + rtol * abs(expected[p.name]) + tol.cond * eps * mags[p.name])
+            for p in net.param_infos]
+    return GradientReport(net, rows, problems, dname, rtol, atol, tol.cond, used, label)
+
+
+def _nonneg(x: Any, what: str) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a non-negative number, got {x!r}") from None
+    if not (v >= 0 and math.isfinite(v)):
+        raise ValueError(f"{what} must be a non-negative finite number, got {x!r}")
+    return v
+
+
+def _row(info: ParamInfo, expected: float, actual: float | None, tol: float) -> Row:
+    if actual is None:
+        return Row(info.name, expected, math.nan, tol, "missing")
+    if math.isnan(actual):
+        return Row(info.name, expected, actual, tol, "nan")
+    if math.isinf(actual):
+        return Row(info.name, expected, actual, tol, "inf")
+    return Row(info.name, expected, actual, tol, "ok" if abs(actual - expected) <= tol else "mismatch")
+
+
+def assert_gradients_match(
+    candidate: Any,
+    net: Network,
+    values: Any,
+    X: Any,
+    Y: Any,
+    rtol: float | None = None,
+    atol: float | None = None,
+    dtype: Any = None,
+    *,
+    oracle: str = "auto",
+    label: str = "",
+) -> GradientReport:
+    """Like ``verify`` but raise AssertionError (assert_allclose-style message) unless all match."""
+    __tracebackhide__ = True
+    report = verify(candidate, net, values, X, Y, rtol=rtol, atol=atol, dtype=dtype, oracle=oracle, label=label)
+    if not report.ok:
+        raise AssertionError(report.failure_message())
+    return report
+
+
+# --------------------------------------------------------------------------- finite differences
+
+FD_METHODS = ("forward", "backward", "central")
+
+
+def finite_difference(net: Network, values: Any, X: Any, Y: Any, method: str = "central",
+                      eps: float | None = None) -> dict[str, float]:
+    """dict name -> finite-difference estimate of dC/dparam, from the float64 loss.
+
+    The default step is h = eps^(1/2) max(1, |theta|) (forward/backward) or eps^(1/3) max(1, |theta|)
+    (central), which balances truncation against rounding; the result is still only good to about
+    1e-8 (one-sided) or 1e-10 (central) relative: see ``compare_finite_difference``.
+    """
+    if method not in FD_METHODS:
+        raise ValueError(f"method must be one of {', '.join(FD_METHODS)}, got {method!r}" + suggest(str(method), FD_METHODS))
+    if eps is not None:
+        eps = _nonneg(eps, "eps")
+        if eps == 0:
+            raise ValueError("eps must be positive, got 0")
+    weights, biases = parse_values(net, values)
+    X, Y = as_data(net, X, Y)
+    loss = net.compile().loss_arrays
+    machine = float(np.finfo(np.float64).eps)
+    base = machine ** (1 / 3 if method == "central" else 1 / 2)
+    out = {}
+    for p in net.param_infos:
+        arrays = weights if p.kind == "w" else biases
+        theta = float(arrays[p.layer - 1][p.index])
+        h = eps if eps is not None else base * max(1.0, abs(theta))
+
+        def at(shift: float) -> float:
+            arrays[p.layer - 1][p.index] = theta + shift
+            try:
+                return loss(weights, biases, X, Y, check=False)
+            finally:
+                arrays[p.layer - 1][p.index] = theta
+
+        hi = at(h) if method != "backward" else at(0.0)
+        lo = at(-h) if method != "forward" else at(0.0)
+        out[p.name] = (hi - lo) / (2 * h if method == "central" else h)
+    return out
+
+
+def compare_finite_difference(net: Network, values: Any, X: Any, Y: Any, method: str = "central",
+                              eps: float | None = None) -> GradientReport:
+    """A report of the finite-difference gradient against the exact one (to show its accuracy)."""
+    fd = finite_difference(net, values, X, Y, method=method, eps=eps)
+    step = "default step" if eps is None else f"h={eps:g}"
+    return verify(fd, net, values, X, Y, label=f"{method} finite differences, {step}")
