@@ -156,8 +156,9 @@ class Trace:
                     f"{_latex_num(_fmt(s.values[name], digits))} - {_latex_num(_fmt(self.lr, digits))} "
                     f"({_latex_num(_fmt(s.gradient[name], digits))})"
                 )
+                new = f"{{{p}}}" if "^" in p else p  # no double superscript: {w^{[1]}_{11}}^{new}
                 out.append(
-                    f"{p}^{{\\text{{new}}}} = {p} - \\alpha \\frac{{\\partial {loss_symbol}}}{{\\partial {p}}} "
+                    f"{new}^{{\\text{{new}}}} = {p} - \\alpha \\frac{{\\partial {loss_symbol}}}{{\\partial {p}}} "
                     f"= {numbers} = {_latex_num(_fmt(s.new_values[name], digits))}"
                 )
         return out

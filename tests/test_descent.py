@@ -1,0 +1,280 @@
+"""Gradient descent traces: seed 002 end to end, exact oracles, divergence, tables and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import symprop
+from symprop import reference
+from symprop.descent import BLOWUP, Trace, descend
+from symprop.examples import SEED_001, SEED_002
+
+# --------------------------------------------------------------------------- an independent oracle for seed 002
+# The seed's network: pred(x) = w3 softplus(w1 x + b1) + w4 softplus(w2 x + b2) + b3 and
+# SSR = sum (y - pred)^2, so d SSR / d b3 = sum -2 (y - pred). Written out by hand here, no symprop.
+
+
+def _softplus(z: float) -> float:
+    return math.log1p(math.exp(z))
+
+
+def seed002_pred(x: float, b3: float) -> float:
+    v = SEED_002.values
+    return v["w3"] * _softplus(v["w1"] * x + v["b1"]) + v["w4"] * _softplus(v["w2"] * x + v["b2"]) + b3
+
+
+def seed002_ssr(b3: float) -> float:
+    return sum((y - seed002_pred(x, b3)) ** 2 for x, y in zip(SEED_002.X, SEED_002.Y))
+
+
+def seed002_slope(b3: float) -> float:
+    return sum(-2 * (y - seed002_pred(x, b3)) for x, y in zip(SEED_002.X, SEED_002.Y))
+
+
+def seed002_trace(**options) -> Trace:
+    e = SEED_002
+    settings = {"train": e.train, "lr": e.lr, "tol": e.tol} | options
+    return descend(e.network, e.X, e.Y, e.values, **settings)
+
+
+# --------------------------------------------------------------------------- seed 002, number for number
+
+
+def test_seed002_first_step_matches_the_published_numbers():
+    first = seed002_trace().steps[0]
+    assert first.index == 0
+    assert first.values["b3"] == 0.0
+    assert first.loss == pytest.approx(seed002_ssr(0.0), rel=1e-12)
+    # published: slope -15.7, step size -1.57, new b3 = 1.57
+    assert round(first.gradient["b3"], 1) == -15.7
+    assert round(first.step_size["b3"], 2) == -1.57
+    assert round(first.new_values["b3"], 2) == 1.57
+    assert first.gradient["b3"] == pytest.approx(seed002_slope(0.0), rel=1e-12)
+
+
+def test_seed002_second_slope_is_minus_6_26_at_the_unrounded_new_b3():
+    second = seed002_trace().steps[1]
+    assert second.values["b3"] == pytest.approx(1.5655108, abs=1e-7)  # 1.57 after rounding
+    assert round(second.gradient["b3"], 2) == -6.26  # published
+    assert second.gradient["b3"] == pytest.approx(seed002_slope(second.values["b3"]), rel=1e-12)
+    # at exactly b3 = 1.57 the slope is -6.235..., i.e. -6.24, not -6.26: the seed used the unrounded value
+    assert round(seed002_slope(1.57), 2) == -6.24
+    net = SEED_002.network
+    at_157 = net.compile().gradient({**SEED_002.values, "b3": 1.57}, SEED_002.X, SEED_002.Y)
+    assert at_157["b3"] == pytest.approx(seed002_slope(1.57), rel=1e-12)
+
+
+def test_seed002_stops_when_the_step_size_falls_below_0_001():
+    trace = seed002_trace()
+    sizes = [abs(s.step_size["b3"]) for s in trace.steps]
+    assert trace.stopped == "tol" and trace.converged
+    assert sizes[-1] < 0.001
+    assert all(size >= 0.001 for size in sizes[:-1])  # it did not stop early
+    # the last tiny update is applied, so final = last new value
+    assert trace.final["b3"] == trace.steps[-1].new_values["b3"]
+    assert round(trace.final["b3"], 2) == 2.61  # the optimum the source video reports
+    assert "0.001" in trace.reason and "b3" in trace.reason
+
+
+def test_seed002_only_b3_moves_and_every_step_follows_the_hand_oracle():
+    trace = seed002_trace()
+    b3 = 0.0
+    for step in trace.steps:
+        assert step.values["b3"] == pytest.approx(b3, abs=1e-12)
+        assert set(step.gradient) == {"b3"} == set(step.step_size)
+        assert step.step_size["b3"] == pytest.approx(0.1 * seed002_slope(b3), rel=1e-10)
+        for name, value in SEED_002.values.items():
+            if name != "b3":
+                assert step.values[name] == value
+        b3 -= 0.1 * seed002_slope(b3)
+    assert trace.final_loss == pytest.approx(seed002_ssr(trace.final["b3"]), rel=1e-9)
+
+
+def test_seed002_update_equations_print_the_published_numbers():
+    equations = seed002_trace().update_equations(digits=3)
+    assert equations[0] == (
+        r"b_{3}^{\text{new}} = b_{3} - \alpha \frac{\partial L}{\partial b_{3}} = 0 - 0.1 (-15.7) = 1.57"
+    )
+    assert equations[1].endswith("= 1.57 - 0.1 (-6.26) = 2.19")
+
+
+# --------------------------------------------------------------------------- an exact oracle with fractions
+
+
+def test_linear_neuron_descent_matches_exact_fractions():
+    # y = w x + b with SSR; gradient by hand: dL/dw = sum 2 (w x + b - y) x, dL/db = sum 2 (w x + b - y)
+    net = symprop.Network([1, 1], output="identity", loss="ssr", naming="flat")
+    X, Y = [1, 2, 3], [2, 3, 5]
+    lr = Fraction(1, 50)
+    w, b = Fraction(0), Fraction(1, 2)
+    trace = descend(net, X, Y, {"w1": 0.0, "b1": 0.5}, lr=0.02, max_steps=12)
+    assert trace.stopped == "max_steps" and len(trace.steps) == 12
+    for step in trace.steps:
+        residuals = [w * x + b - y for x, y in zip(X, Y)]
+        gw = sum(2 * r * x for r, x in zip(residuals, X))
+        gb = sum(2 * r for r in residuals)
+        assert step.loss == pytest.approx(float(sum(r * r for r in residuals)), rel=1e-12)
+        assert step.gradient["w1"] == pytest.approx(float(gw), rel=1e-12, abs=1e-12)
+        assert step.gradient["b1"] == pytest.approx(float(gb), rel=1e-12, abs=1e-12)
+        w, b = w - lr * gw, b - lr * gb
+    assert trace.final["w1"] == pytest.approx(float(w), rel=1e-12)
+    assert trace.final["b1"] == pytest.approx(float(b), rel=1e-12)
+
+
+def test_gradients_agree_with_the_numpy_reference_backprop():
+    e = SEED_001
+    trace = descend(e.network, e.X, e.Y, e.values, lr=e.lr, max_steps=5)
+    assert trace.train == e.network.param_names
+    for step in trace.steps:
+        oracle = reference.backprop(e.network, step.values, e.X, e.Y)
+        for name in trace.train:
+            assert step.gradient[name] == pytest.approx(oracle[name], rel=1e-9, abs=1e-12)
+
+
+def test_untrained_parameters_stay_as_given():
+    e = SEED_001
+    trace = descend(e.network, e.X, e.Y, e.values, train=["w2_1_1", "b1_2"], lr=0.5, max_steps=4)
+    assert trace.train == ("b1_2", "w2_1_1")  # in the network's parameter order
+    for name, value in e.values.items():
+        if name not in trace.train:
+            assert trace.final[name] == value
+    assert trace.final["w2_1_1"] != e.values["w2_1_1"] and trace.final["b1_2"] != e.values["b1_2"]
+
+
+def test_train_accepts_a_symbol_and_a_single_name():
+    e = SEED_002
+    by_symbol = descend(e.network, e.X, e.Y, e.values, train=e.network.param("b3"), max_steps=2)
+    by_name = descend(e.network, e.X, e.Y, e.values, train="b3", max_steps=2)
+    assert by_symbol.train == by_name.train == ("b3",)
+    assert by_symbol.final == by_name.final
+
+
+def test_values_as_weight_and_bias_arrays():
+    e = SEED_002
+    weights = [np.array([[3.34], [-3.53]]), np.array([[-1.22, -2.30]])]
+    biases = [np.array([-1.43, 0.57]), np.array([0.0])]
+    trace = descend(e.network, e.X, e.Y, (weights, biases), train="b3", tol=0.001)
+    assert trace.final == seed002_trace().final
+
+
+# --------------------------------------------------------------------------- stopping rules and divergence
+
+
+def test_too_large_learning_rate_is_detected_as_divergence():
+    # b3 enters SSR as a parabola with curvature 2N = 6, so each step multiplies (b3 - b3*) by 1 - 6 lr = -2
+    # at lr = 0.5: the loss grows ~4x per step and passes BLOWUP * initial loss after ceil(log4(1e6)) = 10 steps.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trace = seed002_trace(lr=0.5)
+    assert trace.stopped == "diverged" and not trace.converged
+    assert len(trace.steps) == math.ceil(math.log(BLOWUP) / math.log(4)) == 10
+    assert trace.final_loss > BLOWUP * trace.steps[0].loss
+    assert "diverged at step 10" in trace.reason and "lr = 0.5" in trace.reason
+    optimum = seed002_trace(tol=1e-12, max_steps=10_000).final["b3"]
+    offsets = [v - optimum for v in trace.path("b3")]
+    assert all(a * b < 0 for a, b in zip(offsets, offsets[1:]))  # it zigzags
+    assert all(abs(b / a) == pytest.approx(2.0, rel=1e-6) for a, b in zip(offsets, offsets[1:]))
+
+
+def test_overflow_is_reported_not_leaked():
+    net = symprop.Network([1, 1], output="identity", loss="ssr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any NumPy overflow warning would fail here
+        trace = descend(net, [1.0, 2.0], [1.0, 3.0], {"w1_1_1": 1e150, "b1_1": 0.0}, lr=1e150, max_steps=50)
+    assert trace.stopped == "diverged"
+    assert "not finite" in trace.reason
+    assert not math.isfinite(trace.final_loss)
+    data = trace.to_dict()
+    json.dumps(data, allow_nan=False)  # non-finite numbers become null
+    assert data["final_loss"] is None
+
+
+def test_max_steps_without_tol():
+    trace = seed002_trace(tol=None, max_steps=3)
+    assert trace.stopped == "max_steps" and len(trace.steps) == 3
+    assert "max_steps = 3" in trace.reason
+    assert trace.final["b3"] == trace.steps[-1].new_values["b3"]
+    assert descend(SEED_002.network, SEED_002.X, SEED_002.Y, SEED_002.values, max_steps=0).steps == []
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_markdown_and_latex_tables_have_one_row_per_update():
+    trace = seed002_trace()
+    md = trace.to_markdown(digits=3).splitlines()
+    assert md[0].startswith("| step | parameter | loss |")
+    rows = [line for line in md[2:] if line.startswith("|")]
+    assert len(rows) == len(trace.steps)
+    assert rows[0].split("|")[1:-1] == [" 0 ", " `b3` ", " 20.4 ", " -15.7 ", " -1.57 ", " 1.57 "]
+    tex = trace.to_latex(digits=3)
+    assert tex.startswith(r"\begin{tabular}") and tex.endswith(r"\end{tabular}")
+    assert r"0 & $b_{3}$ & $20.4$ & $-15.7$ & $-1.57$ & $1.57$ \\" in tex
+    assert tex.count(r"\\") == len(trace.steps) + 1  # header and one line per update
+
+
+def test_several_parameters_share_the_loss_cell_of_their_step():
+    e = SEED_001
+    trace = descend(e.network, e.X, e.Y, e.values, train=["w1_1_1", "b2_2"], lr=0.5, max_steps=2)
+    rows = trace.rows(digits=4)
+    assert [r[:2] for r in rows] == [("0", "w1_1_1"), ("0", "b2_2"), ("1", "w1_1_1"), ("1", "b2_2")]
+    assert rows[0][2] and not rows[1][2]
+    assert len(trace.update_equations()) == 4
+    # braces avoid a LaTeX double superscript: {b^{[2]}_{2}}^{new}, not b^{[2]}_{2}^{new}
+    assert trace.update_equations()[1].startswith(r"{b^{[2]}_{2}}^{\text{new}} = b^{[2]}_{2} - \alpha")
+
+
+def test_small_numbers_print_as_powers_of_ten_in_latex():
+    trace = seed002_trace()
+    assert r"\times 10^{-5}" in trace.to_latex()
+
+
+def test_to_dict_is_json_ready_with_stable_keys():
+    trace = seed002_trace()
+    data = json.loads(json.dumps(trace.to_dict(), allow_nan=False))
+    assert list(data) == ["network", "parameters", "train", "lr", "tol", "max_steps", "blowup", "stopped",
+                          "converged", "reason", "n_steps", "initial", "final", "final_loss", "steps"]
+    assert list(data["steps"][0]) == ["index", "loss", "values", "gradient", "step_size", "new_values"]
+    assert data["n_steps"] == len(data["steps"]) == len(trace.steps)
+    assert data["steps"][0]["gradient"]["b3"] == trace.steps[0].gradient["b3"]
+    assert data["final"] == trace.final and data["stopped"] == "tol"
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "words"),
+    [
+        ({"train": ["b3", "b9"]}, ValueError, ["b9", "valid", "w1"]),
+        ({"train": []}, ValueError, ["empty"]),
+        ({"train": [3]}, TypeError, ["3"]),
+        ({"lr": 0}, ValueError, ["lr", "> 0"]),
+        ({"lr": "0.1"}, TypeError, ["lr", "'0.1'"]),
+        ({"lr": float("nan")}, ValueError, ["lr"]),
+        ({"tol": -1}, ValueError, ["tol"]),
+        ({"max_steps": -1}, ValueError, ["max_steps", ">= 0"]),
+        ({"max_steps": 2.5}, ValueError, ["max_steps"]),
+        ({"blowup": 1}, ValueError, ["blowup", "> 1"]),
+    ],
+)
+def test_bad_options_are_named(options, error, words):
+    e = SEED_002
+    with pytest.raises(error) as info:
+        descend(e.network, e.X, e.Y, e.values, **options)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_bad_values_and_data_are_named():
+    e = SEED_002
+    with pytest.raises(ValueError, match="missing value"):
+        descend(e.network, e.X, e.Y, {"b3": 0.0})
+    with pytest.raises(ValueError, match="X has 3 samples but Y has 2"):
+        descend(e.network, e.X, e.Y[:2], e.values)
