@@ -493,8 +493,11 @@ def run_verify(args: argparse.Namespace) -> int:
     problem = load(args)
     func = import_function(args.function)
     verify_module = optional_module("verify", "verify")
-    report = verify_module.verify(guarded(func, args.function), problem.network, problem.values, problem.X,
-                                  problem.Y, rtol=args.rtol, atol=args.atol)
+    try:
+        report = verify_module.verify(guarded(func, args.function), problem.network, problem.values, problem.X,
+                                      problem.Y, rtol=args.rtol, atol=args.atol)
+    except TypeError as exc:  # the candidate returned something that is not a gradient
+        raise CandidateError(str(exc)) from exc
     text = report.to_markdown() if args.markdown else str(report)
     sys.stdout.write(_header(problem) + "\n" + text.rstrip("\n") + "\n")
     if not report:
