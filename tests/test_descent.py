@@ -278,3 +278,23 @@ def test_bad_values_and_data_are_named():
         descend(e.network, e.X, e.Y, {"b3": 0.0})
     with pytest.raises(ValueError, match="X has 3 samples but Y has 2"):
         descend(e.network, e.X, e.Y[:2], e.values)
+
+
+def test_table_and_equations_compile_with_pdflatex(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed; the LaTeX output is only checked for structure here")
+    e = SEED_001
+    trace = descend(e.network, e.X, e.Y, e.values, train=["w1_1_1", "b2_2"], lr=0.5, tol=0.001, max_steps=3)
+    flat = seed002_trace()
+    body = "\n".join([trace.to_latex(), flat.to_latex()] + [f"\\[{eq}\\]" for eq in
+                                                         trace.update_equations() + flat.update_equations()])
+    (tmp_path / "t.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n" + body + "\n\\end{document}\n"
+    )
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000
