@@ -141,7 +141,7 @@ def loss_curve(
     ax.set_ylabel(f"loss ({net.loss_name})")
     ax.set_title(title if title is not None else _curve_title(net, name, trace))
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    ax.legend(loc="upper center", fontsize="small")
     return fig
 
 
@@ -157,7 +157,7 @@ def _draw_path(ax: Axes, net: Network, X, Y, base: dict[str, float], name: str, 
     labelled: list[tuple[float, float]] = []
     for i, (x, y, g) in enumerate(zip(path[:tangents], losses, slopes)):
         xs = np.array([x - half, x + half])
-        ax.plot(xs, y + g * (xs - x), color=colors[i], lw=1.3,
+        ax.plot(xs, y + g * (xs - x), color="tab:orange", lw=1.8, zorder=2,
                 label="tangent (slope)" if i == 0 else None)
         if all(abs(x - ox) > 0.3 * width or abs(y - oy) > 0.08 * height for ox, oy in labelled):
             labelled.append((x, y))  # notes that would overlap an earlier one are left out
@@ -252,6 +252,8 @@ def compare_learning_rates(
     fig, axes = _figure(5.2 * len(lrs), 4.4, ncols=len(lrs))
     for ax, trace in zip(axes, traces):
         title = f"lr = {trace.lr:g}: {trace.stopped} after {len(trace.steps)} step(s)"
+        if len(names) == 1 and len(trace.steps) > show_steps:
+            title += f"\n(the first {show_steps} drawn)"
         if len(names) == 1:
             loss_curve(net, X, Y, values, names[0], trace, show_steps=show_steps, tangents=min(3, show_steps),
                        ax=ax, title=title)

@@ -113,7 +113,7 @@ def test_compare_learning_rates_good_and_too_large(tmp_path):
     fig = plotting.compare_learning_rates(E.network, E.X, E.Y, E.values, "b3", lrs=(0.1, 0.5))
     check_png(fig, tmp_path / "compare.png")
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[0] == "lr = 0.1: tol after 10 step(s)"
+    assert titles[0] == "lr = 0.1: tol after 10 step(s)\n(the first 6 drawn)"
     assert titles[1].startswith("lr = 0.5: diverged")
     zigzag = fig.axes[1].collections[0].get_offsets()[:, 0]
     optimum = 2.6089
