@@ -57,8 +57,11 @@ def loss_latex(net: Network, align: bool = False) -> str:
     ell = losses.element(net.loss_name).xreplace({losses.A: a, losses.Y: y})
     scale = losses.scale(net.loss_name)
     scale_tex = "" if scale == 1 else sp.latex(scale) + " "
+    term = sp.latex(ell)
+    if isinstance(ell, sp.Add) or ell.could_extract_minus_sign():
+        term = rf"\left({term}\right)"
     equals = "&=" if align else "="
-    return rf"C {equals} {scale_tex}\sum_{{i=1}}^{{N}} \sum_{{j=1}}^{{{net.n_outputs}}} {sp.latex(ell)}"
+    return rf"C {equals} {scale_tex}\sum_{{i=1}}^{{N}} \sum_{{j=1}}^{{{net.n_outputs}}} {term}"
 
 
 def network_latex(net: Network) -> str:
