@@ -184,9 +184,11 @@ def optional_module(name: str, command: str):
     try:
         return importlib.import_module(f".{name}", __package__)
     except ModuleNotFoundError as exc:
-        if exc.name not in (f"{__package__}.{name}",):
-            raise UsageError(f"'{command}' needs the Python package {exc.name!r}, which is not installed") from None
-        raise UsageError(f"'{command}' is not available in this build of symprop (no module symprop.{name})") from None
+        missing = exc.name or name
+        if missing.startswith(f"{__package__}."):
+            raise UsageError(f"'{command}' is not available in this build of symprop (no module {missing})") from None
+        raise UsageError(f"'{command}' needs the Python package {missing!r}, which is not installed"
+                         + (" (pip install 'symprop[plot]')" if missing == "matplotlib" else "")) from None
 
 
 def write_output(text: str, output: str | None) -> None:
