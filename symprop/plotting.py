@@ -91,7 +91,7 @@ def _range(points: Sequence[float], span: tuple[float, float] | None) -> tuple[f
             raise ValueError(f"span must be (low, high) with low < high, got {span!r}")
         return lo, hi
     lo, hi = min(points), max(points)
-    pad = max(0.25 * (hi - lo), 1.0)
+    pad = max(0.25 * (hi - lo), 1e-6 * max(abs(lo), abs(hi)), 1.0)
     return lo - pad, hi + pad
 
 
@@ -121,7 +121,7 @@ def loss_curve(
     path: list[float] = []
     if trace is not None:
         _check_trace(net, trace, base, name)
-        path = trace.path(name)[: None if show_steps is None else show_steps + 1]
+        path = _finite_prefix(net, X, Y, base, name, trace.path(name)[: None if show_steps is None else show_steps + 1])
     lo, hi = _range(path + [base[name]], span)
     grid = np.linspace(lo, hi, points)
     curve, _ = _slice(net, X, Y, base, name, grid)
@@ -134,7 +134,8 @@ def loss_curve(
     if path:
         finite = curve[np.isfinite(curve)]
         height = float(finite.max() - finite.min()) if finite.size else 1.0
-        _draw_path(ax, net, X, Y, base, name, path, tangents, hi - lo, height or 1.0)
+        with np.errstate(all="ignore"):  # steep tangents of a diverging run may overflow; they are clipped
+            _draw_path(ax, net, X, Y, base, name, path, tangents, hi - lo, height or 1.0)
     _limit_y(ax, curve)
     ax.set_xlim(lo, hi)
     ax.set_xlabel(label)
@@ -143,6 +144,16 @@ def loss_curve(
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", fontsize="small")
     return fig
+
+
+def _finite_prefix(net: Network, X, Y, base: dict[str, float], name: str, path: list[float]) -> list[float]:
+    """The steps of a path up to (not including) the first one whose value or loss is not finite."""
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(path)
+        losses, _ = _slice(net, X, Y, base, name, np.where(finite, path, 0.0))
+    ok = finite & np.isfinite(losses)
+    stop = len(path) if ok.all() else int(np.argmin(ok))
+    return list(path[:stop])
 
 
 def _draw_path(ax: Axes, net: Network, X, Y, base: dict[str, float], name: str, path: list[float],
@@ -169,7 +180,7 @@ def _limit_y(ax: Axes, curve: np.ndarray) -> None:
     finite = curve[np.isfinite(curve)]
     if finite.size:
         lo, hi = float(finite.min()), float(finite.max())
-        pad = 0.08 * (hi - lo) if hi > lo else 1.0
+        pad = max(0.08 * (hi - lo), 1e-6 * max(abs(lo), abs(hi)), 1e-12)  # never a zero-height range
         ax.set_ylim(lo - pad, hi + pad)
 
 

@@ -88,6 +88,24 @@ def test_loss_curve_refuses_a_trace_that_moves_other_parameters():
         plotting.loss_curve(E.network, E.X, E.Y, E.values, "b3", span=(2, 1))
 
 
+def test_a_run_that_overflowed_is_drawn_without_warnings(tmp_path):
+    import warnings
+
+    net = symprop.Network([1, 1], output="identity", loss="ssr")
+    X, Y, start = [1.0, 2.0], [1.0, 3.0], {"w1_1_1": 1e150, "b1_1": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        diverged = descend(net, X, Y, start, train="w1_1_1", lr=1e150, max_steps=50)
+        assert diverged.stopped == "diverged" and diverged.final_loss == np.inf
+        curve = plotting.loss_curve(net, X, Y, start, "w1_1_1", diverged)
+        history = plotting.loss_history(diverged)
+        plotting.save(curve, tmp_path / "curve.png")
+        plotting.save(history, tmp_path / "history.png")
+    points = curve.axes[0].collections[0].get_offsets()
+    assert points.shape == (1, 2) and np.all(np.isfinite(points))  # the point with an infinite loss is left out
+    assert len(history.axes[0].lines[0].get_ydata()) == 1
+
+
 # --------------------------------------------------------------------------- loss history and learning rates
 
 
