@@ -15,25 +15,100 @@ from .spec import Network, arrays_to_dict, as_data, parse_values
 
 
 # ----------------------------------------------------------------------------- activations
-# name -> (f(z), f'(z) given z and a = f(z)); kinks use the left derivative (relu'(0) = 0).
-
-def _sigmoid(z):
-    return np.exp(-np.logaddexp(0.0, -z))
+# Each activation f(z) and its derivative f'(z) given z and a = f(z), as named functions that
+# symprop.codeview renders with latexify-py. Kinks use the left derivative (relu'(0) = 0).
 
 
-def _elu(z, alpha):
+def identity(z):
+    return z
+
+
+def identity_prime(z, a):
+    return np.ones_like(z)
+
+
+def sigmoid(z):
+    return np.exp(-np.logaddexp(0.0, -z))  # = 1 / (1 + exp(-z)), without overflow for any z
+
+
+def sigmoid_prime(z, a):
+    return a * (1.0 - a)
+
+
+def tanh(z):
+    return np.tanh(z)
+
+
+def tanh_prime(z, a):
+    return 1.0 - a * a
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def relu_prime(z, a):
+    return np.where(z > 0, 1.0, 0.0)
+
+
+def leaky_relu(z, slope):
+    return np.where(z > 0, z, slope * z)
+
+
+def leaky_relu_prime(z, a, slope):
+    return np.where(z > 0, 1.0, slope)
+
+
+def softplus(z):
+    return np.logaddexp(0.0, z)  # = log(1 + exp(z)), without overflow
+
+
+def softplus_prime(z, a):
+    return sigmoid(z)
+
+
+def elu(z, alpha):
     return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
 
 
+def elu_prime(z, a, alpha):
+    return np.where(z > 0, 1.0, a + alpha)
+
+
+def silu(z):
+    return z * sigmoid(z)
+
+
+def silu_prime(z, a):
+    return sigmoid(z) * (1.0 + z * (1.0 - sigmoid(z)))
+
+
+def _without_param(f):
+    return lambda z, p: f(z)
+
+
+def _without_param_prime(f):
+    return lambda z, a, p: f(z, a)
+
+
+def _with_param(f):
+    return lambda z, p: f(z, p)
+
+
+def _with_param_prime(f):
+    return lambda z, a, p: f(z, a, p)
+
+
+# name -> (f(z, p), f'(z, a, p)); p is the activation's parameter (None when it has none)
 ACTIVATIONS = {
-    "identity": (lambda z, p: z, lambda z, a, p: np.ones_like(z)),
-    "sigmoid": (lambda z, p: _sigmoid(z), lambda z, a, p: a * (1.0 - a)),
-    "tanh": (lambda z, p: np.tanh(z), lambda z, a, p: 1.0 - a * a),
-    "relu": (lambda z, p: np.maximum(z, 0.0), lambda z, a, p: (z > 0).astype(float)),
-    "leaky_relu": (lambda z, p: np.where(z > 0, z, p * z), lambda z, a, p: np.where(z > 0, 1.0, p)),
-    "softplus": (lambda z, p: np.logaddexp(0.0, z), lambda z, a, p: _sigmoid(z)),
-    "elu": (lambda z, p: _elu(z, p), lambda z, a, p: np.where(z > 0, 1.0, a + p)),
-    "silu": (lambda z, p: z * _sigmoid(z), lambda z, a, p: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z)))),
+    "identity": (_without_param(identity), _without_param_prime(identity_prime)),
+    "sigmoid": (_without_param(sigmoid), _without_param_prime(sigmoid_prime)),
+    "tanh": (_without_param(tanh), _without_param_prime(tanh_prime)),
+    "relu": (_without_param(relu), _without_param_prime(relu_prime)),
+    "leaky_relu": (_with_param(leaky_relu), _with_param_prime(leaky_relu_prime)),
+    "softplus": (_without_param(softplus), _without_param_prime(softplus_prime)),
+    "elu": (_with_param(elu), _with_param_prime(elu_prime)),
+    "silu": (_without_param(silu), _without_param_prime(silu_prime)),
 }
 
 
@@ -43,15 +118,81 @@ def _softmax(z):
 
 
 # ----------------------------------------------------------------------------- losses
-# name -> (per-entry loss ell(a, y), d ell / d a, scale(N, m))
+# per-entry loss ell(a, y), its derivative d ell / d a, and the scale in front of the sum
 
+
+def squared_error(a, y):
+    return (a - y) ** 2
+
+
+def squared_error_prime(a, y):
+    return 2.0 * (a - y)
+
+
+def mean_scale(n, m):
+    return 1.0 / (n * m)
+
+
+def sum_scale(n, m):
+    return 1.0
+
+
+def half_mean_scale(n, m):
+    return 0.5 / n
+
+
+def sample_mean_scale(n, m):
+    return 1.0 / n
+
+
+def bce_fused(z, y):
+    return np.logaddexp(0.0, z) - y * z  # = -[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))]
+
+
+# name -> (ell(a, y), d ell / d a, scale(N, m)); bce and cross_entropy use fused forms instead
 LOSSES = {
-    "mse": (lambda a, y: (a - y) ** 2, lambda a, y: 2.0 * (a - y), lambda n, m: 1.0 / (n * m)),
-    "sse": (lambda a, y: (a - y) ** 2, lambda a, y: 2.0 * (a - y), lambda n, m: 1.0),
-    "quadratic": (lambda a, y: (a - y) ** 2, lambda a, y: 2.0 * (a - y), lambda n, m: 0.5 / n),
-    "bce": (None, None, lambda n, m: 1.0 / (n * m)),
-    "cross_entropy": (None, None, lambda n, m: 1.0 / n),
+    "mse": (squared_error, squared_error_prime, mean_scale),
+    "sse": (squared_error, squared_error_prime, sum_scale),
+    "quadratic": (squared_error, squared_error_prime, half_mean_scale),
+    "bce": (None, None, mean_scale),
+    "cross_entropy": (None, None, sample_mean_scale),
 }
+
+
+# ----------------------------------------------------------------------------- the four equations
+# Column form, one column per sample: z = W a + b for every column at once.
+
+
+def output_delta(grad_a, fprime_out):
+    return grad_a * fprime_out  # (1) delta^{[L]} = grad_a C (.) f'(z^{[L]})
+
+
+def sigmoid_bce_delta(a, y):
+    return a - y  # (1) for a sigmoid output with bce: the product simplifies
+
+
+def softmax_cross_entropy_delta(a, y):
+    return a * y.sum(axis=0) - y  # (1) for softmax with cross-entropy: a - y when each target sums to 1
+
+
+def softmax_output_delta(a, grad_a):
+    return a * (grad_a - (grad_a * a).sum(axis=0))  # (1) the softmax Jacobian applied to grad_a
+
+
+def hidden_delta(W_next, delta_next, fprime_z):
+    return (W_next.T @ delta_next) * fprime_z  # (2) delta^{[l]} = (W^{[l+1]})^T delta^{[l+1]} (.) f'(z^{[l]})
+
+
+def weight_gradient(delta, a_prev):
+    return delta @ a_prev.T  # (3) dC/dW^{[l]} = delta^{[l]} (a^{[l-1]})^T, summed over the columns
+
+
+def bias_gradient(delta):
+    return delta.sum(axis=1)  # (4) dC/db^{[l]} = delta^{[l]}, summed over the columns
+
+
+def update(theta, grad, lr):
+    return theta - lr * grad  # gradient descent: theta_new = theta - alpha dL/dtheta
 
 
 def _param(act) -> float | None:
@@ -78,7 +219,7 @@ def loss_value(net: Network, values: Any, X: Any, Y: Any) -> float:
     scale = LOSSES[net.loss_name][2](n, m)
     z, a = Zs[-1], As[-1]
     if net.loss_name == "bce":
-        ell = np.logaddexp(0.0, z) - Y * z  # -[y log s(z) + (1-y) log(1-s(z))]
+        ell = bce_fused(z, Y)
     elif net.loss_name == "cross_entropy":
         top = z.max(axis=1, keepdims=True)
         log_a = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))
@@ -89,36 +230,35 @@ def loss_value(net: Network, values: Any, X: Any, Y: Any) -> float:
 
 
 def backprop_arrays(net: Network, weights, biases, X, Y) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(dC/dW^{[l]}, dC/db^{[l]}) for l = 1..L, by the four equations."""
+    """(dC/dW^{[l]}, dC/db^{[l]}) for l = 1..L, by the four equations (samples as columns)."""
     Zs, As = forward(net, weights, biases, X)
     n, m = Y.shape
     scale = LOSSES[net.loss_name][2](n, m)
     L = net.depth
-    z, a = Zs[L], As[L]
+    Z = [None if z is None else z.T for z in Zs]
+    A = [a.T for a in As]
+    y = Y.T
 
-    # (1) output delta: delta^{[L]} = dC/da^{[L]} (.) f'(z^{[L]})
     if net.loss_name == "bce":  # with a sigmoid output the product simplifies to a - y
-        delta = a - Y
-    elif net.loss_name == "cross_entropy":  # softmax output: a * sum(y) - y (= a - y when rows sum to 1)
-        delta = a * Y.sum(axis=1, keepdims=True) - Y
+        delta = sigmoid_bce_delta(A[L], y)
+    elif net.loss_name == "cross_entropy":  # softmax output: a * sum(y) - y (= a - y when columns sum to 1)
+        delta = softmax_cross_entropy_delta(A[L], y)
     else:
-        g = LOSSES[net.loss_name][1](a, Y)
-        if net.output.name == "softmax":  # Jacobian-vector product of softmax
-            delta = a * (g - (g * a).sum(axis=1, keepdims=True))
+        grad_a = LOSSES[net.loss_name][1](A[L], y)
+        if net.output.name == "softmax":
+            delta = softmax_output_delta(A[L], grad_a)
         else:
-            delta = g * ACTIVATIONS[net.output.name][1](z, a, _param(net.output))
+            delta = output_delta(grad_a, ACTIVATIONS[net.output.name][1](Z[L], A[L], _param(net.output)))
     delta = delta * scale
 
     grad_w: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     grad_b: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     for l in range(L, 0, -1):
-        # (3) dC/dW^{[l]} = delta^{[l]} (a^{[l-1]})^T, summed over samples; (4) dC/db^{[l]} = delta^{[l]}
-        grad_w[l - 1] = delta.T @ As[l - 1]
-        grad_b[l - 1] = delta.sum(axis=0)
+        grad_w[l - 1] = weight_gradient(delta, A[l - 1])
+        grad_b[l - 1] = bias_gradient(delta)
         if l > 1:
-            # (2) hidden delta: delta^{[l-1]} = (W^{[l]})^T delta^{[l]} (.) f'(z^{[l-1]})
             act = net.activations[l - 2]
-            delta = (delta @ weights[l - 1]) * ACTIVATIONS[act.name][1](Zs[l - 1], As[l - 1], _param(act))
+            delta = hidden_delta(weights[l - 1], delta, ACTIVATIONS[act.name][1](Z[l - 1], A[l - 1], _param(act)))
     return grad_w, grad_b
 
 
