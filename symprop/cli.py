@@ -316,23 +316,69 @@ def run_grad(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def exact_gradient(problem) -> dict[str, dict[str, Any]]:
-    """Every parameter's exact derivative at the file's values (file numbers read as exact decimals).
+def exact_gradient(problem, dps: int = 40) -> dict[str, dict[str, Any]]:
+    """Every parameter's exact derivative at the file's values (the file's numbers read as exact decimals).
 
-    The symbolic reverse pass builds every derivative; substituting and simplifying is then done
-    parameter by parameter, with a progress bar on a terminal.
+    The reverse pass (derive.reverse_sample) runs on the numbers themselves, sample by sample, so no
+    expression grows: with Rationals first, which gives the exact value wherever every operation
+    on the way is rational (linear networks, relu, the squared losses); the parameters whose value
+    is not rational are then evaluated by the same pass on ``dps``-digit Floats.
     """
-    from .derive import substitute
-    from .display import Progress
-
     net = problem.network
-    grads = net.gradient(problem.X, problem.Y, exact=True)
-    out: dict[str, dict[str, Any]] = {}
-    with Progress(len(grads), "exact gradient") as bar:
-        for sym, expr in grads.items():
-            out[sym.name] = _exact_entry(substitute(net, expr, problem.values, exact=True))
-            bar.update(item=sym.name)
-    return out
+    Xs, Ys = _exact_data(problem)
+    exact = _reverse_pass_at(net, Xs, Ys, {n: _rational(v, n) for n, v in problem.values.items()}, "exact gradient")
+    out = {name: _exact_entry(value) for name, value in exact.items() if value.is_Rational}
+    if len(out) < len(exact):
+        import sympy as sp
+
+        def decimal(v: Any) -> Any:
+            return sp.Float(v.evalf(dps), dps)
+
+        floats = _reverse_pass_at(net, [[decimal(v) for v in row] for row in Xs], [[decimal(v) for v in row] for row in Ys],
+                                  {n: decimal(_rational(v, n)) for n, v in problem.values.items()}, "evaluating")
+        out.update({name: _exact_entry(value) for name, value in floats.items() if name not in out})
+    return {name: out[name] for name in net.param_names}
+
+
+def _exact_data(problem) -> tuple[list, list]:
+    from .graph import sympy_data
+
+    return sympy_data(problem.network, problem.X, problem.Y, exact=True)
+
+
+def _rational(value: Any, name: str) -> Any:
+    from .graph import to_sympy
+
+    return to_sympy(value, True, f'value of "{name}"')
+
+
+def _reverse_pass_at(net, Xs: list, Ys: list, values: dict[str, Any], label: str) -> dict[str, Any]:
+    """sum over samples of the backprop terms delta^{[l]}_j (a^{[l-1]}_k), with every node a number.
+
+    With Rationals, the pass over the samples stops early once no parameter can still be rational.
+    """
+    import sympy as sp
+
+    from .derive import reverse_sample
+    from .display import Progress
+    from .graph import parameter_symbols, weight_matrices
+    from .losses import scale_value
+
+    params = parameter_symbols(net)
+    W, b = weight_matrices(net, {p: values[p.name] for p in params})
+    terms: dict[str, list[Any]] = {info.name: [] for info in net.param_infos}
+    rational_inputs = all(v.is_Rational for v in values.values())
+    with Progress(len(Xs), label) as bar:
+        for x, y in zip(Xs, Ys):
+            _, As, deltas = reverse_sample(net, x, y, W, b)
+            for info in net.param_infos:
+                d = deltas[info.layer][info.row]
+                terms[info.name].append(d if info.kind == "b" else d * As[info.layer - 1][info.col])
+            bar.update()
+            if rational_inputs and not any(all(t.is_Rational for t in ts) for ts in terms.values()):
+                break  # every parameter already has an irrational term: the Float pass will evaluate them
+    scale = scale_value(net.loss_name, len(Xs), net.n_outputs)
+    return {name: scale * sp.Add(*ts) if len(ts) == len(Xs) else sp.nan for name, ts in terms.items()}
 
 
 def _exact_entry(value) -> dict[str, Any]:

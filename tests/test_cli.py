@@ -342,3 +342,70 @@ def test_grad_on_every_shipped_example_agrees_with_reference_backprop(path: Path
     expected = reference.backprop(problem.network, problem.values, problem.X, problem.Y)
     assert list(data["gradient"]) == list(expected)
     np.testing.assert_allclose(list(data["gradient"].values()), list(expected.values()), rtol=1e-9, atol=1e-12)
+
+
+RELU_TOML = """\
+[network]
+layers = [2, 2, 1]
+hidden = "relu"
+output = "identity"
+loss = "quadratic"
+[data]
+x = [[0.5, -1.5], [2, 0.25], [-1, 1]]
+y = [1.5, -0.5, 0.75]
+[values]
+w1_1_1 = 0.3
+w1_1_2 = -0.7
+w1_2_1 = 1.1
+w1_2_2 = 0.2
+b1_1 = 0.1
+b1_2 = -0.4
+w2_1_1 = 0.9
+w2_1_2 = -1.3
+b2_1 = 0.05
+"""
+
+
+def relu_exact_gradient() -> dict[str, Fraction]:
+    """Backprop of the relu 2-2-1 quadratic-cost problem above, by hand, in Fractions."""
+    F = lambda s: Fraction(s)  # noqa: E731
+    X = [(F("0.5"), F("-1.5")), (F(2), F("0.25")), (F(-1), F(1))]
+    Y = [F("1.5"), F("-0.5"), F("0.75")]
+    W1 = [[F("0.3"), F("-0.7")], [F("1.1"), F("0.2")]]
+    b1 = [F("0.1"), F("-0.4")]
+    W2 = [F("0.9"), F("-1.3")]
+    b2 = F("0.05")
+    g = {n: Fraction(0) for n in ("w1_1_1", "w1_1_2", "w1_2_1", "w1_2_2", "b1_1", "b1_2", "w2_1_1", "w2_1_2", "b2_1")}
+    for x, y in zip(X, Y):
+        z = [W1[j][0] * x[0] + W1[j][1] * x[1] + b1[j] for j in range(2)]
+        a = [max(zj, 0) for zj in z]
+        out = W2[0] * a[0] + W2[1] * a[1] + b2
+        d2 = (out - y) / len(X)  # C = 1/(2N) sum (out - y)^2
+        g["b2_1"] += d2
+        for j in range(2):
+            g[f"w2_1_{j + 1}"] += d2 * a[j]
+            d1 = d2 * W2[j] * (1 if z[j] > 0 else 0)
+            g[f"b1_{j + 1}"] += d1
+            for k in range(2):
+                g[f"w1_{j + 1}_{k + 1}"] += d1 * x[k]
+    return g
+
+
+def test_exact_gradient_is_rational_through_relu_and_decimal_through_tanh(tmp_path: Path) -> None:
+    relu = load_problem(_write(tmp_path / "relu.toml", RELU_TOML))
+    exact = cli.exact_gradient(relu)
+    hand = relu_exact_gradient()
+    assert {n: Fraction(e["text"]) for n, e in exact.items()} == hand
+    assert all(e["rational"] for e in exact.values())
+    tanh = load_problem(_write(tmp_path / "tanh.toml", RELU_TOML.replace('"relu"', '"tanh"')))
+    exact = cli.exact_gradient(tanh)
+    expected = reference.backprop(tanh.network, tanh.values, tanh.X, tanh.Y)
+    assert not any(e["rational"] for e in exact.values())
+    for name, entry in exact.items():
+        assert len(entry["text"].lstrip("-").replace(".", "").lstrip("0")) <= 16  # 15 significant digits
+        assert float(entry["text"]) == pytest.approx(expected[name], rel=1e-13, abs=1e-15), name
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
