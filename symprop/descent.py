@@ -109,26 +109,39 @@ class Trace:
         }
 
     # ----------------------------------------------------------------- tables
-    def rows(self, digits: int = 4) -> list[tuple[str, str, str, str, str, str]]:
-        """Table rows (step, parameter, loss, slope, step size, new value) as formatted text."""
+    def rows(self, digits: int = 4, limit: int | None = None) -> list[tuple[str, str, str, str, str, str]]:
+        """Table rows (step, parameter, loss, slope, step size, new value) as formatted text.
+
+        ``limit`` keeps the first and last steps of a long run (``limit`` steps in all) and puts one
+        row saying how many were left out in between.
+        """
         out = []
-        for s in self.steps:
+        for s in _shown(self.steps, limit):
+            if s is None:
+                left_out = len(self.steps) - limit
+                out.append(("…", f"({left_out} steps left out)", "", "", "", ""))
+                continue
             for i, name in enumerate(self.train):
                 loss = _fmt(s.loss, digits) if i == 0 else ""
                 out.append((str(s.index), name, loss, _fmt(s.gradient[name], digits),
                             _fmt(s.step_size[name], digits), _fmt(s.new_values[name], digits)))
         return out
 
-    def to_markdown(self, digits: int = 4, summary: bool = True) -> str:
+    def to_markdown(self, digits: int = 4, summary: bool = True, limit: int | None = None) -> str:
         """A Markdown table, one row per (step, trained parameter), then the stopping reason."""
         head = "| step | parameter | loss | slope ∂L/∂p | step size α·slope | new value |"
         lines = [head, "|---:|:---|---:|---:|---:|---:|"]
-        lines += ["| " + " | ".join((r[0], f"`{r[1]}`") + r[2:]) + " |" for r in self.rows(digits)]
+        for r in self.rows(digits, limit):
+            name = r[1] if r[0] == "…" else f"`{r[1]}`"
+            lines.append("| " + " | ".join((r[0], name) + r[2:]) + " |")
         if summary:
             lines += ["", f"Final loss {_fmt(self.final_loss, digits)}. Stopped ({self.stopped}): {self.reason}"]
         return "\n".join(lines)
 
-    def to_latex(self, digits: int = 4) -> str:
+    def _repr_markdown_(self) -> str:  # Jupyter
+        return self.to_markdown(limit=20)
+
+    def to_latex(self, digits: int = 4, limit: int | None = None) -> str:
         """A LaTeX tabular, one row per (step, trained parameter)."""
         lines = [
             r"\begin{tabular}{rlrrrr}",
@@ -137,7 +150,10 @@ class Trace:
             r" & new value \\",
             r"\hline",
         ]
-        for r in self.rows(digits):
+        for r in self.rows(digits, limit):
+            if r[0] == "…":
+                lines.append(f"\\multicolumn{{6}}{{c}}{{$\\vdots$ {r[1]}}} \\\\")
+                continue
             cells = [r[0], f"${latex_name(r[1])}$"] + [f"${_latex_num(c)}$" if c else "" for c in r[2:]]
             lines.append(" & ".join(cells) + r" \\")
         lines += [r"\hline", r"\end{tabular}"]
@@ -165,6 +181,18 @@ class Trace:
 
 
 # --------------------------------------------------------------------------- formatting
+
+
+def _shown(steps: list[Step], limit: int | None) -> list[Step | None]:
+    """All steps, or the first and last ones with None where the rest are left out."""
+    if limit is None:
+        return list(steps)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 2:
+        raise ValueError(f"limit must be None or a whole number >= 2, got {limit!r}")
+    if len(steps) <= limit:
+        return list(steps)
+    tail = limit // 3
+    return list(steps[: limit - tail]) + [None] + list(steps[len(steps) - tail:])
 
 
 def _fmt(x: float, digits: int) -> str:

@@ -230,6 +230,18 @@ def test_several_parameters_share_the_loss_cell_of_their_step():
     assert trace.update_equations()[1].startswith(r"{b^{[2]}_{2}}^{\text{new}} = b^{[2]}_{2} - \alpha")
 
 
+def test_long_runs_can_be_shortened_with_an_explicit_gap_row():
+    trace = seed002_trace()  # 10 steps
+    md = trace.to_markdown(limit=5, summary=False).splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in md] == ["0", "1", "2", "3", "…", "9"]
+    assert "(5 steps left out)" in md[4]
+    assert trace.to_markdown(limit=10) == trace.to_markdown()  # nothing to leave out
+    assert r"\multicolumn{6}{c}{$\vdots$ (5 steps left out)}" in trace.to_latex(limit=5)
+    assert trace._repr_markdown_() == trace.to_markdown(limit=20)
+    with pytest.raises(ValueError, match="limit"):
+        trace.to_markdown(limit=1)
+
+
 def test_small_numbers_print_as_powers_of_ten_in_latex():
     trace = seed002_trace()
     assert r"\times 10^{-5}" in trace.to_latex()
@@ -289,7 +301,7 @@ def test_table_and_equations_compile_with_pdflatex(tmp_path):
     e = SEED_001
     trace = descend(e.network, e.X, e.Y, e.values, train=["w1_1_1", "b2_2"], lr=0.5, tol=0.001, max_steps=3)
     flat = seed002_trace()
-    body = "\n".join([trace.to_latex(), flat.to_latex()] + [f"\\[{eq}\\]" for eq in
+    body = "\n".join([trace.to_latex(), flat.to_latex(limit=4)] + [f"\\[{eq}\\]" for eq in
                                                          trace.update_equations() + flat.update_equations()])
     (tmp_path / "t.tex").write_text(
         "\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n" + body + "\n\\end{document}\n"
