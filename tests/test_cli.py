@@ -153,6 +153,35 @@ def test_show_latex(seed002: Path) -> None:
     assert r"w_{3} \operatorname{softplus}\left(b_{1} + \frac{w_{1}}{2}\right)" in result.stdout
 
 
+def test_derive_markdown_has_the_published_numbers(seed002: Path) -> None:
+    result = run("derive", str(seed002))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("# Seed 002\n")
+    assert r"\approx -15.7" in out and r"\approx 1.57" in out  # the note's slope and new b3
+    assert "-6.26204" in out  # the note's second slope, -6.26
+
+
+def test_derive_tex_document_and_bangla_html_to_files(seed002: Path, tmp_path: Path) -> None:
+    tex = tmp_path / "seed002.tex"
+    result = run("derive", str(seed002), "--format", "tex", "-o", str(tex))
+    assert result.returncode == 0 and result.stdout == "", result.stderr
+    text = tex.read_text(encoding="utf-8")
+    assert text.startswith("\\documentclass") and text.rstrip().endswith("\\end{document}")
+    html = tmp_path / "seed002.html"
+    result = run("derive", str(seed002), "--format", "html", "--lang", "bn", "-o", str(html))
+    assert result.returncode == 0, result.stderr
+    page = html.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and any("\u0980" <= ch <= "\u09ff" for ch in page)  # Bengali script
+
+
+def test_derive_latex_fragment_in_process(seed002: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["derive", str(seed002), "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    assert "\\documentclass" not in out and "\\begin{document}" not in out
+    assert "b_{3}" in out
+
+
 def test_grad_json_matches_hand_derivatives_and_the_published_step(seed002: Path) -> None:
     result = run("grad", str(seed002), "--json")
     assert result.returncode == 0, result.stderr
