@@ -310,3 +310,46 @@ def test_table_and_equations_compile_with_pdflatex(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------- property: a bias on a parabola
+
+from hypothesis import HealthCheck, assume, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_coord = st.floats(-3, 3, allow_nan=False)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.lists(st.tuples(_coord, _coord), min_size=1, max_size=5),
+    w=st.floats(-2, 2),
+    b0=st.floats(-5, 5),
+    lr=st.floats(0.001, 0.6),
+)
+def test_bias_descent_follows_the_geometric_law(data, w, b0, lr):
+    # SSR in b alone is N (b - b*)^2 + const with b* = mean(y - w x), so gradient descent gives exactly
+    # b_k - b* = r^k (b0 - b*) with r = 1 - 2 N lr: converging for |r| < 1, zigzagging outwards for r < -1.
+    X, Y = [x for x, _ in data], [y for _, y in data]
+    n = len(data)
+    best = sum(y - w * x for x, y in data) / n
+    r = 1 - 2 * n * lr
+    assume(abs(b0 - best) > 0.1 and (abs(r) <= 0.9 or abs(r) >= 1.1))
+    net = symprop.Network([1, 1], output="identity", loss="ssr")
+    trace = descend(net, X, Y, {"w1_1_1": w, "b1_1": b0}, train="b1_1", lr=lr, tol=1e-9, max_steps=3000)
+    path = trace.path("b1_1")
+    for k, b in enumerate(path[:8]):
+        assert b - best == pytest.approx(r**k * (b0 - best), rel=1e-6, abs=1e-9)
+    assert all(s.values["w1_1_1"] == w for s in trace.steps)
+    event("converges" if abs(r) <= 0.9 else "diverges")
+    if abs(r) <= 0.9:
+        assert trace.stopped == "tol"
+        sizes = [abs(s.step_size["b1_1"]) for s in trace.steps]
+        assert sizes[-1] < 1e-9 <= min(sizes[:-1], default=1.0)
+        assert trace.final["b1_1"] == pytest.approx(best, abs=1e-7)
+    else:
+        assert trace.stopped == "diverged"
+        assert trace.final_loss > BLOWUP * max(trace.steps[0].loss, 1.0)
+        offsets = [b - best for b in path]
+        assert all(a * c < 0 for a, c in zip(offsets, offsets[1:]))  # zigzag
