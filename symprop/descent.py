@@ -233,6 +233,12 @@ def _number(value: Any, what: str, valid: str) -> float:
     return number
 
 
+def check_network(net: Any, what: str = "descend") -> Network:
+    if not isinstance(net, Network):
+        raise TypeError(f"{what} needs a symprop Network such as Network([1, 2, 1]), got {type(net).__name__}")
+    return net
+
+
 def train_names(net: Network, train: Any) -> tuple[str, ...]:
     """The names of the parameters to move: None = all; a name, a symbol, or an iterable of them."""
     if train is None:
@@ -294,7 +300,7 @@ def descend(
     * ``"diverged"`` when the loss (or a slope) is not finite, or the loss explodes: exceeds
       ``blowup * max(initial loss, 1)`` (1e6 by default). The exploding state is ``trace.final``.
     """
-    names = train_names(net, train)
+    names = train_names(check_network(net), train)
     lr, tol, max_steps, blowup = _check_options(lr, tol, max_steps, blowup)
     weights, biases = parse_values(net, values)
     X, Y = as_data(net, X, Y)

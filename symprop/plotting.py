@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .descent import Trace, descend, train_names
+from .descent import Trace, check_network, descend, train_names
 from .errors import listing
 from .spec import Network, arrays_to_dict, as_data, parse_values
 
@@ -115,7 +115,7 @@ def loss_curve(
     ``tangents`` draws the tangent line (slope dL/dp) at the first that many steps; ``show_steps``
     limits how many of the trace's points are drawn (all by default).
     """
-    name = _one_param(net, param)
+    name = _one_param(check_network(net, "loss_curve"), param)
     X, Y = as_data(net, X, Y)
     base = arrays_to_dict(net, *parse_values(net, values))
     path: list[float] = []
@@ -258,7 +258,7 @@ def compare_learning_rates(
     """
     if isinstance(lrs, (int, float)) or not isinstance(lrs, Sequence) or not lrs:
         raise ValueError(f"lrs must be a non-empty list of learning rates such as (0.1, 0.5), got {lrs!r}")
-    names = train_names(net, train)
+    names = train_names(check_network(net, "compare_learning_rates"), train)
     traces = [descend(net, X, Y, values, train=names, lr=lr, tol=tol, max_steps=max_steps) for lr in lrs]
     fig, axes = _figure(5.2 * len(lrs), 4.4, ncols=len(lrs))
     for ax, trace in zip(axes, traces):
@@ -281,8 +281,7 @@ _GAP = 3.6  # horizontal distance between layers; one data unit is drawn as abou
 
 def network_diagram(net: Network, values: Any = None, *, digits: int = 3) -> Figure:
     """Neurons by layer; every edge labelled with its weight's name (and value), biases beside neurons."""
-    if not isinstance(net, Network):
-        raise TypeError(f"network_diagram needs a symprop Network, got {type(net).__name__}")
+    check_network(net, "network_diagram")
     known = arrays_to_dict(net, *parse_values(net, values)) if values is not None else {}
     widest, depth = max(net.layers), net.depth
     top, bottom = (widest - 1) / 2 + 0.95, -(widest - 1) / 2 - 0.7

@@ -286,6 +286,10 @@ def test_bad_options_are_named(options, error, words):
 
 def test_bad_values_and_data_are_named():
     e = SEED_002
+    with pytest.raises(TypeError, match="needs a symprop Network"):
+        descend("1-2-1", e.X, e.Y, e.values)
+    with pytest.raises(TypeError, match="parameter values must be a dict"):
+        descend(e.network, e.X, e.Y, None)
     with pytest.raises(ValueError, match="missing value"):
         descend(e.network, e.X, e.Y, {"b3": 0.0})
     with pytest.raises(ValueError, match="X has 3 samples but Y has 2"):
