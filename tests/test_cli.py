@@ -129,6 +129,9 @@ def test_no_arguments_prints_help_with_the_example_and_exits_0() -> None:
     assert result.returncode == 0, result.stderr
     assert "symprop derive" in result.stdout and "verify FILE MOD:FUNC" in result.stdout
     assert result.stderr == ""
+    if SHIPPED:  # the example command names a real shipped file
+        command = next(line.strip() for line in result.stdout.splitlines() if line.strip().startswith("symprop derive "))
+        assert (ROOT / command.split()[-1]).is_file() or Path(command.split()[-1]).is_file()
 
 
 def test_show(seed002: Path) -> None:
@@ -438,3 +441,21 @@ def test_exact_gradient_is_rational_through_relu_and_decimal_through_tanh(tmp_pa
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_show_on_every_shipped_example(path: Path, capsys) -> None:
+    assert cli.main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    problem = load_problem(path)
+    assert f"network: {problem.network!r}" in out and f"parameters ({problem.network.n_params}):" in out
+    assert all(f"\n  {name} " in out for name in problem.network.param_names)
+
+
+def test_derive_reproduces_the_shipped_seed_002_markdown(capsys) -> None:
+    path = ROOT / "derivations" / "seed002_softplus_ssr.toml"
+    if not path.is_file():
+        pytest.skip("derivations/seed002_softplus_ssr.toml is not in this checkout")
+    assert cli.main(["derive", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() and out.strip() in path.with_suffix(".md").read_text(encoding="utf-8")
