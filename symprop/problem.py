@@ -84,8 +84,11 @@ class Problem:
 def load_problem(path: str | Path) -> Problem:
     """Read and validate a problem file."""
     path = Path(path)
+    if path.is_dir():
+        raise ProblemError(f"{path}: is a directory; give a problem file (.toml) such as {_example_in(path)}")
     if not path.is_file():
-        raise ProblemError(f"{path}: no such problem file")
+        nearby = sorted(p.name for p in path.parent.glob("*.toml")) if path.parent.is_dir() else []
+        raise ProblemError(f"{path}: no such problem file." + suggest(path.name, nearby))
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -93,6 +96,11 @@ def load_problem(path: str | Path) -> Problem:
     except UnicodeDecodeError:
         raise ProblemError(f"{path}: not a UTF-8 text file") from None
     return problem_from_dict(raw, source=path)
+
+
+def _example_in(directory: Path) -> str:
+    found = sorted(directory.glob("*.toml"))
+    return str(found[0]) if found else "derivations/seed002_softplus_ssr.toml"
 
 
 def problem_from_dict(raw: dict[str, Any], source: Path | None = None) -> Problem:

@@ -131,3 +131,11 @@ def test_missing_file_bad_toml_and_missing_section(tmp_path: Path) -> None:
 
 def test_a_problem_error_is_a_value_error() -> None:
     assert issubclass(ProblemError, ValueError)
+
+
+def test_a_mistyped_file_name_or_a_directory_gets_a_hint(tmp_path: Path) -> None:
+    write(tmp_path, SEED_002_TOML, "seed002_softplus.toml")
+    with pytest.raises(ProblemError, match=r'seed002_sofplus\.toml: no such problem file\. Did you mean "seed002_softplus\.toml"\?'):
+        load_problem(tmp_path / "seed002_sofplus.toml")
+    with pytest.raises(ProblemError, match=r"is a directory; give a problem file \(\.toml\) such as .*seed002_softplus\.toml"):
+        load_problem(tmp_path)
