@@ -7,7 +7,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import sympy as sp
@@ -82,12 +82,16 @@ class Derivation:
     descent: list[tuple[int, float, float, float, float]] = field(default_factory=list)
 
     def to_latex(self) -> str:
-        """A LaTeX fragment: one unnumbered subsection per step (English narration)."""
-        parts = []
+        """A LaTeX fragment: one unnumbered subsection per step (English narration).
+
+        Equations are wrapped in ``\\fiteq`` (defined here if missing; needs graphicx), which scales
+        an equation wider than the page down to the text width.
+        """
+        parts = [FITEQ]
         for step in self.steps:
             parts.append(rf"\subsection*{{{_latex_text(step.title)}}}")
             parts.append(_latex_text(step.narration))
-            parts.extend(rf"\[ {eq} \]" for eq in step.equations)
+            parts.extend(rf"\[ \fiteq{{{eq}}} \]" for eq in step.equations)
         return "\n\n".join(parts) + "\n"
 
     def to_latex_document(self) -> str:
@@ -95,7 +99,8 @@ class Derivation:
         title = _latex_text(self.title or "Backpropagation derivation")
         return (
             "\\documentclass[10pt]{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{amsmath,amssymb}\n"
-            "\\usepackage[margin=1.5cm]{geometry}\n\\allowdisplaybreaks\n\\setlength{\\parindent}{0pt}\n"
+            "\\usepackage[margin=1.5cm]{geometry}\n\\usepackage{graphicx}\n\\setlength{\\parindent}{0pt}\n"
+            f"{FITEQ}\n"
             f"\\begin{{document}}\n\\section*{{{title}}}\n\n{self.to_latex()}\n\\end{{document}}\n"
         )
 
@@ -118,7 +123,7 @@ class Derivation:
         for number, step in enumerate(self.steps, start=1):
             body.append(f"<h2>{number}. {html.escape(step.title_in(lang))}</h2>")
             body.append(f"<p>{html.escape(step.narration_in(lang))}</p>")
-            body.extend(f'<div class="eq">{convert(eq, display="block")}</div>' for eq in step.equations)
+            body.extend(f'<div class="eq">{convert(_for_mathml(eq), display="block")}</div>' for eq in step.equations)
         return HTML_TEMPLATE.format(lang=lang, title=title, body="\n".join(body))
 
     def _repr_latex_(self) -> str:
@@ -128,14 +133,18 @@ class Derivation:
         return self.to_markdown()
 
 
+#: \fiteq{...}: an equation wider than the text is scaled down to the text width (needs graphicx)
+FITEQ = (r"\providecommand{\fiteq}[1]{\begingroup\sbox0{$\displaystyle #1$}"
+         r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi\endgroup}")
+
 HTML_TEMPLATE = """<!DOCTYPE html>
 <html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <title>{title}</title>
 <style>
-body {{ font-family: "Noto Sans", "Noto Sans Bengali", sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }}
-.eq {{ overflow-x: auto; margin: 0.8em 0; }}
+body {{ font-family: "Noto Sans", "Noto Sans Bengali", "Lohit Bengali", sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }}
+.eq {{ overflow-x: auto; overflow-y: hidden; margin: 0.6em 0; padding: 0.3em 0; }}
 math {{ font-size: 1.15em; }}
 </style>
 </head>
@@ -152,6 +161,12 @@ def _mathml_converter():
     except ImportError:
         raise ImportError("to_html needs latex2mathml: pip install 'symprop[html]'") from None
     return convert
+
+
+def _for_mathml(latex: str) -> str:
+    """latex2mathml does not align ``aligned`` rows; a right/left ``array`` shows the same layout."""
+    latex = latex.replace(r"\begin{aligned}", r"\begin{array}{rl}").replace(r"\end{aligned}", r"\end{array}")
+    return latex.replace(r"\mathopen{}", "").replace(r"\mathclose{}", "")
 
 
 def _latex_text(text: str) -> str:
@@ -305,6 +320,44 @@ def _closed(lhs: str, expr: sp.Expr, **settings: Any) -> str:
     return text
 
 
+def _output_z(net: Network, rows: list[list[sp.Expr]], fix: Any = None) -> list[list[sp.Expr]]:
+    """The closed forms of z^{[L]} for every sample (rows of inputs)."""
+    W, b = weight_matrices(net, parameter_values(net, fix, False))
+    return [forward_sample(net, x, W, b)[0][-1] for x in rows]
+
+
+def _z_symbol(L: int, k: int, n: int | None) -> Notation:
+    sample = "" if n is None else f"({n + 1})"
+    return Notation(f"z^{{[{L}]{sample}}}_{{{k + 1}}}")
+
+
+def _abbreviations(net: Network, rows: list[list[sp.Expr]], per_sample: bool,
+                   fix: Any = None) -> tuple[dict[sp.Expr, sp.Expr], list[tuple[Notation, sp.Expr]]]:
+    """For softmax outputs: exp(z) -> e^{z symbol}, and the definitions z symbol = closed form."""
+    if net.output.name != "softmax":
+        return {}, []
+    mapping: dict[sp.Expr, sp.Expr] = {}
+    definitions = []
+    for n, zs in enumerate(_output_z(net, rows, fix)):
+        for k, z in enumerate(zs):
+            sym = _z_symbol(net.depth, k, n if per_sample else None)
+            mapping[z], mapping[-z] = sym, -sym
+            definitions.append((sym, z))
+    return mapping, definitions
+
+
+def _abbreviate(expr: sp.Expr, mapping: dict[sp.Expr, sp.Expr]) -> sp.Expr:
+    """Write every e^{closed form of z^{[L]}_k} as e^{z^{[L]}_k} (softmax closed forms stay readable)."""
+    if not mapping:
+        return expr
+    return expr.replace(lambda e: isinstance(e, sp.exp) and e.args[0] in mapping,
+                        lambda e: sp.exp(mapping[e.args[0]]))
+
+
+def _definitions(definitions: list[tuple[Notation, sp.Expr]], **settings: Any) -> list[str]:
+    return [aligned(to_latex(sym), z, **settings) for sym, z in definitions]
+
+
 def forward_step(s: _Setup) -> Step:
     """Step 2: the layer equations, per neuron, and the prediction as a closed form."""
     net = s.net
@@ -315,8 +368,10 @@ def forward_step(s: _Setup) -> Step:
     eqs.extend(_neuron_equations(net))
     W, b = weight_matrices(net, parameter_values(net, None, False))
     _, As = forward_sample(net, list(input_symbols(net)), W, b)
+    mapping, definitions = _abbreviations(net, [list(input_symbols(net))], per_sample=False)
+    eqs.extend(_definitions(definitions))
     for j, out in enumerate(As[-1]):
-        eqs.append(_closed(rf"\hat{{y}}_{{{j + 1}}} = a^{{[{net.depth}]}}_{{{j + 1}}}", out))
+        eqs.append(_closed(rf"\hat{{y}}_{{{j + 1}}} = a^{{[{net.depth}]}}_{{{j + 1}}}", _abbreviate(out, mapping)))
     return Step("forward", tuple(eqs))
 
 
@@ -336,14 +391,19 @@ def loss_step(s: _Setup) -> Step:
     ]
     args = ", ".join(_param_latex(net, n) for n in net.param_names)
     if s.has_data:
-        eqs.append(_closed(rf"{s.loss_symbol}\left({args}\right)", loss_expr(net, s.X, s.Y)))
+        mapping, definitions = _abbreviations(net, s.X, per_sample=True)
+        eqs.extend(_definitions(definitions))
+        eqs.append(_closed(rf"{s.loss_symbol}\left({args}\right)", _abbreviate(loss_expr(net, s.X, s.Y), mapping)))
         if s.fix:
             free = ", ".join(_param_latex(net, n) for n in net.param_names if n not in s.fix)
-            eqs.append(_closed(rf"{s.loss_symbol}\left({free}\right)", loss_expr(net, s.X, s.Y, fix=s.fix),
-                               float_digits=DIGITS))
-        samples = Phrase("samples", (("n", len(sympy_data(net, s.X, s.Y, False)[0])),))
+            mapping, definitions = _abbreviations(net, s.X, per_sample=True, fix=s.fix)
+            eqs.extend(_definitions(definitions, float_digits=DIGITS))
+            eqs.append(_closed(rf"{s.loss_symbol}\left({free}\right)",
+                               _abbreviate(loss_expr(net, s.X, s.Y, fix=s.fix), mapping), float_digits=DIGITS))
+        samples = Phrase("sample") if s.n_samples == 1 else Phrase("samples", (("n", s.n_samples),))
     else:
-        eqs.append(_closed(rf"C\left({args}\right)", net.sample_loss()))
+        mapping, _ = _abbreviations(net, [list(net.inputs)], per_sample=False)
+        eqs.append(_closed(rf"C\left({args}\right)", _abbreviate(net.sample_loss(), mapping)))
         samples = Phrase("symbolic_sample")
     return Step("loss", tuple(eqs), (("loss", Phrase(f"loss_{net.loss_name}")), ("samples", samples)))
 
@@ -431,7 +491,7 @@ def chain_step(s: _Setup) -> Step:
         rest = list(seen.items())[3:]
         for start in range(0, len(rest), 3):
             eqs.append(r" \qquad ".join(f"{k} = {to_latex(v)}" for k, v in rest[start:start + 3]))
-        collected = sp.Add(*[sp.Mul(*[e for _, _, e in fs]) for fs in all_factors])
+        collected = sp.factor_terms(sp.Add(*[sp.Mul(*[e for _, _, e in fs]) for fs in all_factors]))
         eqs.append(aligned(partial("C", p), collected))
         simpler = sp.factor_terms(sp.simplify(collected))
         if simpler != collected and len(to_latex(simpler)) < len(to_latex(collected)):
@@ -442,12 +502,16 @@ def chain_step(s: _Setup) -> Step:
     if net.output.name == "softmax":
         eqs.append(_softmax_assumption(net, s.n_samples))
     if s.has_data:
-        eqs.append(_closed(_derivative_lhs(s, name), exact_derivative(net, name, s.X, s.Y)))
+        mapping, _ = _abbreviations(net, s.X, per_sample=True)
+        eqs.append(_closed(_derivative_lhs(s, name), _abbreviate(exact_derivative(net, name, s.X, s.Y), mapping)))
         if s.fix:
-            fixed = exact_derivative(net, name, s.X, s.Y, fix=s.fix)
+            mapping, _ = _abbreviations(net, s.X, per_sample=True, fix=s.fix)
+            fixed = _abbreviate(exact_derivative(net, name, s.X, s.Y, fix=s.fix), mapping)
             eqs.append(_closed(_derivative_lhs(s, name), fixed, float_digits=DIGITS))
     else:
-        eqs.append(_closed(partial("C", p), exact_derivative(net, name, [list(net.inputs)], [list(net.targets)])))
+        mapping, _ = _abbreviations(net, [list(net.inputs)], per_sample=False)
+        sample = exact_derivative(net, name, [list(net.inputs)], [list(net.targets)])
+        eqs.append(_closed(partial("C", p), _abbreviate(sample, mapping)))
     n = len(paths)
     fields = (("param", name), ("paths", Phrase("path") if n == 1 else Phrase("paths", (("n", n),))))
     return Step("chain", tuple(eqs), fields)
@@ -459,7 +523,7 @@ def _softmax_assumption(net: Network, n: int) -> str:
             rf"{partial('C', f'z^{{[{L}]}}')} = {_scale_latex(net, n)}\left(a^{{[{L}]}} - y\right)")
 
 
-def _break(lhs: str, products: Sequence[str], per_line: int = 2) -> str:
+def _break(lhs: str, products: Sequence[str], per_line: int = 1) -> str:
     if len(products) <= per_line:
         return f"{lhs} = " + " + ".join(products)
     lines = [" + ".join(products[i:i + per_line]) for i in range(0, len(products), per_line)]
@@ -594,8 +658,14 @@ def numbers_step(s: _Setup) -> tuple[Step, dict[str, float]]:
         formula = exact_derivative(net, s.param, s.X, s.Y)
         lhs = _derivative_lhs(s, s.param)
         value = _value(s, formula)
-        eqs = (_closed(lhs, formula), _tidy(_closed(lhs, _substituted(s, formula), mul_symbol="dot")), f"{lhs} = {_num(value)}")
-        return Step("numbers", eqs, (("summary", Phrase("slope", (("value", format_number(value, DIGITS)),))),)), \
+        mapping, definitions = _abbreviations(net, s.X, per_sample=True)
+        shown = _abbreviate(formula, mapping)
+        z_values = {sym: Num(float(f"{_value(s, z):.{DIGITS}g}")) for sym, z in definitions}
+        eqs = [_closed(lhs, shown)]
+        eqs += [rf"{to_latex(sym)} = {format_number(num.value, DIGITS)}" for sym, num in z_values.items()]
+        eqs += [_tidy(_closed(lhs, _substituted(s, shown).xreplace(z_values), mul_symbol="dot", float_digits=DIGITS)),
+                f"{lhs} = {_num(value)}"]
+        return Step("numbers", tuple(eqs), (("summary", Phrase("slope", (("value", format_number(value, DIGITS)),))),)), \
             {s.param: value}
     grads = net.gradient(s.X, s.Y)
     values = {name: _value(s, grads[net.param(name)]) for name in net.param_names}
@@ -725,3 +795,80 @@ def derive_problem(problem: Any, param: str | None = None, *, code: bool = True)
     title = problem.title or (problem.source.stem if problem.source else "")
     return derive(net, param, problem.X, problem.Y, problem.values, fix=fix or None, lr=problem.lr, tol=tol,
                   max_steps=problem.max_steps, code=code, title=title)
+
+
+# ----------------------------------------------------------------------------- derivations/ directory
+
+#: generated file suffix -> how to render it
+OUTPUTS: dict[str, Callable[[Derivation], str]] = {
+    ".md": lambda d: d.to_markdown("en"),
+    ".bn.md": lambda d: d.to_markdown("bn"),
+    ".tex": lambda d: d.to_latex_document(),
+    ".html": lambda d: d.to_html("en"),
+    ".bn.html": lambda d: d.to_html("bn"),
+}
+COMMAND = "python -m symprop.derivation derivations/"
+
+
+def _stamp(suffix: str, source: str) -> str:
+    note = f"generated from {source} by `{COMMAND}`; do not edit"
+    if suffix == ".tex":
+        return f"% {note}\n"
+    return f"<!-- {note} -->\n"
+
+
+def render_problem(path: str | Path) -> dict[Path, str]:
+    """The generated files of one problem file: path -> text (nothing written)."""
+    from .problem import load_problem
+
+    path = Path(path)
+    derivation = derive_problem(load_problem(path))
+    stem = path.with_suffix("")
+    return {stem.with_name(stem.name + suffix): _stamp(suffix, path.name) + render(derivation)
+            for suffix, render in OUTPUTS.items()}
+
+
+def regenerate(directory: str | Path, check: bool = False) -> list[Path]:
+    """Regenerate every derivation of the problem files (*.toml) in ``directory``.
+
+    Returns the files written, or with ``check=True`` writes nothing and returns the files that
+    are missing or differ from what would be generated (stale).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"{directory}: not a directory of problem files (*.toml)")
+    problems = sorted(directory.glob("*.toml"))
+    if not problems:
+        raise ValueError(f"{directory}: no problem files (*.toml) in it")
+    changed: list[Path] = []
+    for problem in problems:
+        for target, text in render_problem(problem).items():
+            current = target.read_text(encoding="utf-8") if target.is_file() else None
+            if current == text:
+                continue
+            changed.append(target)
+            if not check:
+                target.write_text(text, encoding="utf-8")
+    return changed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m symprop.derivation DIRECTORY [--check]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m symprop.derivation",
+                                     description="Regenerate the derivations (.md, .tex, .html) of every problem file.")
+    parser.add_argument("directory", help="a directory of problem files (*.toml), e.g. derivations/")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a generated file is stale")
+    args = parser.parse_args(argv)
+    try:
+        changed = regenerate(args.directory, check=args.check)
+    except ValueError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    for path in changed:
+        print(f"{'stale' if args.check else 'wrote'} {path}")
+    return 1 if args.check and changed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

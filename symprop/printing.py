@@ -123,6 +123,8 @@ def aligned(lhs: str, rhs: Any, width: int = 160, **settings: Any) -> str:
             current += f" {op} {text}"
     lines.append(current)
     body = r" \\ &\quad ".join(lines)
+    if len(lhs) > width // 2:  # a long left side gets a line of its own
+        return rf"\begin{{aligned}} & {lhs} \\ &= {body} \end{{aligned}}"
     return rf"\begin{{aligned}} {lhs} &= {body} \end{{aligned}}"
 
 
