@@ -113,7 +113,9 @@ def pretty(expr: Any, unicode: bool | None = None) -> str:
 
     if unicode is None:
         unicode = _can_encode(sys.stdout, "∂σ√")
-    return sp.pretty(expr, use_unicode=unicode, num_columns=100)
+    import shutil
+
+    return sp.pretty(expr, use_unicode=unicode, num_columns=max(shutil.get_terminal_size((100, 24)).columns, 40))
 
 
 def _can_encode(stream: TextIO, text: str) -> bool:
