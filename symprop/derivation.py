@@ -80,6 +80,9 @@ class Derivation:
     gradient: dict[str, float] = field(default_factory=dict)
     updated: dict[str, float] = field(default_factory=dict)
     descent: list[tuple[int, float, float, float, float]] = field(default_factory=list)
+    #: dC/dparam for one sample as the collected product of the chain-rule factors, in terms of
+    #: the intermediate symbols z^{[l]}_j, a^{[l]}_j, x_k, y_j (None without param or with many paths)
+    chain_product: sp.Expr | None = None
 
     def to_latex(self) -> str:
         """A LaTeX fragment: one unnumbered subsection per step (English narration).
@@ -472,13 +475,14 @@ def _derivative_lhs(s: _Setup, name: str) -> str:
     return partial(s.loss_symbol, _param_latex(s.net, name))
 
 
-def chain_step(s: _Setup) -> Step:
+def chain_step(s: _Setup) -> tuple[Step, sp.Expr | None]:
     """Step 4: the chain rule factor by factor, each factor's expression, the product collected."""
     net, name = s.net, s.param
     info = net.info(name)
     p = _param_latex(net, name)
     paths = _paths(net, info)
     eqs = [rf"{_derivative_lhs(s, name)} = \sum_{{n=1}}^{{N}} {partial('C^{(n)}', p)}"]
+    collected = None
     if len(paths) <= MAX_PATHS:
         all_factors = [_path_factors(net, info, path, s.n_samples) for path in paths]
         products = [r" \cdot ".join(partial(num, den) for num, den, _ in fs) for fs in all_factors]
@@ -514,7 +518,7 @@ def chain_step(s: _Setup) -> Step:
         eqs.append(_closed(partial("C", p), _abbreviate(sample, mapping)))
     n = len(paths)
     fields = (("param", name), ("paths", Phrase("path") if n == 1 else Phrase("paths", (("n", n),))))
-    return Step("chain", tuple(eqs), fields)
+    return Step("chain", tuple(eqs), fields), collected
 
 
 def _softmax_assumption(net: Network, n: int) -> str:
@@ -751,13 +755,15 @@ def derive(net: Network, param: Any = None, X: Any = None, Y: Any = None, values
     """
     s = _setup(net, param, X, Y, values, fix, lr, tol, max_steps)
     steps = [network_step(s), forward_step(s), loss_step(s)]
+    chain_product = None
     if s.param is not None:
-        steps.append(chain_step(s))
+        step, chain_product = chain_step(s)
+        steps.append(step)
     delta, delta_numbers = delta_step(s)
     steps.append(delta)
     if code:
         steps.append(code_step(s))
-    d = Derivation(net, steps, s.param, title)
+    d = Derivation(net, steps, s.param, title, chain_product=chain_product)
     if s.values is not None:
         step, d.gradient = numbers_step(s)
         _check_agree(d.gradient, delta_numbers)

@@ -90,7 +90,10 @@ class BackpropLatexPrinter(LatexPrinter):
 
     def _print_HadamardProduct(self, expr: Any) -> str:
         symbol = f" {self._settings['hadamard_symbol']} "
-        return symbol.join(self.parenthesize(arg, sp.printing.precedence.PRECEDENCE["Mul"]) for arg in expr.args)
+        # a matrix product binds tighter than the Hadamard product (as in the seed notes)
+        return symbol.join(self._print(arg) if isinstance(arg, sp.MatMul)
+                           else self.parenthesize(arg, sp.printing.precedence.PRECEDENCE["Mul"], strict=True)
+                           for arg in expr.args)
 
     def _print_Transpose(self, expr: Any) -> str:
         arg = expr.arg
