@@ -359,7 +359,7 @@ def _reverse_pass_at(net, Xs: list, Ys: list, values: dict[str, Any], label: str
     """
     import sympy as sp
 
-    from .derive import reverse_sample
+    from .derive import sample_terms
     from .display import Progress
     from .graph import parameter_symbols, weight_matrices
     from .losses import scale_value
@@ -369,11 +369,9 @@ def _reverse_pass_at(net, Xs: list, Ys: list, values: dict[str, Any], label: str
     terms: dict[str, list[Any]] = {info.name: [] for info in net.param_infos}
     rational_inputs = all(v.is_Rational for v in values.values())
     with Progress(len(Xs), label) as bar:
-        for x, y in zip(Xs, Ys):
-            _, As, deltas = reverse_sample(net, x, y, W, b)
-            for info in net.param_infos:
-                d = deltas[info.layer][info.row]
-                terms[info.name].append(d if info.kind == "b" else d * As[info.layer - 1][info.col])
+        for sample in sample_terms(net, Xs, Ys, W, b):
+            for name, term in sample.items():
+                terms[name].append(term)
             bar.update()
             if rational_inputs and not any(all(t.is_Rational for t in ts) for ts in terms.values()):
                 break  # every parameter already has an irrational term: the Float pass will evaluate them

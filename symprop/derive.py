@@ -12,6 +12,7 @@ Two methods give the same exact derivative:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import sympy as sp
@@ -52,6 +53,21 @@ def _free_params(net: Network, sub: dict) -> list[sp.Symbol]:
     return [p for p in parameter_symbols(net) if sub[p] is p]
 
 
+def sample_terms(net: Network, Xs, Ys, W, b, names: list[str] | None = None) -> Iterator[dict[str, sp.Expr]]:
+    """For each sample, dict name -> its backprop term: delta^{[l]}_j a^{[l-1]}_k (weights), delta^{[l]}_j (biases).
+
+    The gradient is ``scale * sum`` of these over the samples. W and b may hold symbols or numbers:
+    with numbers every node is a number, so nothing grows (``gradient(values=...)`` uses that).
+    """
+    infos = [net.info(n) for n in names] if names is not None else list(net.param_infos)
+    for x, y in zip(Xs, Ys):
+        _, As, deltas = reverse_sample(net, x, y, W, b)
+        yield {
+            i.name: deltas[i.layer][i.row] if i.kind == "b" else deltas[i.layer][i.row] * As[i.layer - 1][i.col]
+            for i in infos
+        }
+
+
 def gradient(
     net: Network,
     X: Any,
@@ -64,7 +80,9 @@ def gradient(
     """dict parameter symbol -> exact partial derivative of the loss over (X, Y).
 
     ``fix`` substitutes known parameters *before* differentiating (they drop out of the result);
-    ``values`` evaluates every derivative *after* differentiating (exactly when ``exact=True``).
+    ``values`` evaluates every derivative *after* differentiating (exactly when ``exact=True``);
+    the reverse pass then runs on the numbers themselves, which gives the same value without
+    building the closed forms.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -73,22 +91,22 @@ def gradient(
     if method == "diff":
         loss = loss_expr(net, X, Y, exact=exact, fix=fix)
         grads = {p: sp.diff(loss, p) for p in free}
-    else:
-        Xs, Ys = sympy_data(net, X, Y, exact)
-        W, b = weight_matrices(net, sub)
-        terms: dict[sp.Symbol, list[sp.Expr]] = {p: [] for p in free}
-        infos = dict(zip(parameter_symbols(net), net.param_infos))
-        for x, y in zip(Xs, Ys):
-            _, As, deltas = reverse_sample(net, x, y, W, b)
-            for p in free:
-                info = infos[p]
-                d = deltas[info.layer][info.row]
-                terms[p].append(d if info.kind == "b" else d * As[info.layer - 1][info.col])
-        scale = losses.scale_value(net.loss_name, len(Xs), net.n_outputs)
-        grads = {p: scale * sp.Add(*t) for p, t in terms.items()}
+        if values is not None:
+            grads = {p: substitute(net, g, values, exact) for p, g in grads.items()}
+        return grads
+    Xs, Ys = sympy_data(net, X, Y, exact)
     if values is not None:
-        grads = {p: substitute(net, g, values, exact) for p, g in grads.items()}
-    return grads
+        mapping = values_mapping(net, values, require_all=False)
+        for p in free:
+            if p.name in mapping:
+                sub[p] = to_sympy(mapping[p.name], exact, f'value of "{p.name}"')
+    W, b = weight_matrices(net, sub)
+    terms: dict[str, list[sp.Expr]] = {p.name: [] for p in free}
+    for sample in sample_terms(net, Xs, Ys, W, b, [p.name for p in free]):
+        for name, term in sample.items():
+            terms[name].append(term)
+    scale = losses.scale_value(net.loss_name, len(Xs), net.n_outputs)
+    return {p: scale * sp.Add(*terms[p.name]) for p in free}
 
 
 def derivative(net: Network, param: Any, X: Any, Y: Any, exact: bool = False, fix: Any = None,
