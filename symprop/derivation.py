@@ -149,6 +149,7 @@ HTML_TEMPLATE = """<!DOCTYPE html>
 body {{ font-family: "Noto Sans", "Noto Sans Bengali", "Lohit Bengali", sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }}
 .eq {{ overflow-x: auto; overflow-y: hidden; margin: 0.6em 0; padding: 0.3em 0; }}
 math {{ font-size: 1.15em; }}
+mtd {{ math-style: normal; }}
 </style>
 </head>
 <body>
