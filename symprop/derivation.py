@@ -522,6 +522,27 @@ def chain_step(s: _Setup) -> tuple[Step, sp.Expr | None]:
     return Step("chain", tuple(eqs), fields), collected
 
 
+def all_gradients_step(s: _Setup) -> Step:
+    """Without a chosen parameter: every derivative in delta form (a table) and in closed form."""
+    net = s.net
+    total = s.loss_symbol if s.has_data else "C"
+    rows = [r"\text{parameter} & \text{derivative (delta form)} \\ \hline"]
+    for info in net.param_infos:
+        entry = rf"\delta^{{[{info.layer}](n)}}_{{{info.row + 1}}}"
+        if info.kind == "w":
+            entry += rf" a^{{[{info.layer - 1}](n)}}_{{{info.col + 1}}}" if info.layer > 1 else rf" x^{{(n)}}_{{{info.col + 1}}}"
+        p = _param_latex(net, info.name)
+        rows.append(rf"{p} & {partial(total, p)} = \sum_{{n}} {entry} \\")
+    eqs = [r"\begin{array}{ll} " + " ".join(rows) + r" \end{array}"]
+    rows_x = s.X if s.has_data else [list(net.inputs)]
+    rows_y = s.Y if s.has_data else [list(net.targets)]
+    grads = net.gradient(rows_x, rows_y)
+    mapping, _ = _abbreviations(net, rows_x, per_sample=s.has_data)
+    for name in net.param_names:
+        eqs.append(_closed(partial(total, _param_latex(net, name)), _abbreviate(grads[net.param(name)], mapping)))
+    return Step("all_gradients", tuple(eqs))
+
+
 def _softmax_assumption(net: Network, n: int) -> str:
     L = net.depth
     return (rf"\text{{assuming each target row sums to 1, }} \sum_{{k}} y_{{k}} = 1:\quad "
@@ -760,6 +781,8 @@ def derive(net: Network, param: Any = None, X: Any = None, Y: Any = None, values
     if s.param is not None:
         step, chain_product = chain_step(s)
         steps.append(step)
+    else:
+        steps.append(all_gradients_step(s))
     delta, delta_numbers = delta_step(s)
     steps.append(delta)
     if code:

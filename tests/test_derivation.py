@@ -238,6 +238,21 @@ def test_softmax_cross_entropy_states_its_assumption():
     assert any(r"\left(\frac{\partial a^{[L]}}{\partial z^{[L]}}\right)^{\mathsf{T}}" in e for e in delta)
 
 
+def test_without_param_every_derivative_is_listed_in_delta_form_and_closed_form():
+    net = SEED_001.network
+    d = derive(net, None, SEED_001.X, SEED_001.Y, code=False)
+    eqs = step(d, "all_gradients").equations
+    assert len(eqs) == 1 + net.n_params
+    assert eqs[0].count(r"\\") == 1 + net.n_params  # header + one row per parameter
+    assert r"w^{[2]}_{13} & \frac{\partial C}{\partial w^{[2]}_{13}} = \sum_{n} \delta^{[2](n)}_{1} a^{[1](n)}_{3} \\" in eqs[0]
+    assert r"b^{[1]}_{2} & \frac{\partial C}{\partial b^{[1]}_{2}} = \sum_{n} \delta^{[1](n)}_{2} \\" in eqs[0]
+    for name, eq in zip(net.param_names, eqs[1:]):
+        lhs = rf"\frac{{\partial C}}{{\partial {to_latex(net.param(name))}}}"
+        assert eq.startswith(lhs) or eq.startswith(rf"\begin{{aligned}} {lhs}"), name
+        assert "sigma" in eq  # a closed form of the parameters (sigmoids of sums), not delta notation
+        assert r"\delta" not in eq
+
+
 def test_delta_form_has_the_four_equations_of_seed_001():
     d = derive(SEED_001.network, code=False)
     eqs = step(d, "delta").equations
@@ -259,7 +274,7 @@ def test_steps_in_order_with_and_without_param():
     kinds = [s.kind for s in derive(net, "b3", SEED_002.X, SEED_002.Y, SEED_002.values, lr=0.1).steps]
     assert kinds == ["network", "forward", "loss", "chain", "delta", "code", "numbers", "update"]
     kinds = [s.kind for s in derive(net).steps]
-    assert kinds == ["network", "forward", "loss", "delta", "code"]
+    assert kinds == ["network", "forward", "loss", "all_gradients", "delta", "code"]
     for s in derive(net, "w1").steps:
         assert s.title and s.narration and s.equations
 
