@@ -83,6 +83,7 @@ class Derivation:
     #: dC/dparam for one sample as the collected product of the chain-rule factors, in terms of
     #: the intermediate symbols z^{[l]}_j, a^{[l]}_j, x_k, y_j (None without param or with many paths)
     chain_product: sp.Expr | None = None
+    description: str = ""
 
     def to_latex(self) -> str:
         """A LaTeX fragment: one unnumbered subsection per step (English narration).
@@ -104,13 +105,14 @@ class Derivation:
             "\\documentclass[10pt]{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{amsmath,amssymb}\n"
             "\\usepackage[margin=1.5cm]{geometry}\n\\usepackage{graphicx}\n\\setlength{\\parindent}{0pt}\n"
             f"{FITEQ}\n"
-            f"\\begin{{document}}\n\\section*{{{title}}}\n\n{self.to_latex()}\n\\end{{document}}\n"
+            f"\\begin{{document}}\n\\section*{{{title}}}\n\n{_latex_text(self.description)}\n\n{self.to_latex()}"
+            "\n\\end{document}\n"
         )
 
     def to_markdown(self, lang: str = "en") -> str:
         """Markdown with $$ display blocks (GitHub and Jupyter render them)."""
         check_lang(lang)
-        parts = [f"# {self.title or 'Backpropagation derivation'}"]
+        parts = [f"# {self.title or 'Backpropagation derivation'}"] + ([self.description] if self.description else [])
         for number, step in enumerate(self.steps, start=1):
             parts.append(f"## {number}. {step.title_in(lang)}")
             parts.append(step.narration_in(lang))
@@ -122,7 +124,7 @@ class Derivation:
         check_lang(lang)
         convert = _mathml_converter()
         title = html.escape(self.title or "Backpropagation derivation")
-        body = [f"<h1>{title}</h1>"]
+        body = [f"<h1>{title}</h1>"] + ([f"<p>{html.escape(self.description)}</p>"] if self.description else [])
         for number, step in enumerate(self.steps, start=1):
             body.append(f"<h2>{number}. {html.escape(step.title_in(lang))}</h2>")
             body.append(f"<p>{html.escape(step.narration_in(lang))}</p>")
@@ -768,7 +770,7 @@ def descent_step(s: _Setup) -> tuple[Step, list[tuple[int, float, float, float, 
 
 def derive(net: Network, param: Any = None, X: Any = None, Y: Any = None, values: Any = None, *,
            fix: Any = None, lr: float | None = None, tol: float | None = None, max_steps: int = 1000,
-           code: bool = True, title: str = "") -> Derivation:
+           code: bool = True, title: str = "", description: str = "") -> Derivation:
     """The step-by-step derivation of backprop for ``net`` (one parameter, or all when param is None).
 
     ``X``/``Y`` give the data (without them the derivation is for one symbolic sample); ``values``
@@ -787,7 +789,7 @@ def derive(net: Network, param: Any = None, X: Any = None, Y: Any = None, values
     steps.append(delta)
     if code:
         steps.append(code_step(s))
-    d = Derivation(net, steps, s.param, title, chain_product=chain_product)
+    d = Derivation(net, steps, s.param, title, chain_product=chain_product, description=description)
     if s.values is not None:
         step, d.gradient = numbers_step(s)
         _check_agree(d.gradient, delta_numbers)
@@ -824,7 +826,7 @@ def derive_problem(problem: Any, param: str | None = None, *, code: bool = True)
     tol = problem.tol if param is not None else None
     title = problem.title or (problem.source.stem if problem.source else "")
     return derive(net, param, problem.X, problem.Y, problem.values, fix=fix or None, lr=problem.lr, tol=tol,
-                  max_steps=problem.max_steps, code=code, title=title)
+                  max_steps=problem.max_steps, code=code, title=title, description=problem.description)
 
 
 # ----------------------------------------------------------------------------- derivations/ directory
