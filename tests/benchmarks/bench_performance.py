@@ -90,6 +90,33 @@ def fresh_process(layers: tuple[int, ...], mode: str) -> dict[str, Any]:
     return result
 
 
+CLOSED_FORM_CODE = r"""
+import json, sys, time
+from symprop import Network
+layers = json.loads(sys.argv[1])
+net = Network(layers, hidden="tanh", output="identity", loss="mse")
+X = [[round(0.1 * (i + 1), 1) for i in range(layers[0])]]
+Y = [[0.5] * layers[-1]]
+start = time.perf_counter()
+grads = net.gradient(X, Y)  # every closed-form partial derivative for one sample
+print(json.dumps({"closed_forms": time.perf_counter() - start, "count": len(grads)}))
+"""
+
+
+def closed_form_time(layers: tuple[int, ...], timeout: float) -> float | None:
+    """Seconds for ``net.gradient`` (SymPy closed forms, one sample) in a fresh process; None on timeout."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CLOSED_FORM_CODE, json.dumps(list(layers))],
+            capture_output=True, text=True, cwd=ROOT, check=False, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0:
+        raise RuntimeError(f"closed forms for {layers} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["closed_forms"]
+
+
 def derive_compile_stats(layers: tuple[int, ...], runs: int) -> dict[str, Any]:
     """Min over ``runs`` fresh processes of each phase, and the memory from one tracemalloc run.
 
@@ -173,7 +200,7 @@ def calibrate(fn: Callable[[], Any], target: float = 0.02) -> int:
         number = max(number * 2, int(number * target / max(elapsed, 1e-9)))
 
 
-def time_blocks(fns: dict[str, Callable[[], Any]], rounds: int, cycles: int = 3) -> dict[str, dict[str, float]]:
+def time_blocks(fns: dict[str, Callable[[], Any]], rounds: int, cycles: int = 5) -> dict[str, dict[str, float]]:
     """Per-call seconds (min, median over ``rounds`` batches) of each function.
 
     The batches run in ``cycles`` passes over all functions, each function in a block preceded by a
@@ -279,6 +306,16 @@ def ms(seconds: float) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
+def matmul_bound(layers: tuple[int, ...]) -> float:
+    """Multiply-adds of the gradient's matrix products / those of the forward pass.
+
+    Forward: one product per layer, sum n_{l-1} n_l. Gradient: the forward ones, dW for every layer (the
+    same count again) and D^{[l]} W^{[l]} for every layer but the first. So 3 - n_0 n_1 / sum.
+    """
+    sizes = [a * b for a, b in zip(layers, layers[1:])]
+    return (2 * sum(sizes) + sum(sizes[1:])) / sum(sizes)
+
+
 def row(layers: tuple[int, ...], dc: dict[str, Any], ev: dict[str, Any]) -> dict[str, Any]:
     t = ev["times"]
     out = {
@@ -293,6 +330,8 @@ def row(layers: tuple[int, ...], dc: dict[str, Any], ev: dict[str, Any]) -> dict
         "rss_growth_mib": dc["rss_growth_mib"],
         "rss_peak_mib": dc["rss_peak_mib"],
         "errors": ev["errors"],
+        "closed_forms_s": dc.get("closed_forms"),
+        "matmul_bound": matmul_bound(layers),
     }
     for name, stats in t.items():
         out[f"{name}_min_ms"] = stats["min"] * 1e3
@@ -313,7 +352,9 @@ def markdown_table(rows: list[dict[str, Any]], info: dict[str, str], rounds: int
         "peak traced MiB", "max-RSS growth MiB", "gradient ms", "forward ms", "NumPy backprop ms",
     ]
     head += ["PyTorch ms"] if has_torch else []
-    head += ["grad / NumPy", "grad / forward"] + (["grad / PyTorch"] if has_torch else [])
+    head += ["grad / NumPy", "grad / forward", "matmul-only bound"] + (["grad / PyTorch"] if has_torch else [])
+    has_closed = any("closed_forms_s" in r for r in rows)
+    head += ["closed forms, 1 sample s"] if has_closed else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [
@@ -325,17 +366,59 @@ def markdown_table(rows: list[dict[str, Any]], info: dict[str, str], rounds: int
             cells.append(f"{ms(r[f'{name}_min_ms'] / 1e3)} ({ms(r[f'{name}_median_ms'] / 1e3)})")
         for name in ("numpy", "forward") + (("torch",) if has_torch else ()):
             cells.append(f"{r[f'ratio_{name}_min']:.2f} ({r[f'ratio_{name}_median']:.2f})")
+            if name == "forward":
+                cells.append(f"{r['matmul_bound']:.2f}")
+        if has_closed:
+            value = r.get("closed_forms_s", "skipped")
+            cells.append("skipped" if value == "skipped" else f"> {r['closed_forms_timeout']:.0f} (stopped)"
+                         if value is None else f"{value:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     machine = ", ".join(f"{k}: {v}" for k, v in info.items())
     notes = [
         "",
         f"Machine: {machine}.",
         f"N = {N_SAMPLES:,} float64 samples, tanh hidden, identity output, MSE. Times are per call: min "
-        f"(median) over {rounds} batches (3 passes of blocks). derive/compile: min over fresh processes (without "
+        f"(median) over {rounds} batches (5 passes of blocks). derive/compile: min over fresh processes (without "
         "interpreter start-up and imports; the wall column includes them). The gradient is "
-        "`CompiledNetwork.gradient_arrays(..., check=False)`; forward is the compiled forward pass.",
+        "`CompiledNetwork.gradient_arrays(..., check=False)`; forward is the compiled forward pass. "
+        "Ratios: gradient time / other time, from the min (median) times; matmul-only bound: multiply-adds "
+        "of the gradient's matrix products over the forward pass's (3 - n0 n1 / sum of n_(l-1) n_l). The last column builds every "
+        "closed-form partial derivative with `net.gradient` for one numeric sample (fresh process): "
+        "available on demand, never used by the compiled path.",
     ]
-    return "\n".join(lines + notes) + "\n"
+    targets = ["", "Targets of issue 7, judged from this run:", ""] + target_lines(rows)
+    return "\n".join(lines + notes + targets) + "\n"
+
+
+def target_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, each judged from this run's numbers."""
+    by_params = {r["params"]: r for r in rows}
+    lines = []
+    for params, limit in ((403, 1.0), (5_768, 5.0), (22_800, 20.0)):
+        if params in by_params:
+            r = by_params[params]
+            ok = r["fresh_total_s"] < limit
+            lines.append(
+                f"- derive + compile, {params:,} parameters, under {limit:g} s: {r['fresh_total_s']:.3f} s "
+                f"({r['fresh_wall_s']:.2f} s with interpreter start-up and imports) -> {'met' if ok else 'NOT met'}"
+            )
+    if 5_768 in by_params:
+        r = by_params[5_768]
+        ok = max(r["peak_traced_mib"], r["rss_peak_mib"]) < 1024
+        lines.append(
+            f"- peak memory of derive + compile, 5,768 parameters, under 1 GiB: traced {r['peak_traced_mib']:.1f} MiB, "
+            f"whole-process max RSS {r['rss_peak_mib']:.0f} MiB -> {'met' if ok else 'NOT met'}"
+        )
+    for key, limit, label in (("numpy", 1.0, "hand-written NumPy backprop"), ("forward", 3.0, "compiled forward pass")):
+        worst_min = max(rows, key=lambda r: r[f"ratio_{key}_min"])
+        worst_med = max(rows, key=lambda r: r[f"ratio_{key}_median"])
+        failing = [r["network"] for r in rows if r[f"ratio_{key}_min"] > limit]
+        lines.append(
+            f"- gradient / {label} <= {limit:g} for every network: worst {worst_min[f'ratio_{key}_min']:.2f} by min "
+            f"({worst_min['network']}), {worst_med[f'ratio_{key}_median']:.2f} by median ({worst_med['network']}) -> "
+            + ("met" if not failing else f"NOT met for {', '.join(failing)} (by min)")
+        )
+    return lines
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> bool:
@@ -373,14 +456,17 @@ def plot(rows: list[dict[str, Any]], path: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="first four networks, few rounds, write nothing")
-    parser.add_argument("--rounds", type=int, default=15, help="timed batches per function (default 15)")
+    parser.add_argument("--rounds", type=int, default=30, help="timed batches per function (default 30)")
     parser.add_argument("--fresh-runs", type=int, default=3, help="fresh processes per network (default 3)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
+    parser.add_argument("--closed-forms-timeout", type=float, default=120.0,
+                        help="seconds allowed for the closed-form build per network (0 = skip; default 120)")
     parser.add_argument(
         "--threads", type=int, default=1,
         help="BLAS/OpenMP threads for every library (default 1: reproducible on a shared machine; 0 = library defaults)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where perf_results.md and perf_loglog.png go")
+    parser.add_argument("--name", default="perf_results", help="file stem of the table and plot (default perf_results)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="directory for NAME.md and NAME.png (default docs/)")
     args = parser.parse_args(argv)
     if args.threads and os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):
         # thread pools are sized when NumPy/PyTorch load, so restart with the limits in the environment
@@ -395,8 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for layers in networks:
         dc = derive_compile_stats(layers, 1 if args.quick else args.fresh_runs)
+        if args.closed_forms_timeout > 0:
+            dc["closed_forms"] = closed_form_time(layers, args.closed_forms_timeout)
         ev = eval_stats(layers, rounds, use_torch=not args.no_torch)
         r = row(layers, dc, ev)
+        if args.closed_forms_timeout <= 0:
+            del r["closed_forms_s"]
+        r["closed_forms_timeout"] = args.closed_forms_timeout
         rows.append(r)
         torch_part = (
             f", PyTorch {r['torch_min_ms']:.3g} ms -> ratio {r['ratio_torch_min']:.2f}" if "torch_min_ms" in r else ""
@@ -408,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['gradient_median_ms']:.3g}), forward {r['forward_min_ms']:.3g} ms, NumPy backprop "
             f"{r['numpy_min_ms']:.3g} ms (median {r['numpy_median_ms']:.3g}) -> grad/NumPy "
             f"{r['ratio_numpy_min']:.2f} (median {r['ratio_numpy_median']:.2f}), grad/forward "
-            f"{r['ratio_forward_min']:.2f}{torch_part}",
+            f"{r['ratio_forward_min']:.2f}{torch_part}, closed forms {r.get('closed_forms_s', 'skipped')}",
             flush=True,
         )
     table = markdown_table(rows, info, rounds)
@@ -416,13 +507,13 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if not args.quick:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "perf_results.md").write_text(table)
-        raw = Path(__file__).with_name("last_results.json")
+        (args.out / f"{args.name}.md").write_text(table)
+        raw = Path(__file__).with_name(f"{args.name}.json")
         raw.write_text(json.dumps({"machine": info, "rounds": rounds, "rows": rows}, indent=1) + "\n")
-        if plot(rows, args.out / "perf_loglog.png"):
-            print(f"wrote {args.out / 'perf_results.md'} and {args.out / 'perf_loglog.png'}")
+        if plot(rows, args.out / f"{args.name}.png"):
+            print(f"wrote {args.out / (args.name + '.md')} and {args.out / (args.name + '.png')}")
         else:
-            print(f"wrote {args.out / 'perf_results.md'} (matplotlib not installed: no plot)")
+            print(f"wrote {args.out / (args.name + '.md')} (matplotlib not installed: no plot)")
     return 0
 
 
