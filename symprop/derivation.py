@@ -31,6 +31,7 @@ ROUNDED = 3  # significant digits of the rounded value after \approx (as the see
 MAX_PATHS = 8  # chain-rule paths written out one by one
 MAX_CLOSED_FORM = 6000  # characters of LaTeX beyond which a closed form is reported, not printed
 MAX_TABLE_ROWS = 30
+MAX_TIDY_OPS = 2000  # softmax closed forms larger than this are not tidied (cancel/factor cost)
 THETA = r"\theta"
 
 
@@ -356,8 +357,11 @@ def _abbreviate(expr: sp.Expr, mapping: dict[sp.Expr, sp.Expr]) -> sp.Expr:
     """Write every e^{closed form of z^{[L]}_k} as e^{z^{[L]}_k} (softmax closed forms stay readable)."""
     if not mapping:
         return expr
-    return expr.replace(lambda e: isinstance(e, sp.exp) and e.args[0] in mapping,
-                        lambda e: sp.exp(mapping[e.args[0]]))
+    short = expr.replace(lambda e: isinstance(e, sp.exp) and e.args[0] in mapping, lambda e: sp.exp(mapping[e.args[0]]))
+    if sp.count_ops(short) > MAX_TIDY_OPS:
+        return short
+    # each term as one fraction over its softmax denominator (an exact rewrite: cancel, then factor)
+    return sp.Add(*[sp.factor(sp.cancel(term)) for term in sp.Add.make_args(short)])
 
 
 def _definitions(definitions: list[tuple[Notation, sp.Expr]], **settings: Any) -> list[str]:
