@@ -96,8 +96,17 @@ class ProofReport:
         state = "PROVED" if self.ok else f"FAILED: {len(bad)} / {len(self.identities)} identities do not hold"
         return f"{state} for {self.network!r} ({how})"
 
+    def blame(self) -> str:
+        """Which rule a failure points to: output-layer identities use only (1), the others (1) and (2)."""
+        bad = self.failures
+        if not bad:
+            return ""
+        if any(i.rules == "(1)" for i in bad):
+            return f"the output delta rule ({self.rules.get('output delta', '(1)')}) does not give dC/dz^[L]"
+        return f"the hidden delta rule ({self.rules.get('hidden delta', '(2)')}) is wrong: the output-layer identities hold"
+
     def __str__(self) -> str:
-        lines = [self.summary()]
+        lines = [self.summary()] + ([f"cause: {self.blame()}"] if not self.ok else [])
         lines += [f"rule {k}: {v}" for k, v in self.rules.items()]
         lines += [f"assumption: {a}" for a in self.assumptions]
         width = max((len(i.parameter) for i in self.identities), default=0)

@@ -95,6 +95,7 @@ def test_wrong_output_rule_fails_every_parameter():
     text = str(report)
     assert text.startswith("FAILED: 7 / 7 identities do not hold")
     assert "rule output delta: no_activation_derivative" in text and "DOES NOT HOLD" in text
+    assert "cause: the output delta rule (no_activation_derivative)" in text
     assert all("residual" not in i.method and i.residual for i in report.failures)
 
 
@@ -106,6 +107,7 @@ def test_wrong_hidden_rule_fails_only_hidden_layers(rule):
     assert failed and all(name.startswith(("w1", "b1")) for name in failed)
     assert all(i.holds for i in report.identities if i.parameter.startswith(("w2", "b2")))
     assert "(1) and (2)" in report.failures[0].rules
+    assert report.blame().startswith(f"the hidden delta rule ({rule.__name__}) is wrong")
     md = report.to_markdown()
     assert "**no**" in md and f"rule hidden delta: {rule.__name__}" in md
 
