@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -51,15 +50,20 @@ SETUP = dict(hidden="tanh", output="identity", loss="mse")
 # ----------------------------------------------------------------------------- fresh-process timing
 
 CHILD_CODE = r"""
-import json, resource, sys, time, tracemalloc
+import json, sys, time, tracemalloc
 layers, mode = json.loads(sys.argv[1]), sys.argv[2]
+
+def peak_rss_kib():  # VmHWM: this process's own high-water mark (ru_maxrss would carry the parent's over exec)
+    with open("/proc/self/status") as status:
+        return int(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+
 t0 = time.perf_counter()
 import numpy, sympy
 from symprop import Network
 from symprop.compile import CompiledNetwork, generate_source
 t1 = time.perf_counter()
 net = Network(layers, hidden="tanh", output="identity", loss="mse")
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss0 = peak_rss_kib()
 if mode == "memory":
     tracemalloc.start()
 t2 = time.perf_counter()
@@ -68,7 +72,7 @@ t3 = time.perf_counter()
 compiled = CompiledNetwork(net)
 t4 = time.perf_counter()
 peak = tracemalloc.get_traced_memory()[1] if mode == "memory" else None
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss1 = peak_rss_kib()
 print(json.dumps({"import": t1 - t0, "derive": t3 - t2, "build": t4 - t3, "peak_traced": peak,
                   "rss_before_kib": rss0, "rss_after_kib": rss1, "n_params": net.n_params,
                   "source_lines": source.count("\n")}))
@@ -440,10 +444,14 @@ def plot(rows: list[dict[str, Any]], path: Path) -> bool:
     ]
     if all("torch_min_ms" in r for r in rows):
         series.append(("PyTorch autograd", [r["torch_min_ms"] / 1e3 for r in rows], "x-"))
+    closed = [(r["params"], r["closed_forms_s"]) for r in rows if r.get("closed_forms_s") is not None]
+    if closed:
+        series.append(("closed forms via net.gradient (1 sample, on demand)", closed, "v:"))
     for label, values, style in series:
-        ax.loglog(params, values, style, label=label)
+        xs, ys = zip(*values) if values and isinstance(values[0], tuple) else (params, values)
+        ax.loglog(xs, ys, style, label=label)
     ax.set_xlabel("number of parameters")
-    ax.set_ylabel("seconds (gradient: per call at N = 10,000)")
+    ax.set_ylabel("seconds (gradient, forward: per call at N = 10,000)")
     ax.set_title("symprop: exact gradients, tanh-MSE networks, float64")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -468,9 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="perf_results", help="file stem of the table and plot (default perf_results)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="directory for NAME.md and NAME.png (default docs/)")
     args = parser.parse_args(argv)
-    if args.threads and os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):
+    env_vars = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    if args.threads and any(os.environ.get(name) != str(args.threads) for name in env_vars):
         # thread pools are sized when NumPy/PyTorch load, so restart with the limits in the environment
-        env_vars = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
         os.environ.update({name: str(args.threads) for name in env_vars})
         os.execv(sys.executable, [sys.executable, __file__, *(sys.argv[1:] if argv is None else argv)])
 
