@@ -231,10 +231,6 @@ def _scale_by(target: str, expr: sp.Expr, scratch: str, buffers: dict[str, int],
 # --------------------------------------------------------------------------- the program
 
 
-def _a(Z: sp.Symbol) -> str:
-    return "A" + str(Z)[1:]
-
-
 def _act_form(act: Activation, Z: sp.Symbol) -> sp.Expr:
     return activations.sympy_form(act, activations.Z).xreplace({activations.Z: Z})
 

@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symprop import Network, activations
-from symprop import compile as compile_module
 from symprop.compile import CompiledNetwork, N_SYM, M_SYM, _into, generate_source
 from symprop.derive import evaluate
 from symprop.reference import backprop_arrays, forward as reference_forward
