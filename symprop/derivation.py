@@ -31,7 +31,8 @@ ROUNDED = 3  # significant digits of the rounded value after \approx (as the see
 MAX_PATHS = 8  # chain-rule paths written out one by one
 MAX_CLOSED_FORM = 6000  # characters of LaTeX beyond which a closed form is reported, not printed
 MAX_TABLE_ROWS = 30
-MAX_TIDY_OPS = 2000  # softmax closed forms larger than this are not tidied (cancel/factor cost)
+MAX_NODES = 4000  # expression-tree nodes beyond which a closed form is not even printed
+MAX_TIDY_OPS = 300  # softmax closed forms larger than this are not tidied (cancel/factor cost)
 THETA = r"\theta"
 
 
@@ -320,7 +321,14 @@ def _neuron_equations(net: Network) -> list[str]:
     return eqs
 
 
+def _too_big(expr: sp.Expr, limit: int) -> bool:
+    """Whether the expression tree has more than ``limit`` nodes (stops counting early)."""
+    return any(i > limit for i, _ in enumerate(sp.preorder_traversal(expr)))
+
+
 def _closed(lhs: str, expr: sp.Expr, **settings: Any) -> str:
+    if _too_big(expr, MAX_NODES):
+        return rf"{lhs} = {_text(f'(a closed form of more than {MAX_NODES} terms and symbols, not printed)')}"
     text = aligned(lhs, expr, **settings)
     if len(text) > MAX_CLOSED_FORM:
         return rf"{lhs} = {_text(f'(a closed form of {len(text)} characters of LaTeX, not printed)')}"
@@ -357,8 +365,10 @@ def _abbreviate(expr: sp.Expr, mapping: dict[sp.Expr, sp.Expr]) -> sp.Expr:
     """Write every e^{closed form of z^{[L]}_k} as e^{z^{[L]}_k} (softmax closed forms stay readable)."""
     if not mapping:
         return expr
+    if _too_big(expr, MAX_NODES):
+        return expr  # _closed reports it as too large to print
     short = expr.replace(lambda e: isinstance(e, sp.exp) and e.args[0] in mapping, lambda e: sp.exp(mapping[e.args[0]]))
-    if sp.count_ops(short) > MAX_TIDY_OPS:
+    if _too_big(short, MAX_TIDY_OPS):
         return short
     # each term as one fraction over its softmax denominator (an exact rewrite: cancel, then factor)
     return sp.Add(*[sp.factor(sp.cancel(term)) for term in sp.Add.make_args(short)])

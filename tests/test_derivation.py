@@ -389,3 +389,16 @@ def test_derive_problem_refuses_an_untrained_parameter():
     problem = load_problem(DERIVATIONS / "seed002_softplus_ssr.toml")
     with pytest.raises(ValueError, match=r'"w1" is not trained by this problem.*choose one of b3'):
         derive_problem(problem, "w1")
+
+
+def test_large_networks_say_what_they_do_not_print():
+    """4-8-8-3: closed forms are far too big to print; the derivation says so instead of hanging or hiding it."""
+    net = Network([4, 8, 8, 3], hidden="tanh", output="softmax", loss="cross_entropy")
+    d = derive(net, "w1_1_1")
+    text = d.to_markdown()
+    assert "not printed" in text
+    chain = step(d, "chain")
+    assert "24 paths" in chain.narration and d.chain_product is None  # 8 hidden neurons x 3 outputs: too many to list
+    assert r"\frac{\partial C}{\partial w^{[1]}_{11}} = \delta^{[1]}_{1} x_{1}" in chain.equations
+    kinds = [s.kind for s in derive(net).steps]
+    assert kinds == ["network", "forward", "loss", "all_gradients", "delta", "code"]
