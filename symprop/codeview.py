@@ -85,9 +85,6 @@ class BackpropCodegen(expression_codegen.ExpressionCodegen):
             return CALLS[func.id]([self.visit(arg) for arg in node.args])
         return super().visit_Call(node)
 
-    def visit_Compare(self, node: ast.Compare) -> str:
-        return super().visit_Compare(node)
-
     def visit_BinOp(self, node: ast.BinOp) -> str:
         if not isinstance(node.op, (ast.Mult, ast.MatMult)):
             return super().visit_BinOp(node)

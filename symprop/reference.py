@@ -1,8 +1,10 @@
 """Reference backprop: the four layer-wise equations in vectorised NumPy (imports no SymPy).
 
 Every activation's forward value and its derivative sit side by side, written by hand (as in
-micrograd), so this module is an independent check of the symbolic side. Samples are rows:
-Z^{[l]} = A^{[l-1]} W^{[l]T} + b^{[l]}, which is z = W a + b for each sample.
+micrograd), so this module is an independent check of the symbolic side. ``forward`` takes and
+returns samples as rows: Z^{[l]} = A^{[l-1]} W^{[l]T} + b^{[l]}, which is z = W a + b for each
+sample; the backward pass works on columns (one per sample), so that its named functions read as
+the four equations and symprop.codeview can render them with latexify-py.
 """
 
 from __future__ import annotations
