@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it; modules load on first use, so that ``import symprop``
-# is fast and ``symprop.reference`` never pulls in SymPy.
+# is fast and ``symprop.reference`` never pulls in SymPy. No public function may share its name with
+# a submodule (importing the submodule would rebind the package attribute): hence chainrule.py and
+# verification.py rather than derive.py and verify.py (tests/test_api.py checks this).
 _EXPORTS: dict[str, str] = {
     "Network": "spec",
     "Activation": "spec",
@@ -19,12 +19,12 @@ _EXPORTS: dict[str, str] = {
     "Param": "graph",
     "CompiledNetwork": "compile",
     "backprop": "reference",
-    "evaluate": "derive",
+    "evaluate": "chainrule",
     "examples": "examples",
     # verification (issue 3)
-    "verify": "verify",
-    "assert_gradients_match": "verify",
-    "finite_difference": "verify",
+    "verify": "verification",
+    "assert_gradients_match": "verification",
+    "finite_difference": "verification",
     "prove_backprop": "proof",
     # derivations (issue 4)
     "derive": "derivation",
@@ -44,21 +44,9 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'symprop' has no attribute {name!r}")
     mod = importlib.import_module(f".{module}", __name__)
-    value = getattr(mod, name, mod) if name == module else getattr(mod, name)
+    value = mod if name == module else getattr(mod, name)
     globals()[name] = value
     return value
-
-
-class _Package(types.ModuleType):
-    """Keeps ``symprop.verify`` the function when the submodule of the same name gets imported."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name and hasattr(value, name):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:
@@ -67,7 +55,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs
     from .compile import CompiledNetwork
-    from .derive import evaluate
+    from .chainrule import evaluate
     from .errors import SympropError, UnsupportedError
     from .graph import Param
     from .reference import backprop

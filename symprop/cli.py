@@ -359,7 +359,7 @@ def _reverse_pass_at(net, Xs: list, Ys: list, values: dict[str, Any], label: str
     """
     import sympy as sp
 
-    from .derive import sample_terms
+    from .chainrule import sample_terms
     from .display import Progress
     from .graph import parameter_symbols, weight_matrices
     from .losses import scale_value
@@ -538,7 +538,7 @@ def guarded(func: Callable[..., Any], spec: str) -> Callable[..., Any]:
 def run_verify(args: argparse.Namespace) -> int:
     problem = load(args)
     func = import_function(args.function)
-    verify_module = optional_module("verify", "verify")
+    verify_module = optional_module("verification", "verify")
     try:
         report = verify_module.verify(guarded(func, args.function), problem.network, problem.values, problem.X,
                                       problem.Y, rtol=args.rtol, atol=args.atol)

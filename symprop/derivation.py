@@ -13,7 +13,7 @@ import numpy as np
 import sympy as sp
 
 from . import activations, losses, narration
-from .derive import derivative as exact_derivative, output_delta, reverse_sample
+from .chainrule import derivative as exact_derivative, output_delta, reverse_sample
 from .graph import forward_sample, input_symbols, loss_expr, parameter_values, sympy_data, weight_matrices
 from .narration import check_lang
 from .printing import Notation, Num, aligned, format_number, to_latex
@@ -688,7 +688,7 @@ def _tidy(latex: str) -> str:
 
 
 def _value(s: _Setup, expr: sp.Expr) -> float:
-    from .derive import evaluate
+    from .chainrule import evaluate
 
     return float(evaluate(s.net, expr, s.values))
 

@@ -24,7 +24,7 @@ class GradientCheck:
     def __call__(self, candidate: Any, net: Any, values: Any, X: Any, Y: Any, **options: Any) -> Any:
         """Check like ``symprop.assert_gradients_match`` and remember the report."""
         __tracebackhide__ = True
-        from symprop.verify import verify
+        from symprop.verification import verify
 
         options.setdefault("label", self.nodeid)
         report = verify(candidate, net, values, X, Y, **options)

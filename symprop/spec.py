@@ -401,13 +401,13 @@ class Network:
 
     def gradient(self, X, Y, exact: bool = False, fix=None, values=None, method: str = "reverse"):
         """dict symbol -> exact partial derivative of the loss (evaluated when ``values`` is given)."""
-        from .derive import gradient
+        from .chainrule import gradient
 
         return gradient(self, X, Y, exact=exact, fix=fix, values=values, method=method)
 
     def derivative(self, param, X, Y, exact: bool = False, fix=None, values=None, method: str = "reverse"):
         """The exact partial derivative of the loss with respect to one parameter."""
-        from .derive import derivative
+        from .chainrule import derivative
 
         return derivative(self, param, X, Y, exact=exact, fix=fix, values=values, method=method)
 

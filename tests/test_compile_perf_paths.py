@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from symprop import Network, activations
 from symprop.compile import CompiledNetwork, N_SYM, M_SYM, _into, generate_source
-from symprop.derive import evaluate
+from symprop.chainrule import evaluate
 from symprop.reference import backprop_arrays, forward as reference_forward
 
 A, Z, Y = (sp.Symbol(s, real=True) for s in ("A", "Z", "Y"))
@@ -230,11 +230,11 @@ def test_compiling_never_builds_closed_forms(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the compiled path built a closed form")
 
-    import symprop.derive
+    import symprop.chainrule
     import symprop.graph
 
     for module, name in [(symprop.graph, "forward_sample"), (symprop.graph, "loss_expr"),
-                         (symprop.graph, "forward"), (symprop.derive, "gradient"), (symprop.derive, "reverse_sample")]:
+                         (symprop.graph, "forward"), (symprop.chainrule, "gradient"), (symprop.chainrule, "reverse_sample")]:
         monkeypatch.setattr(module, name, forbidden)
     net = Network([16, 64, 64, 8], hidden="tanh", output="identity", loss="mse")
     compiled = CompiledNetwork(net)

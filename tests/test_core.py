@@ -14,7 +14,7 @@ import sympy as sp
 
 import symprop
 from symprop import Network
-from symprop.derive import evaluate
+from symprop.chainrule import evaluate
 from symprop.examples import SEED_000, SEED_002
 from symprop.reference import backprop, loss_value
 

@@ -285,7 +285,7 @@ def test_exported_names():
 
 
 def test_symprop_derive_is_the_function_in_a_fresh_interpreter():
-    """symprop/derive.py (the chain-rule engine) is also a submodule; the first lookup binds the function."""
+    """symprop.derive is the derivation function (the chain-rule engine lives in symprop/chainrule.py)."""
     import subprocess
     import sys
 

@@ -10,7 +10,7 @@ import numpy  # noqa: F401  (imported once here: pytester's in-process runs cann
 import pytest
 import sympy  # noqa: F401
 
-import symprop.verify  # noqa: F401
+import symprop.verification  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -62,7 +62,7 @@ def test_fixture_summary_line_and_failure_message(pytester: pytest.Pytester):
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*symprop: 4 gradient checks, 1 failed*"])
     result.stdout.fnmatch_lines(["*2 / 17 parameters mismatched*", "*b2_1*", "*worst: b2_*"])
-    assert "symprop/verify.py" not in result.stdout.str()  # __tracebackhide__: no frames from inside symprop
+    assert "symprop/verification.py" not in result.stdout.str()  # __tracebackhide__: no frames from inside symprop
 
 
 def test_markdown_report_option(pytester: pytest.Pytester):

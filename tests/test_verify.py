@@ -11,7 +11,7 @@ import pytest
 import symprop
 from symprop import Network, examples, reference
 from symprop.spec import ACTIVATION_PARAMS
-from symprop.verify import (
+from symprop.verification import (
     GradientReport,
     compare_finite_difference,
     exact_gradient,

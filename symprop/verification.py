@@ -250,7 +250,7 @@ def formula(net: Network, name: str, max_chars: int = 400) -> str:
         return text
     import sympy as sp
 
-    from .derive import gradient
+    from .chainrule import gradient
 
     per_sample = gradient(net, [list(net.inputs)], [list(net.targets)])[net.param(name)]
     closed = sp.sstr(per_sample)
@@ -284,7 +284,7 @@ def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndar
     dps = working_digits(net, weights, biases, X) if dps is None else dps
 
     from . import losses
-    from .derive import reverse_sample
+    from .chainrule import reverse_sample
     from .graph import parameter_symbols, weight_matrices
 
     def big(v: float) -> sp.Float:
