@@ -11,6 +11,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import random_targets
 from symprop import Network, activations
 from symprop.compile import CompiledNetwork, N_SYM, M_SYM, _into, generate_source
 from symprop.chainrule import evaluate
@@ -97,12 +98,7 @@ def problem(net: Network, n: int, seed: int):
     weights = [rng.normal(size=s) for s in net.weight_shapes()]
     biases = [rng.normal(size=s[0]) for s in net.weight_shapes()]
     X = rng.normal(size=(n, net.n_inputs))
-    if net.loss_name == "cross_entropy":
-        Y = rng.dirichlet(np.ones(net.n_outputs), size=n)
-    elif net.loss_name == "bce":
-        Y = rng.uniform(size=(n, net.n_outputs))
-    else:
-        Y = rng.normal(size=(n, net.n_outputs))
+    Y = random_targets(net, n, rng)
     return weights, biases, X, Y
 
 

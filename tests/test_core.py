@@ -13,6 +13,7 @@ import pytest
 import sympy as sp
 
 import symprop
+from helpers import random_targets
 from symprop import Network
 from symprop.chainrule import evaluate
 from symprop.examples import SEED_000, SEED_002
@@ -36,12 +37,7 @@ def stable_seed(*parts: str) -> int:
 
 def random_problem(net: Network, n: int, rng: np.random.Generator):
     X = rng.normal(size=(n, net.n_inputs))
-    if net.loss_name == "cross_entropy":
-        Y = rng.dirichlet(np.ones(net.n_outputs), size=n)
-    elif net.loss_name == "bce":
-        Y = rng.uniform(size=(n, net.n_outputs))
-    else:
-        Y = rng.normal(size=(n, net.n_outputs))
+    Y = random_targets(net, n, rng)
     values = {name: float(rng.normal()) for name in net.param_names}
     return X, Y, values
 

@@ -8,6 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from helpers import random_targets
 import symprop
 from symprop import Network, examples, reference
 from symprop.spec import ACTIVATION_PARAMS
@@ -64,12 +65,7 @@ def random_problem(rng: np.random.Generator, near: float = 0.3):
     b = [rng.normal(0, s, sh[0]) for sh in net.weight_shapes()]
     n = int(rng.integers(1, 7))
     X = rng.normal(0, float(rng.choice([0.5, 2.0])), (n, layers[0]))
-    if loss == "bce":
-        Y = rng.uniform(0, 1, (n, layers[-1]))
-    elif loss == "cross_entropy":
-        Y = rng.dirichlet(np.ones(layers[-1]), n)
-    else:
-        Y = rng.normal(0, 1, (n, layers[-1]))
+    Y = random_targets(net, n, rng)
     if loss != "cross_entropy" and rng.random() < near:
         A = reference.forward(net, W, b, X)[1][-1]
         Y = A + rng.normal(0, 1e-9, A.shape)
