@@ -110,16 +110,20 @@ def rel_err(actual: list[np.ndarray], expected: list[np.ndarray]) -> float:
 
 @pytest.mark.parametrize("net", NETS, ids=repr)
 def test_three_layer_programs_match_the_exact_symbolic_gradient(net):
-    """Two hidden layers exercise every in-place path; the oracle is the closed form at 30 digits."""
-    weights, biases, X, Y = problem(net, 2, 11)
+    """Two hidden layers exercise every in-place path; the oracle is the closed form at 30 digits.
+
+    Three samples, in one block (the default) and in blocks of 2 rows (a full block, then a short one).
+    """
+    weights, biases, X, Y = problem(net, 3, 11)
     values = net.values_from_arrays(weights, biases)
     Xf = [[Fraction(float(v)) for v in row] for row in X]
     Yf = [[Fraction(float(v)) for v in row] for row in Y]
     exact = {p.name: float(evaluate(net, g, values, 30)) for p, g in net.gradient(Xf, Yf).items()}
-    got = CompiledNetwork(net).gradient(values, X, Y)
     scale = max(abs(v) for v in exact.values())
-    for name, e in exact.items():
-        assert abs(got[name] - e) <= 1e-12 * (abs(e) + 1e-3 * scale), (name, got[name], e)
+    for program in (CompiledNetwork(net), CompiledNetwork(net, block_rows=2)):
+        got = program.gradient(values, X, Y)
+        for name, e in exact.items():
+            assert abs(got[name] - e) <= 1e-12 * (abs(e) + 1e-3 * scale), (name, got[name], e, program.block_rows)
 
 
 @pytest.mark.parametrize("net", NETS, ids=repr)
@@ -152,6 +156,41 @@ def test_results_never_alias_the_workspace(net):
     X1_copy = X1.copy()
     compiled.gradient_arrays(w1, b1, X1, Y1)
     np.testing.assert_array_equal(X1, X1_copy)  # inputs are read, never written
+
+
+@pytest.mark.parametrize("net", NETS, ids=repr)
+@pytest.mark.parametrize("block", [1, 7, 64])
+def test_blocks_of_rows_give_the_same_loss_forward_and_gradient(net, block):
+    """300 samples in blocks of 1, 7 (a shorter last block) or 64 rows: sums over blocks match the reference."""
+    weights, biases, X, Y = problem(net, 300, block)
+    program = CompiledNetwork(net, block_rows=block)
+    assert program._workspace()["_ones"].shape == (block,)
+    rW, rb = backprop_arrays(net, weights, biases, X, Y)
+    loss, grads = program.loss_and_gradient(net.values_from_arrays(weights, biases), X, Y)
+    dW, db = program.gradient_arrays(weights, biases, X, Y)
+    assert rel_err(dW + db, rW + rb) < 1e-12
+    assert grads == net.values_from_arrays(dW, db)
+    reference_loss = CompiledNetwork(net, block_rows=1000).loss_arrays(weights, biases, X, Y)  # one block
+    assert loss == pytest.approx(reference_loss, rel=1e-13)
+    assert program.loss_arrays(weights, biases, X, Y) == pytest.approx(reference_loss, rel=1e-13)
+    np.testing.assert_allclose(program.forward_arrays(weights, biases, X),
+                               reference_forward(net, weights, biases, X)[1][-1], rtol=1e-13, atol=1e-15)
+
+
+def test_workspace_size_does_not_depend_on_the_batch():
+    net = Network([3, 40, 2], hidden="tanh")
+    program = CompiledNetwork(net)
+    assert program.block_rows == 32_768 // 40
+    weights, biases, X, Y = problem(net, 20_000, 4)
+    program.gradient_arrays(weights, biases, X, Y)
+    rows = {name: a.shape[0] for name, a in program._workspace().items() if name.startswith(("Z", "D", "F", "_"))}
+    assert set(rows.values()) == {program.block_rows}, rows
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "64"])
+def test_block_rows_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="block_rows must be a positive integer"):
+        CompiledNetwork(NETS[0], block_rows=bad)
 
 
 def test_changing_batch_size_and_releasing_the_workspace():
@@ -207,8 +246,12 @@ def test_tanh_program_is_in_place_and_keeps_the_four_equations():
     grad = source.split("def _gradient")[1]
     assert "numpy.tanh(Z1, out=Z1)" in grad  # a = tanh(z) overwrites z: f'(z) = 1 - a^2 needs no z
     assert "numpy.multiply(A2, A2, out=F2)" in grad and "D2 *= F2" in grad
-    assert "D2 = D3 @ W[2]" in grad and "dW[1] = D2.T @ A1" in grad
-    assert "**" not in grad.split("dW = [None]")[1]  # the backward pass allocates no element-wise temporaries
+    # the four equations as matrix products into work arrays; dW and db sum over the blocks of samples
+    assert "D2 = numpy.matmul(D3, W[2], out=_ws['D2'])" in grad
+    assert "dW[1] += numpy.matmul(D2.T, A1, out=_ws['gW1'])" in grad
+    assert "db[1] += numpy.matmul(_ones, D2, out=_ws['gb1'])" in grad
+    backward = grad.split("_ones = _ws['_ones']")[1]
+    assert "**" not in backward and " @ " not in backward  # the backward pass allocates no temporaries
 
 
 def test_relu_keeps_z_for_its_derivative():
@@ -262,15 +305,20 @@ HEADS = [("identity", "mse"), ("tanh", "sse"), ("sigmoid", "bce"), ("softmax", "
     head=st.sampled_from(HEADS),
     n=st.integers(1, 40),
     seed=st.integers(0, 2**31),
+    block=st.integers(1, 9),
 )
-def test_random_networks_match_reference_backprop(layers, hidden, head, n, seed):
+def test_random_networks_match_reference_backprop(layers, hidden, head, n, seed, block):
     output, loss = head
     if output == "softmax":
         layers[-1] = max(layers[-1], 2)
     net = Network(layers, hidden=hidden, output=output, loss=loss)
     weights, biases, X, Y = problem(net, n, seed)
     compiled = CompiledNetwork(net)
+    blocked = CompiledNetwork(net, block_rows=block)
+    rW, rb = backprop_arrays(net, weights, biases, X, Y)
     for _ in range(2):  # the second call runs on the reused workspace
-        dW, db = compiled.gradient_arrays(weights, biases, X, Y)
-        rW, rb = backprop_arrays(net, weights, biases, X, Y)
-        assert rel_err(dW + db, rW + rb) < 1e-11
+        for program in (compiled, blocked):
+            dW, db = program.gradient_arrays(weights, biases, X, Y)
+            assert rel_err(dW + db, rW + rb) < 1e-11
+    np.testing.assert_allclose(blocked.forward_arrays(weights, biases, X),
+                               reference_forward(net, weights, biases, X)[1][-1], rtol=1e-12, atol=1e-14)

@@ -455,4 +455,4 @@ def test_compiled_program_is_cached_per_network():
     a = Network([2, 3, 1], hidden="tanh").compile()
     b = Network([2, 3, 1], hidden="tanh").compile()
     assert a is b
-    assert "D1 = D2 @ W[1]" in a.source  # hidden delta: (W^{[2]})^T delta^{[2]}, samples as rows
+    assert "D1 = numpy.matmul(D2, W[1], out=_ws['D1'])" in a.source  # hidden delta: (W^{[2]})^T delta^{[2]}, samples as rows
