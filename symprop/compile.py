@@ -9,7 +9,7 @@ costs the same for 10 parameters as for 10,000. ``CompiledNetwork.source`` shows
 Speed: the samples are processed in blocks of rows (``block_rows``, about 256 KiB per work array),
 so a block's whole forward and backward pass runs on arrays that stay in the CPU cache and the sums
 over samples (loss, dW, db) accumulate block by block; on wide layers this makes the gradient about
-1.4x faster than one pass over the whole batch. The work arrays live in a per-thread workspace whose
+1.5x faster than one pass over the whole batch. The work arrays live in a per-thread workspace whose
 size does not depend on the batch, matrix products write into it (``numpy.matmul(..., out=)``), and
 element-wise factors are evaluated by in-place ufunc calls (``numpy.multiply(A1, A1, out=F1)``) where
 their form allows, so a gradient call allocates only its results. The closed-form expanded

@@ -310,7 +310,7 @@ def ms(seconds: float) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
-def matmul_bound(layers: tuple[int, ...]) -> float:
+def matmul_ratio(layers: tuple[int, ...]) -> float:
     """Multiply-adds of the gradient's matrix products / those of the forward pass.
 
     Forward: one product per layer, sum n_{l-1} n_l. Gradient: the forward ones, dW for every layer (the
@@ -335,7 +335,7 @@ def row(layers: tuple[int, ...], dc: dict[str, Any], ev: dict[str, Any]) -> dict
         "rss_peak_mib": dc["rss_peak_mib"],
         "errors": ev["errors"],
         "closed_forms_s": dc.get("closed_forms"),
-        "matmul_bound": matmul_bound(layers),
+        "matmul_ratio": matmul_ratio(layers),
     }
     for name, stats in t.items():
         out[f"{name}_min_ms"] = stats["min"] * 1e3
@@ -356,7 +356,7 @@ def markdown_table(rows: list[dict[str, Any]], info: dict[str, str], rounds: int
         "peak traced MiB", "max-RSS growth MiB", "gradient ms", "forward ms", "NumPy backprop ms",
     ]
     head += ["PyTorch ms"] if has_torch else []
-    head += ["grad / NumPy", "grad / forward", "matmul-only bound"] + (["grad / PyTorch"] if has_torch else [])
+    head += ["grad / NumPy", "grad / forward", "matmul MAC ratio"] + (["grad / PyTorch"] if has_torch else [])
     has_closed = any("closed_forms_s" in r for r in rows)
     head += ["closed forms, 1 sample s"] if has_closed else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -371,7 +371,7 @@ def markdown_table(rows: list[dict[str, Any]], info: dict[str, str], rounds: int
         for name in ("numpy", "forward") + (("torch",) if has_torch else ()):
             cells.append(f"{r[f'ratio_{name}_min']:.2f} ({r[f'ratio_{name}_median']:.2f})")
             if name == "forward":
-                cells.append(f"{r['matmul_bound']:.2f}")
+                cells.append(f"{r['matmul_ratio']:.2f}")
         if has_closed:
             value = r.get("closed_forms_s", "skipped")
             cells.append("skipped" if value == "skipped" else f"> {r['closed_forms_timeout']:.0f} (stopped)"
@@ -385,7 +385,7 @@ def markdown_table(rows: list[dict[str, Any]], info: dict[str, str], rounds: int
         f"(median) over {rounds} batches (5 passes of blocks). derive/compile: min over fresh processes (without "
         "interpreter start-up and imports; the wall column includes them). The gradient is "
         "`CompiledNetwork.gradient_arrays(..., check=False)`; forward is the compiled forward pass. "
-        "Ratios: gradient time / other time, from the min (median) times; matmul-only bound: multiply-adds "
+        "Ratios: gradient time / other time, from the min (median) times; matmul MAC ratio: multiply-adds "
         "of the gradient's matrix products over the forward pass's (3 - n0 n1 / sum of n_(l-1) n_l). The last column builds every "
         "closed-form partial derivative with `net.gradient` for one numeric sample (fresh process): "
         "available on demand, never used by the compiled path.",
