@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", help="the parameter to derive (default: the file's [derive] param)")
     p.add_argument("--format", choices=FORMATS, default="md",
                    help="md (Markdown), tex (standalone LaTeX document), html, latex (LaTeX fragment)")
-    p.add_argument("--lang", choices=LANGS, default="en", help="language of the prose (md and html)")
+    p.add_argument("--lang", choices=LANGS, default="en", help="language of the prose (a Bengali tex document compiles with lualatex)")
     p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
 
     p = command("grad", run_grad, "every parameter's gradient at the file's values")
@@ -272,9 +272,9 @@ def run_derive(args: argparse.Namespace) -> int:
     elif args.format == "html":
         text = derivation.to_html(args.lang)
     elif args.format == "tex":
-        text = derivation.to_latex_document()
+        text = derivation.to_latex_document(args.lang)
     else:
-        text = derivation.to_latex()
+        text = derivation.to_latex(args.lang)
     write_output(text, args.output)
     return EXIT_OK
 

@@ -87,27 +87,39 @@ class Derivation:
     chain_product: sp.Expr | None = None
     description: str = ""
 
-    def to_latex(self) -> str:
-        """A LaTeX fragment: one unnumbered subsection per step (English narration).
+    def to_latex(self, lang: str = "en") -> str:
+        """A LaTeX fragment: one unnumbered subsection per step, narration in ``lang``.
 
         Equations are wrapped in ``\\fiteq`` (defined here if missing; needs graphicx), which scales
-        an equation wider than the page down to the text width.
+        an equation wider than the page down to the text width. Bengali prose (``lang="bn"``) needs
+        a preamble that can set Bengali script: see ``BENGALI_PREAMBLE`` (LuaLaTeX).
         """
+        check_lang(lang)
         parts = [FITEQ]
         for step in self.steps:
-            parts.append(rf"\subsection*{{{_latex_text(step.title)}}}")
-            parts.append(_latex_text(step.narration))
+            parts.append(rf"\subsection*{{{_latex_text(step.title_in(lang))}}}")
+            parts.append(_latex_text(step.narration_in(lang)))
             parts.extend(rf"\[ \fiteq{{{eq}}} \]" for eq in step.equations)
         return "\n\n".join(parts) + "\n"
 
-    def to_latex_document(self) -> str:
-        """A standalone document that compiles with pdflatex using standard packages only."""
+    def to_latex_document(self, lang: str = "en") -> str:
+        """A standalone document using standard packages only.
+
+        English compiles with pdflatex. Bengali (``lang="bn"``) compiles with ``lualatex``: babel
+        switches to a Bengali font (Noto Serif/Sans Bengali, Lohit Bengali, Kalpurush, ...) wherever
+        the text is Bengali, and HarfBuzz shapes the conjuncts.
+        """
+        check_lang(lang)
         title = _latex_text(self.title or "Backpropagation derivation")
+        if lang == "bn":
+            head = ("% Bengali: compile with lualatex (pdflatex cannot shape Bengali script)\n"
+                    "\\documentclass[10pt]{article}\n\\usepackage{amsmath,amssymb}\n" + BENGALI_PREAMBLE)
+        else:
+            head = "\\documentclass[10pt]{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{amsmath,amssymb}\n"
         return (
-            "\\documentclass[10pt]{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{amsmath,amssymb}\n"
-            "\\usepackage[margin=1.5cm]{geometry}\n\\usepackage{graphicx}\n\\setlength{\\parindent}{0pt}\n"
+            head + "\\usepackage[margin=1.5cm]{geometry}\n\\usepackage{graphicx}\n\\setlength{\\parindent}{0pt}\n"
             f"{FITEQ}\n"
-            f"\\begin{{document}}\n\\section*{{{title}}}\n\n{_latex_text(self.description)}\n\n{self.to_latex()}"
+            f"\\begin{{document}}\n\\section*{{{title}}}\n\n{_latex_text(self.description)}\n\n{self.to_latex(lang)}"
             "\n\\end{document}\n"
         )
 
@@ -143,6 +155,22 @@ class Derivation:
 #: \fiteq{...}: an equation wider than the text is scaled down to the text width (needs graphicx)
 FITEQ = (r"\providecommand{\fiteq}[1]{\begingroup\sbox0{$\displaystyle #1$}"
          r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi\endgroup}")
+
+#: LuaLaTeX preamble lines for Bengali prose among English words and math: babel picks the Bengali
+#: font by character (onchar), HarfBuzz shapes it; the first installed font of a common list is used
+BENGALI_FONTS = ("Noto Serif Bengali", "Noto Sans Bengali", "Lohit Bengali", "Kalpurush", "SolaimanLipi",
+                 "Mukti Narrow", "Shonar Bangla", "Vrinda", "Bangla MN")
+BENGALI_PREAMBLE = (
+    "\\usepackage{fontspec}\n\\usepackage[english]{babel}\n"
+    + "".join(f"\\IfFontExistsTF{{{font}}}{{\\def\\sympropbengalifont{{{font}}}}}{{%\n" for font in BENGALI_FONTS)
+    + "\\PackageError{symprop}{No Bengali font found (tried " + ", ".join(BENGALI_FONTS) + ")}"
+    + "{Install one, e.g. Debian: apt-get install fonts-noto-core or fonts-lohit-beng-bengali}"
+    + "}" * len(BENGALI_FONTS) + "\n"
+    "\\babelprovide[import, onchar=ids fonts]{bengali}\n"
+    "\\babelfont[bengali]{rm}[Renderer=HarfBuzz, BoldFont=\\sympropbengalifont, BoldFeatures={FakeBold=2}]"
+    "{\\sympropbengalifont}\n"
+    "\\babelcharproperty{\"0964}[\"0965]{locale}{bengali}\n"  # the danda, shared with Devanagari
+)
 
 HTML_TEMPLATE = """<!DOCTYPE html>
 <html lang="{lang}">
@@ -849,7 +877,8 @@ def derive_problem(problem: Any, param: str | None = None, *, code: bool = True)
 OUTPUTS: dict[str, Callable[[Derivation], str]] = {
     ".md": lambda d: d.to_markdown("en"),
     ".bn.md": lambda d: d.to_markdown("bn"),
-    ".tex": lambda d: d.to_latex_document(),
+    ".tex": lambda d: d.to_latex_document("en"),
+    ".bn.tex": lambda d: d.to_latex_document("bn"),
     ".html": lambda d: d.to_html("en"),
     ".bn.html": lambda d: d.to_html("bn"),
 }
@@ -858,7 +887,7 @@ COMMAND = "python -m symprop.derivation derivations/"
 
 def _stamp(suffix: str, source: str) -> str:
     note = f"generated from {source} by `{COMMAND}`; do not edit"
-    if suffix == ".tex":
+    if suffix.endswith(".tex"):
         return f"% {note}\n"
     return f"<!-- {note} -->\n"
 

@@ -178,6 +178,15 @@ def test_derive_tex_document_and_bangla_html_to_files(seed002: Path, tmp_path: P
     assert page.startswith("<!DOCTYPE html>") and any("\u0980" <= ch <= "\u09ff" for ch in page)  # Bengali script
 
 
+def test_derive_bangla_tex_and_latex(seed002: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["derive", str(seed002), "--format", "tex", "--lang", "bn"]) == 0
+    document = capsys.readouterr().out
+    assert document.startswith("% Bengali: compile with lualatex") and "\\babelprovide" in document
+    assert cli.main(["derive", str(seed002), "--format", "latex", "--lang", "bn"]) == 0
+    fragment = capsys.readouterr().out
+    assert "\\documentclass" not in fragment and any("\u0980" <= ch <= "\u09ff" for ch in fragment)
+
+
 def test_derive_latex_fragment_in_process(seed002: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["derive", str(seed002), "--format", "latex"]) == 0
     out = capsys.readouterr().out

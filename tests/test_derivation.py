@@ -324,7 +324,19 @@ def test_markdown_english_and_bengali():
     assert "লস ফাংশন সকল trainable প্যারামিটারের ফাংশন" in bn  # seed 000's point, in its own words
 
 
-@pytest.mark.parametrize("method", ["to_markdown", "to_html"])
+def test_latex_english_and_bengali():
+    d = derive(SEED_002.network, "b3", SEED_002.X, SEED_002.Y, SEED_002.values, lr=0.1, code=False)
+    en, bn = d.to_latex_document(), d.to_latex_document("bn")
+    assert not BENGALI.search(en) and "fontenc" in en and "babel" not in en  # pdflatex, as before
+    assert "fontenc" not in bn and "\\babelprovide[import, onchar=ids fonts]{bengali}" in bn
+    for step in d.steps:  # every step's Bengali title and narration, as the narration table has them
+        assert f"\\subsection*{{{step.title_in('bn')}}}" in bn
+        assert step.narration_in("bn").replace("_", "\\_").split("$")[0] in bn
+    assert bn.split("\\begin{document}")[1].count("\\fiteq{") == en.split("\\begin{document}")[1].count("\\fiteq{")
+    assert d.to_latex("bn") in bn and not BENGALI.search(d.to_latex())
+
+
+@pytest.mark.parametrize("method", ["to_markdown", "to_html", "to_latex", "to_latex_document"])
 def test_unknown_language_lists_the_valid_ones(method):
     d = derive(SEED_002.network, code=False)
     with pytest.raises(ValueError, match="unknown lang 'fr'; valid: en, bn"):

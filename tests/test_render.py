@@ -1,9 +1,11 @@
-"""Rendering for real: every generated .tex compiles with pdflatex, the HTML shows math in Chromium offline."""
+"""Rendering for real: every generated .tex compiles (pdflatex; lualatex for Bengali), the HTML shows math in
+Chromium offline."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -12,19 +14,57 @@ from symprop import Network
 from symprop.derivation import derive
 
 DERIVATIONS = Path(__file__).resolve().parent.parent / "derivations"
-TEX_FILES = sorted(DERIVATIONS.glob("*.tex"))
+TEX_FILES = sorted(p for p in DERIVATIONS.glob("*.tex") if not p.name.endswith(".bn.tex"))
+BN_TEX_FILES = sorted(DERIVATIONS.glob("*.bn.tex"))
 PDFLATEX = shutil.which("pdflatex")
+LUALATEX = shutil.which("lualatex")
+PDFTOTEXT = shutil.which("pdftotext")
+needs_lualatex = pytest.mark.skipif(LUALATEX is None or PDFTOTEXT is None, reason=(
+    "lualatex or pdftotext not installed (Debian: texlive-luatex fonts-lohit-beng-bengali poppler-utils; "
+    ".ci/run installs them)"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex not installed (Debian: texlive-latex-base "
                                                               "texlive-latex-recommended; .ci/run installs them)")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian: chromium; .ci/run installs it)")
 
 
-def compile_tex(source: str, workdir: Path, name: str = "doc") -> subprocess.CompletedProcess:
+def compile_tex(source: str, workdir: Path, name: str = "doc", engine: str | None = PDFLATEX) -> subprocess.CompletedProcess:
     tex = workdir / f"{name}.tex"
     tex.write_text(source, encoding="utf-8")
-    return subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=workdir,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=workdir,
+                          capture_output=True, text=True, timeout=300)
+
+
+@needs_lualatex
+@pytest.mark.parametrize("tex", BN_TEX_FILES, ids=[p.name for p in BN_TEX_FILES])
+def test_generated_bengali_tex_compiles_with_lualatex_and_keeps_its_text(tex, tmp_path):
+    """Every glyph found in a font, and the PDF's text has each step's Bengali title (from the narration table)."""
+    from symprop.derivation import derive_problem
+    from symprop.problem import load_problem
+
+    result = compile_tex(tex.read_text(encoding="utf-8"), tmp_path, engine=LUALATEX)
+    assert result.returncode == 0, result.stdout[-3000:]
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert "Missing character" not in log and "Overfull \\hbox" not in log
+    text = subprocess.run([PDFTOTEXT, "doc.pdf", "-"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    def squeeze(s: str) -> str:  # pdftotext may put spaces inside shaped words and writes য় as one code point
+        return unicodedata.normalize("NFD", "".join(s.split()))
+
+    steps = derive_problem(load_problem(tex.with_name(tex.name.replace(".bn.tex", ".toml")))).steps
+    for step in steps:
+        assert squeeze(step.title_in("bn")) in squeeze(text), step.title_in("bn")
+
+
+@needs_lualatex
+def test_bengali_document_without_a_bengali_font_says_so(tmp_path):
+    from symprop.derivation import BENGALI_FONTS, derive
+
+    document = derive(Network([1, 1], hidden="identity", output="identity")).to_latex_document("bn")
+    for font in BENGALI_FONTS:  # make every font name unknown
+        document = document.replace(f"{{{font}}}", f"{{{font} Missing}}")
+    result = compile_tex(document, tmp_path, engine=LUALATEX)
+    assert result.returncode != 0
+    assert "No Bengali font found" in result.stdout
 
 
 @needs_pdflatex
