@@ -1,4 +1,8 @@
-"""pytest plugin: a ``gradient_check`` fixture, a summary line and ``--symprop-report=PATH`` (Markdown)."""
+"""pytest plugin: a ``gradient_check`` fixture, a summary line and ``--symprop-report=PATH`` (Markdown).
+
+Under pytest-xdist (``-n``) each worker sends its reports to the controller when it finishes, so the
+summary line and the report file cover every check of the run, written once by the controller.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +52,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_REPORTS] = []
+    config.stash[_LOST] = []
+
+
+_LOST = pytest.StashKey[list]()
+_WORKER_KEY = "symprop_reports"
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+class ReceivedReport:
+    """A report that came from an xdist worker: what the summary and the Markdown file need."""
+
+    def __init__(self, ok: bool, markdown: str) -> None:
+        self.ok = ok
+        self._markdown = markdown
+
+    def to_markdown(self) -> str:
+        return self._markdown
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_xdist_worker(config):  # plain data only: it travels to the controller over execnet
+        config.workeroutput[_WORKER_KEY] = [(nodeid, bool(r.ok), r.to_markdown())
+                                            for nodeid, r in config.stash.get(_REPORTS, [])]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect a finished worker's reports (the hook exists only with xdist)."""
+    received = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if received is None:
+        if error is not None:
+            config_id = getattr(node, "gateway", None)
+            node.config.stash[_LOST].append(getattr(config_id, "id", "?"))
+        return
+    reports = node.config.stash[_REPORTS]
+    reports.extend((nodeid, ReceivedReport(ok, markdown)) for nodeid, ok, markdown in received)
+    reports.sort(key=lambda item: item[0])  # workers finish in any order; one order for every run
 
 
 @pytest.fixture
@@ -62,10 +107,15 @@ def summary_line(reports: list) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _is_xdist_worker(config):  # the controller reports for everyone
+        return
     reports = config.stash.get(_REPORTS, [])
     path = config.getoption("symprop_report")
     if reports:
         terminalreporter.write_line(summary_line(reports))
+    for worker in config.stash.get(_LOST, []):
+        terminalreporter.write_line(f"symprop: xdist worker {worker} crashed; its gradient checks are missing "
+                                    "from this summary and the report")
     if path:
         written = write_markdown(Path(path), reports)
         terminalreporter.write_line(f"symprop: report written to {written}")

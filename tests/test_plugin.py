@@ -79,6 +79,30 @@ def test_markdown_report_option(pytester: pytest.Pytester):
     result.stdout.fnmatch_lines([f"*symprop: report written to {out}*"])
 
 
+def test_xdist_workers_send_their_reports_to_one_summary_and_file(pytester: pytest.Pytester):
+    """With -n 2 the checks run in two processes; the summary and the file still count all four, once."""
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_grads=TESTS)
+    out = pytester.path / "grads.md"
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist", f"--symprop-report={out}")
+    result.assert_outcomes(passed=3, failed=1)
+    assert result.stdout.str().count("symprop: 4 gradient checks, 1 failed") == 1
+    assert result.stdout.str().count("symprop: report written to") == 1
+    text = out.read_text(encoding="utf-8")
+    assert "symprop: 4 gradient checks, 1 failed" in text
+    sections = [line for line in text.splitlines() if line.startswith("## ")]
+    assert sections == ["## test_grads.py::test_bad", "## test_grads.py::test_good",
+                        "## test_grads.py::test_good_twice", "## test_grads.py::test_good_twice"]
+    assert text.count("| parameter | expected |") == 4 and "**FAILED: 2 / 17 parameters mismatched**" in text
+
+
+def test_crashed_xdist_worker_is_reported_not_hidden(pytester: pytest.Pytester):
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_grads=TESTS + "\n\ndef test_crash():\n    import os\n    os._exit(3)\n")
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist")
+    result.stdout.fnmatch_lines(["*symprop: xdist worker gw* crashed; its gradient checks are missing*"])
+
+
 def test_no_summary_without_checks(pytester: pytest.Pytester):
     pytester.makepyfile(test_plain="def test_one():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest()
