@@ -34,8 +34,9 @@ commands:
   plot FILE                 a figure (--kind curve|history|lrs|network -o OUT.png|OUT.svg)
   verify FILE MOD:FUNC      check your gradient function fn(weights, biases, X, Y) against the exact one
 
-FILE is a problem file (TOML: [network], [data], [values], optional [train] and [derive]).
-Try the built-in example:
+FILE is a problem file (TOML: [network], [data], [values], optional [train] and [derive]),
+or the name of a built-in example of the seed notes: seed002, seed000, seed001.
+Try the worked example:
   {example}
 Run `symprop COMMAND --help` for the options of one command; docs/cli.md describes them all.
 """
@@ -92,11 +93,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def example_command() -> str:
-    """The command that runs the shipped worked example (the first seed 002 file in derivations/)."""
+    """The command that runs the worked example: the seed 002 file in derivations/ in a checkout,
+    else the built-in example of the same name."""
     found = sorted(_derivations_dir().glob("seed002*.toml")) or sorted(_derivations_dir().glob("*.toml"))
     if found:
         return f"symprop derive {_relative(found[0])}"
-    return "symprop derive derivations/seed002_*.toml   (from a checkout of symprop)"
+    return "symprop derive seed002"
 
 
 def _derivations_dir() -> Path:

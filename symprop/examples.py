@@ -22,6 +22,27 @@ class Example:
     lr: float = 0.1
     tol: float | None = None
 
+    def problem_dict(self) -> dict[str, Any]:
+        """This example in the form of a parsed problem file (what ``symprop COMMAND seed002`` reads)."""
+        net = self.network
+        hidden = [str(h) for h in net.hidden]
+        network: dict[str, Any] = {"layers": list(net.layers), "output": str(net.output), "loss": net.loss_name,
+                                   "naming": net.naming}
+        if hidden:
+            network["hidden"] = hidden[0] if len(set(hidden)) == 1 else hidden
+        as_list = lambda rows: [list(r) if isinstance(r, tuple) else r for r in rows]  # noqa: E731
+        raw: dict[str, Any] = {
+            "title": f"{self.name}: {self.title}",
+            "network": network,
+            "data": {"x": as_list(self.X), "y": as_list(self.Y)},
+            "values": dict(self.values),
+            "train": {"lr": self.lr} | ({"tol": self.tol} if self.tol is not None else {})
+                     | ({"params": list(self.train)} if self.train else {}),
+        }
+        if self.train and len(self.train) == 1:
+            raw["derive"] = {"param": self.train[0]}
+        return raw
+
 
 SEED_002 = Example(
     name="seed002",

@@ -83,12 +83,17 @@ class Problem:
 
 def load_problem(path: str | Path) -> Problem:
     """Read and validate a problem file."""
+    from .examples import EXAMPLES
+
+    if not Path(path).exists() and str(path) in EXAMPLES:  # a built-in example by name: symprop derive seed002
+        return problem_from_dict(EXAMPLES[str(path)].problem_dict(), source=None)
     path = Path(path)
     if path.is_dir():
         raise ProblemError(f"{path}: is a directory; give a problem file (.toml) such as {_example_in(path)}")
     if not path.is_file():
         nearby = sorted(p.name for p in path.parent.glob("*.toml")) if path.parent.is_dir() else []
-        raise ProblemError(f"{path}: no such problem file." + suggest(path.name, nearby))
+        hint = suggest(path.name, nearby) or suggest(path.name, list(EXAMPLES))
+        raise ProblemError(f"{path}: no such problem file (nor a built-in example: {listing(EXAMPLES)})." + hint)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

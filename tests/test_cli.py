@@ -178,6 +178,16 @@ def test_derive_tex_document_and_bangla_html_to_files(seed002: Path, tmp_path: P
     assert page.startswith("<!DOCTYPE html>") and any("\u0980" <= ch <= "\u09ff" for ch in page)  # Bengali script
 
 
+def test_built_in_example_by_name_outside_a_checkout(tmp_path: Path) -> None:
+    """From any directory: the seed's slope -15.7 and new b3 1.57, by example name."""
+    result = run("derive", "seed002", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert r"\approx -15.7" in result.stdout and r"\approx 1.57" in result.stdout
+    result = run("grad", "seed003", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no such problem file (nor a built-in example: seed002, seed000, seed001)" in result.stderr
+
+
 def test_derive_bangla_tex_and_latex(seed002: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["derive", str(seed002), "--format", "tex", "--lang", "bn"]) == 0
     document = capsys.readouterr().out
@@ -468,3 +478,12 @@ def test_derive_reproduces_the_shipped_seed_002_markdown(capsys) -> None:
     assert cli.main(["derive", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.strip() and out.strip() in path.with_suffix(".md").read_text(encoding="utf-8")
+
+
+def test_intro_points_to_the_built_in_example_without_a_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "_derivations_dir", lambda: tmp_path / "no-derivations")
+    assert cli.example_command() == "symprop derive seed002"
+    monkeypatch.chdir(tmp_path)
+    from symprop.problem import load_problem
+
+    assert load_problem(cli.example_command().split()[-1]).param == "b3"  # the command it prints works here

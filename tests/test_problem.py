@@ -135,7 +135,34 @@ def test_a_problem_error_is_a_value_error() -> None:
 
 def test_a_mistyped_file_name_or_a_directory_gets_a_hint(tmp_path: Path) -> None:
     write(tmp_path, SEED_002_TOML, "seed002_softplus.toml")
-    with pytest.raises(ProblemError, match=r'seed002_sofplus\.toml: no such problem file\. Did you mean "seed002_softplus\.toml"\?'):
+    with pytest.raises(ProblemError, match=r'seed002_sofplus\.toml: no such problem file \(nor a built-in example: seed002, seed000, seed001\)\. '
+                                           r'Did you mean "seed002_softplus\.toml"\?'):
         load_problem(tmp_path / "seed002_sofplus.toml")
     with pytest.raises(ProblemError, match=r"is a directory; give a problem file \(\.toml\) such as .*seed002_softplus\.toml"):
         load_problem(tmp_path)
+
+
+DERIVATIONS = Path(__file__).resolve().parent.parent / "derivations"
+
+
+@pytest.mark.parametrize("name, file", [("seed002", "seed002_softplus_ssr.toml"), ("seed000", "seed000_linear_mse.toml"),
+                                        ("seed001", "seed001_sigmoid_quadratic.toml")])
+def test_built_in_example_names_load_the_same_problem_as_the_worked_files(name: str, file: str) -> None:
+    """``symprop derive seed002`` works without a checkout; it must mean what derivations/ means."""
+    built_in, from_file = load_problem(name), load_problem(DERIVATIONS / file)
+    assert built_in.network == from_file.network
+    np.testing.assert_array_equal(built_in.X, from_file.X)
+    np.testing.assert_array_equal(built_in.Y, from_file.Y)
+    assert built_in.values == from_file.values
+    assert (built_in.train, built_in.lr, built_in.tol) == (from_file.train, from_file.lr, from_file.tol)
+    assert built_in.title.startswith(f"{name}: ") and built_in.source is None
+
+
+def test_a_file_wins_over_a_built_in_name_and_unknown_names_get_a_hint(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "seed002").write_text("[network]\nlayers = = 3\n", encoding="utf-8")
+    with pytest.raises(ProblemError, match=r"seed002: not valid TOML"):
+        load_problem("seed002")
+    with pytest.raises(ProblemError, match=r'seed03: no such problem file \(nor a built-in example: seed002, seed000, '
+                                           r'seed001\)\. Did you mean "seed00[0-3]"\?'):
+        load_problem("seed03")
