@@ -387,6 +387,22 @@ def _shapes_text(net: Network) -> str:
     )
 
 
+def _float_array(arr: Any) -> np.ndarray:
+    """``arr`` as float64 NumPy, from any array library: a PyTorch tensor is detached and moved to the
+    CPU first (NumPy refuses tensors that require grad or live on a GPU); JAX, CuPy-on-host, lists and
+    scalars go through ``numpy.asarray``."""
+    detach = getattr(arr, "detach", None)
+    if callable(detach) and callable(getattr(arr, "cpu", None)):
+        arr = detach().cpu()
+    return np.asarray(arr, dtype=np.float64)
+
+
+def _dtype_name(arr: Any) -> str | None:
+    """'float32' for numpy.float32, torch.float32, jax float32 ...; None for Python numbers."""
+    dtype = getattr(arr, "dtype", None)
+    return None if dtype is None else str(dtype).rsplit(".", 1)[-1]
+
+
 def _layer_arrays(net: Network, arrays: Any, what: str, problems: list[str]) -> list[np.ndarray | None]:
     """Check one list of per-layer gradient arrays; bad layers become None with a problem noted."""
     L = net.depth
@@ -400,8 +416,8 @@ def _layer_arrays(net: Network, arrays: Any, what: str, problems: list[str]) -> 
     for l, (arr, shape) in enumerate(zip(arrays, net.weight_shapes())):
         want = shape if what == "grad_weights" else (shape[0],)
         try:
-            a = np.asarray(arr, dtype=np.float64)
-        except (TypeError, ValueError):
+            a = _float_array(arr)
+        except (TypeError, ValueError, RuntimeError):
             problems.append(f"{what}[{l}] is not an array of numbers ({type(arr).__name__}); expected shape {want}")
             out.append(None)
             continue
@@ -480,7 +496,7 @@ def candidate_gradient(candidate: Any, net: Network, weights, biases, X, Y, dtyp
 
 def _result_dtype(result: Any) -> str | None:
     arrays = result.values() if isinstance(result, Mapping) else (a for part in result for a in (part if isinstance(part, (list, tuple)) else [part]))
-    kinds = {np.asarray(a).dtype.name for a in arrays if isinstance(a, (np.ndarray, np.generic))}
+    kinds = {name for name in map(_dtype_name, arrays) if name is not None}
     return "float32" if kinds == {"float32"} else None
 
 

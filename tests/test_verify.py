@@ -219,6 +219,54 @@ def test_float32_defaults():
     assert [r.name for r in verify(wrong, net, ex.values, ex.X, ex.Y, dtype="float32").failures] == ["w1_2_1"]
 
 
+class TensorLike:
+    """What NumPy sees of a PyTorch tensor that requires grad: __array__ refuses until detach()."""
+
+    def __init__(self, array: np.ndarray, requires_grad: bool = True) -> None:
+        self._array, self.requires_grad = array, requires_grad
+        self.dtype = f"torch.{array.dtype.name}"
+
+    def detach(self) -> "TensorLike":
+        return TensorLike(self._array, requires_grad=False)
+
+    def cpu(self) -> "TensorLike":
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self._array if dtype is None else self._array.astype(dtype)
+
+
+def test_tensors_that_require_grad_are_detached_and_their_float32_is_seen(seed001):
+    ex, (gw, gb) = seed001
+    wrap = lambda arrays, dt: [TensorLike(a.astype(dt)) for a in arrays]  # noqa: E731
+    assert verify((wrap(gw, np.float64), wrap(gb, np.float64)), ex.network, ex.values, ex.X, ex.Y).ok
+    as32 = verify((wrap(gw, np.float32), wrap(gb, np.float32)), ex.network, ex.values, ex.X, ex.Y)
+    assert as32.ok and as32.dtype == "float32"  # float32 results get float32 tolerances
+    bad = [TensorLike(gw[0] * (1 + 1e-3)), TensorLike(gw[1])]
+    report = verify((bad, wrap(gb, np.float64)), ex.network, ex.values, ex.X, ex.Y)
+    assert {r.name for r in report.failures} == {p for p in ex.network.param_names if p.startswith("w1_")}
+
+
+def test_real_pytorch_autograd_gradients_with_create_graph(seed001):
+    torch = pytest.importorskip("torch", reason="PyTorch is optional (pip install torch==2.13.0)")
+    ex, _ = seed001
+    net = ex.network
+
+    def torch_gradient(W, b, X, Y):  # sigmoid layers, quadratic cost C = sum (a - y)^2 / (2 N)
+        Ws = [torch.tensor(w, requires_grad=True) for w in W]
+        bs = [torch.tensor(v, requires_grad=True) for v in b]
+        a = torch.tensor(X)
+        for w, v in zip(Ws, bs):
+            a = torch.sigmoid(a @ w.T + v)
+        loss = 0.5 * ((a - torch.tensor(Y)) ** 2).sum() / X.shape[0]
+        grads = torch.autograd.grad(loss, Ws + bs, create_graph=True)  # results require grad
+        return list(grads[:2]), list(grads[2:])
+
+    assert verify(torch_gradient, net, ex.values, ex.X, ex.Y).ok
+
+
 def test_user_tolerances_loosen_and_tighten():
     ex = examples.SEED_001
     report = verify(ref_candidate(ex.network), ex.network, ex.values, ex.X, ex.Y)
