@@ -166,3 +166,42 @@ def test_a_file_wins_over_a_built_in_name_and_unknown_names_get_a_hint(tmp_path:
     with pytest.raises(ProblemError, match=r'seed03: no such problem file \(nor a built-in example: seed002, seed000, '
                                            r'seed001\)\. Did you mean "seed00[0-3]"\?'):
         load_problem("seed03")
+
+
+# --------------------------------------------------------------------------- any input: a ProblemError or a problem
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from symprop.problem import problem_from_dict  # noqa: E402
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 4), st.floats(allow_nan=True, allow_infinity=True),
+                     st.text(max_size=6), st.sampled_from(["relu", "elu(0.5)", "leaky_relu(-1)", "softmax", "bce",
+                                                          "flat", "b3", "w1", "zeros", "normal", "data.csv"]))
+_ANY = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4), max_leaves=10)
+_NETWORK = st.one_of(
+    st.fixed_dictionaries({"layers": st.sampled_from([[1, 2, 1], [2, 3, 2], [2, 2]])}, optional={
+        "hidden": st.sampled_from(["relu", "tanh", "elu(0.5)", "softplus"]),
+        "output": st.sampled_from(["identity", "sigmoid", "softmax"]),
+        "loss": st.sampled_from(["mse", "bce", "cross_entropy", "ssr"]), "naming": st.sampled_from(["flat", "default"])}),
+    st.dictionaries(st.sampled_from(["layers", "hidden", "output", "loss", "naming", "bogus"]), _ANY, max_size=5),
+    _ANY,
+)
+_RAW = st.fixed_dictionaries({"network": _NETWORK}, optional={
+    "data": st.one_of(st.dictionaries(st.sampled_from(["x", "y", "csv", "x_columns", "y_columns"]), _ANY, max_size=4), _ANY),
+    "values": st.one_of(st.dictionaries(st.sampled_from(["w1", "b1", "w2", "b3", "w1_1_1", "b2_1", "init", "seed"]), _ANY,
+                                        max_size=8), _ANY),
+    "train": st.one_of(st.dictionaries(st.sampled_from(["params", "lr", "tol", "max_steps"]), _ANY, max_size=4), _ANY),
+    "derive": st.dictionaries(st.just("param"), _ANY), "title": _ANY, "description": _ANY,
+})
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=_RAW)
+def test_any_parsed_file_gives_a_problem_or_a_problem_error(raw):
+    """Whatever a TOML file holds, loading it ends in a Problem or a ProblemError naming the file, never a traceback."""
+    try:
+        problem_from_dict(raw, source=Path("fuzz.toml"))
+    except ProblemError as exc:
+        assert str(exc).startswith("fuzz.toml: ")
