@@ -24,16 +24,10 @@ class Example:
 
     def problem_dict(self) -> dict[str, Any]:
         """This example in the form of a parsed problem file (what ``symprop COMMAND seed002`` reads)."""
-        net = self.network
-        hidden = [str(h) for h in net.hidden]
-        network: dict[str, Any] = {"layers": list(net.layers), "output": str(net.output), "loss": net.loss_name,
-                                   "naming": net.naming}
-        if hidden:
-            network["hidden"] = hidden[0] if len(set(hidden)) == 1 else hidden
         as_list = lambda rows: [list(r) if isinstance(r, tuple) else r for r in rows]  # noqa: E731
         raw: dict[str, Any] = {
             "title": f"{self.name}: {self.title}",
-            "network": network,
+            "network": self.network.kwargs(),
             "data": {"x": as_list(self.X), "y": as_list(self.Y)},
             "values": dict(self.values),
             "train": {"lr": self.lr} | ({"tol": self.tol} if self.tol is not None else {})

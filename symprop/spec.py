@@ -267,17 +267,17 @@ class Network:
             raise AttributeError(f"Network is immutable; build a new one instead of setting {name}")
         object.__setattr__(self, name, value)
 
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this network; also the [network] table of a problem file."""
+        out: dict[str, Any] = {"layers": list(self.layers)}
+        hidden = [str(h) for h in self.hidden]
+        if hidden:
+            out["hidden"] = hidden[0] if len(set(hidden)) == 1 else hidden
+        return out | {"output": str(self.output), "loss": self.loss_name, "naming": self.naming}
+
     def __repr__(self) -> str:
-        if len(set(self.hidden)) == 1:
-            hidden = repr(self.hidden[0])
-        elif self.hidden:
-            hidden = "[" + ", ".join(repr(h) for h in self.hidden) + "]"
-        else:
-            hidden = None
-        parts = [repr(list(self.layers))]
-        if hidden is not None:
-            parts.append(f"hidden={hidden}")
-        parts += [f"output={self.output!r}", f"loss={self.loss_name!r}", f"naming={self.naming!r}"]
+        spec = self.kwargs()
+        parts = [repr(spec.pop("layers"))] + [f"{key}={value!r}" for key, value in spec.items()]
         return f"Network({', '.join(parts)})"
 
     # notebook and IPython display (implemented in display.py, imported lazily: spec stays SymPy-free)

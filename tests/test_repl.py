@@ -31,6 +31,7 @@ def test_repr_reads_like_the_call_that_built_it(net: Network) -> None:
     assert text.startswith("Network([")
     rebuilt = eval(text, {"Network": Network})  # the repr is a valid constructor call ...
     assert rebuilt == net and repr(rebuilt) == text  # ... of the same network
+    assert Network(**net.kwargs()) == net  # the same arguments as a dict (a problem file's [network] table)
 
 
 def test_repr_of_the_seed_002_network_is_exactly_the_call() -> None:
