@@ -267,9 +267,10 @@ def _forward_lines(net: Network, buffers: dict[str, int], keep_z: set[int], fres
         lines.append(f"Z{l} += b[{l - 1}]")
         if act.name == "identity":
             lines.append(f"A{l} = Z{l}")
+        elif act.name == "softmax" and last_fresh:
+            lines += [f"Z{l}[...] = _softmax(Z{l})", f"A{l} = Z{l}"]
         elif act.name == "softmax":
-            lines.append(f"Z{l}[...] = _softmax(Z{l})" if last_fresh else f"A{l} = _softmax(Z{l})")
-            lines += [f"A{l} = Z{l}"] if last_fresh else []
+            lines.append(f"A{l} = _softmax(Z{l})")
         else:
             Z = sp.Symbol(f"Z{l}", real=True)
             form = _act_form(act, Z)

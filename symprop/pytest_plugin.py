@@ -15,6 +15,8 @@ import pytest
 # is loaded by every pytest run in an environment where symprop is installed.
 
 _REPORTS = pytest.StashKey[list]()
+_LOST = pytest.StashKey[list]()  # ids of xdist workers that crashed before sending their reports
+_WORKER_KEY = "symprop_reports"
 
 
 class GradientCheck:
@@ -55,10 +57,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_LOST] = []
 
 
-_LOST = pytest.StashKey[list]()
-_WORKER_KEY = "symprop_reports"
-
-
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -87,8 +85,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     received = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
     if received is None:
         if error is not None:
-            config_id = getattr(node, "gateway", None)
-            node.config.stash[_LOST].append(getattr(config_id, "id", "?"))
+            node.config.stash[_LOST].append(getattr(getattr(node, "gateway", None), "id", "?"))
         return
     reports = node.config.stash[_REPORTS]
     reports.extend((nodeid, ReceivedReport(ok, markdown)) for nodeid, ok, markdown in received)

@@ -388,9 +388,8 @@ def _shapes_text(net: Network) -> str:
 
 
 def _float_array(arr: Any) -> np.ndarray:
-    """``arr`` as float64 NumPy, from any array library: a PyTorch tensor is detached and moved to the
-    CPU first (NumPy refuses tensors that require grad or live on a GPU); JAX, CuPy-on-host, lists and
-    scalars go through ``numpy.asarray``."""
+    """``arr`` as float64 NumPy: a PyTorch tensor is detached and moved to the CPU first (NumPy refuses
+    tensors that require grad or live on a GPU); JAX arrays, lists and scalars go through ``numpy.asarray``."""
     detach = getattr(arr, "detach", None)
     if callable(detach) and callable(getattr(arr, "cpu", None)):
         arr = detach().cpu()
