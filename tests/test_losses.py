@@ -352,15 +352,14 @@ def test_l2_and_ties_compiled_reference_symbolic_agree(output, loss):
     assert loss_value(net, values, X, Y) == pytest.approx(true_loss, rel=1e-12)
 
 
-def test_l2_and_ties_by_hand_in_fractions_and_by_sympy_diff():
-    """C = sum_n (w x_n + t + t - y_n)^2 + lam (w^2 + w^2) with w tied over both weights, t over both biases."""
-    import sympy as sp
-
+def hand_tied_linear(w: Fraction = Fraction(2, 3)):
+    """C = sum_n (w3 h1 + w4 h2 + t - y_n)^2 + lam (w^2 + w^2 + w3^2 + w4^2), h1 = h2 = w x_n + t: w is tied
+    over both first-layer weights and t over all three biases. Returns the network, data, values and
+    the gradient computed here by hand in Fractions."""
     net = Network([1, 2, 1], hidden="identity", output="identity", loss="sse", naming="flat", l2=Fraction(1, 10),
                   tie={"w": ["w1", "w2"], "t": ["b1", "b2", "b3"]})
-    assert net.param_names == ("w", "t", "w3", "w4")
     X, Y = [[Fraction(1, 2)], [Fraction(-2)]], [[Fraction(1)], [Fraction(3, 4)]]
-    v = {"w": Fraction(2, 3), "t": Fraction(-1, 5), "w3": Fraction(3, 2), "w4": Fraction(-1, 4)}
+    v = {"w": w, "t": Fraction(-1, 5), "w3": Fraction(3, 2), "w4": Fraction(-1, 4)}
     lam = Fraction(1, 10)
     g = {k: Fraction(0) for k in v}
     for (x,), (y,) in zip(X, Y):
@@ -373,6 +372,14 @@ def test_l2_and_ties_by_hand_in_fractions_and_by_sympy_diff():
     g["w"] += lam * 2 * 2 * v["w"]  # two entries hold w: lam (w^2 + w^2)
     g["w3"] += 2 * lam * v["w3"]
     g["w4"] += 2 * lam * v["w4"]
+    return net, X, Y, v, g
+
+
+def test_l2_and_ties_by_hand_in_fractions_and_by_sympy_diff():
+    import sympy as sp
+
+    net, X, Y, v, g = hand_tied_linear()
+    assert net.param_names == ("w", "t", "w3", "w4")
     for method in ("reverse", "diff"):
         got = net.gradient(X, Y, values=v, exact=True, method=method)
         assert {k: Fraction(str(e)) for k, e in got.items()} == g
@@ -496,3 +503,54 @@ def test_proof_with_l2_and_ties():
     report = prove_backprop(net)
     assert report.ok and len(report.identities) == net.n_params
     assert any("l2" in a for a in report.assumptions) and any("tie: s fills" in a for a in report.assumptions)
+
+
+# --------------------------------------------------------------------------- display and docs
+
+
+def test_display_shows_reduction_l2_and_ties():
+    from symprop.display import loss_latex, network_html
+
+    net = Network([1, 2, 1], naming="flat", loss="quadratic", reduction="sum", l2=0.01, tie={"bh": ["b1", "b2"]})
+    tex = loss_latex(net)
+    assert tex.startswith(r"C = \frac{1}{2} \sum") and r"+ \frac{1}{100} \sum_{l=1}^{2}" in tex
+    page = network_html(net)
+    assert "reduction sum (scale 1/2)" in page and "tied: bh = b1, b2" in page and "1/100 * sum(W**2)" in page
+
+
+def test_losses_document_runs():
+    import doctest
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "losses.md"
+    result = doctest.testfile(str(doc), module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 8 and result.failed == 0
+
+
+def test_cli_speaks_tied_names(tmp_path, capsys):
+    import json
+
+    from symprop import cli
+
+    net, X, Y, v, g = hand_tied_linear()
+    path = tmp_path / "tied.toml"
+    path.write_text('[network]\nlayers = [1, 2, 1]\nhidden = "identity"\nloss = "sse"\nnaming = "flat"\nl2 = 0.1\n'
+                    '[tie]\nw = ["w1", "w2"]\nt = ["b1", "b2", "b3"]\n[data]\nx = [0.5, -2.0]\ny = [1.0, 0.75]\n'
+                    '[values]\nw = "2/3"\nt = -0.2\nw3 = 1.5\nw4 = -0.25\n'.replace('"2/3"', repr(float(Fraction(2, 3)))))
+    assert cli.main(["grad", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    floats = {k: float(e) for k, e in v.items()}
+    want = net.compile().gradient(floats, np.array(X, float), np.array(Y, float))
+    assert list(data["gradient"]) == ["w", "t", "w3", "w4"]
+    close(data["gradient"], {k: float(e) for k, e in g.items()}, 1e-14)
+    close(data["gradient"], want, 1e-15)
+    # --exact reads the file's numbers as exact decimals: the same hand computation at w = 0.6666666666666666
+    assert cli.main(["grad", str(path), "--json", "--exact"]) == 0
+    exact = json.loads(capsys.readouterr().out)["exact"]
+    _, _, _, _, g_decimal = hand_tied_linear(Fraction(repr(float(Fraction(2, 3)))))
+    assert {k: Fraction(e["text"]) for k, e in exact.items()} == g_decimal
+    assert cli.main(["show", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "tie={'w': ['w1', 'w2'], 't': ['b1', 'b2', 'b3']}" in shown and "\n  t     b[2][0]" in shown
+    assert cli.main(["descend", str(path), "--train", "t"]) == 0
+    assert "| 0 | `t` |" in capsys.readouterr().out
