@@ -554,3 +554,14 @@ def test_cli_speaks_tied_names(tmp_path, capsys):
     assert "tie={'w': ['w1', 'w2'], 't': ['b1', 'b2', 'b3']}" in shown and "\n  t     b[2][0]" in shown
     assert cli.main(["descend", str(path), "--train", "t"]) == 0
     assert "| 0 | `t` |" in capsys.readouterr().out
+
+
+def test_codeview_shows_the_reference_code_for_reductions_l2_and_ties():
+    from symprop import codeview
+
+    plain = codeview.network_code(Network([1, 2, 1], naming="flat"))
+    net = Network([1, 2, 1], naming="flat", loss="quadratic", reduction="mean", l2=0.01, tie={"bh": ["b1", "b2"]})
+    eqs = codeview.network_code(net)
+    assert len(eqs) == len(plain) + 3
+    assert any("half\\_entry\\_mean\\_scale" in e for e in eqs) and any("l2\\_penalty" in e for e in eqs)
+    assert any("l2\\_gradient" in e for e in eqs) and any("tied\\_gradient" in e for e in eqs)
