@@ -301,6 +301,10 @@ def _param_infos(layers: tuple[int, ...], naming: str) -> tuple[ParamInfo, ...]:
 class Network:
     """A fully connected feed-forward network with its loss.
 
+    ``reduction`` ("mean", "sum", "batchmean", PyTorch's meanings; None keeps the loss name's own
+    scale), ``l2`` (adds l2 * sum(W**2) over every weight entry) and ``tie`` ({"bh": ["b1", "b2"]}: the
+    listed entries share one parameter named by the key) are described in docs/losses.md.
+
     >>> Network([1, 2, 1], hidden="softplus", output="identity", loss="ssr", naming="flat")
     Network([1, 2, 1], hidden='softplus', output='identity', loss='sse', naming='flat')
     """

@@ -565,3 +565,15 @@ def test_codeview_shows_the_reference_code_for_reductions_l2_and_ties():
     assert len(eqs) == len(plain) + 3
     assert any("half\\_entry\\_mean\\_scale" in e for e in eqs) and any("l2\\_penalty" in e for e in eqs)
     assert any("l2\\_gradient" in e for e in eqs) and any("tied\\_gradient" in e for e in eqs)
+
+
+def test_verify_names_a_tied_entry_given_by_its_own_name():
+    from symprop import verify
+
+    net = Network([1, 2, 1], naming="flat", tie={"bh": ["b1", "b2"]})
+    X, Y, values = problem(net, 2, 5)
+    grads = backprop(net, values, X, Y)
+    by_entry = {k: v for k, v in grads.items() if k != "bh"} | {"b1": grads["bh"] / 2, "b2": grads["bh"] / 2}
+    report = verify(by_entry, net, values, X, Y)
+    assert not report.ok
+    assert '"b1" is tied into parameter "bh": give the gradient of "bh"' in "\n".join(report.problems)
