@@ -12,7 +12,7 @@ import numpy as np
 
 from . import reference
 from .errors import listing, suggest
-from .spec import Activation, Network, arrays_to_dict, as_data, gradient_to_dict, parse_values
+from .spec import Activation, Network, ParamInfo, arrays_to_dict, as_data, gradient_to_dict, parse_values
 
 # --------------------------------------------------------------------------- tolerances
 #
@@ -559,7 +559,8 @@ def _nonneg(x: Any, what: str) -> float:
     return v
 
 
-def _row(name: str, expected: float, actual: float | None, tol: float) -> Row:
+def _row(info: ParamInfo | str, expected: float, actual: float | None, tol: float) -> Row:
+    name = info if isinstance(info, str) else info.name  # a parameter name (a tied one has no ParamInfo)
     if actual is None:
         return Row(name, expected, math.nan, tol, "missing")
     if math.isnan(actual):
