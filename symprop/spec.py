@@ -815,8 +815,9 @@ def check_targets(net: Network, Y: np.ndarray) -> None:
 
 
 def class_labels(net: Network, Y: Any, n_samples: int) -> Any:
-    """For cross_entropy with m > 1 outputs, Y of shape (N,) holds class indices 0..m-1 (as in
-    torch.nn.CrossEntropyLoss): return their one-hot rows (N, m) as integers; any other Y is returned as is.
+    """For cross_entropy with m > 1 outputs, Y of shape (N,) (or one column, (N, 1)) holds class indices
+    0..m-1 (as in torch.nn.CrossEntropyLoss): return their one-hot rows (N, m) as integers; any other Y
+    is returned as is.
 
     (A 1-D Y of length N cannot be one sample's probability row: that has length m and N = 1.)
     """
@@ -829,7 +830,9 @@ def class_labels(net: Network, Y: Any, n_samples: int) -> Any:
         arr = np.asarray(Y)
     except (TypeError, ValueError):
         return Y
-    if arr.ndim != 1 or arr.shape[0] != n_samples or arr.dtype.kind not in "iufb" or arr.dtype.kind == "b":
+    if arr.ndim == 2 and arr.shape == (n_samples, 1):  # one column of labels (a CSV column, say)
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.shape[0] != n_samples or arr.dtype.kind not in "iuf":
         return Y
     if arr.dtype.kind == "f":
         bad = np.argwhere(~np.isfinite(arr) | (arr != np.round(arr)))

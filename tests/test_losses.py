@@ -205,6 +205,7 @@ def test_integer_class_labels_equal_pytorch_cross_entropy(reduction):
     # labels given as a tensor, a NumPy int array, or whole floats all mean the same one-hot targets
     assert net.compile().gradient(values, X, torch.tensor(labels)) == got
     assert net.compile().gradient(values, X, np.array(labels, dtype=float)) == got
+    assert net.compile().gradient(values, X, np.array(labels)[:, None]) == got  # one column of labels
     assert net.compile().gradient(values, X, np.eye(4)[labels]) == got
 
 
@@ -281,6 +282,10 @@ def test_problem_file_reduction_round_trip(tmp_path):
     assert p.network == Network([1, 2], output="softmax", loss="cross_entropy", reduction="sum")
     assert p.network.kwargs()["reduction"] == "sum"
     np.testing.assert_array_equal(p.Y, [[0, 1], [1, 0], [0, 1]])  # integer labels -> one-hot rows
+    (tmp_path / "d.csv").write_text("x,label\n0.5,1\n-1.0,0\n2.0,1\n")
+    path.write_text(path.read_text().replace('x = [0.5, -1.0, 2.0]\ny = [1, 0, 1]',
+                                             'csv = "d.csv"\nx_columns = ["x"]\ny_columns = ["label"]'))
+    np.testing.assert_array_equal(load_problem(path).Y, [[0, 1], [1, 0], [0, 1]])  # a CSV column of labels
     path.write_text('[network]\nlayers = [1, 1]\nreduction = "avg"\n[data]\nx = [1.0]\ny = [1.0]\n[values]\ninit = "zeros"\n')
     with pytest.raises(ProblemError, match=r'p\.toml: \[network\]: unknown reduction "avg"'):
         load_problem(path)
