@@ -68,6 +68,33 @@ def sample_terms(net: Network, Xs, Ys, W, b, names: list[str] | None = None) -> 
         }
 
 
+KEYS = ("name", "symbol")
+
+
+class Gradient(dict):
+    """dict parameter name -> derivative, as every other gradient of symprop is keyed; a parameter's
+    SymPy symbol is accepted too when looking one up (``grads[net.param("w1")]`` is ``grads["w1"]``)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _name(key: Any) -> Any:
+        return key.name if isinstance(key, sp.Symbol) else key
+
+    def __getitem__(self, key: Any) -> sp.Expr:
+        return super().__getitem__(self._name(key))
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(self._name(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(self._name(key), default)
+
+
+def _keyed(grads: dict[sp.Symbol, sp.Expr], keys: str) -> dict:
+    return grads if keys == "symbol" else Gradient((p.name, g) for p, g in grads.items())
+
+
 def gradient(
     net: Network,
     X: Any,
@@ -76,16 +103,20 @@ def gradient(
     fix: Any = None,
     values: Any = None,
     method: str = "reverse",
-) -> dict[sp.Symbol, sp.Expr]:
-    """dict parameter symbol -> exact partial derivative of the loss over (X, Y).
+    keys: str = "name",
+) -> dict:
+    """dict parameter name -> exact partial derivative of the loss over (X, Y).
 
-    ``fix`` substitutes known parameters *before* differentiating (they drop out of the result);
-    ``values`` evaluates every derivative *after* differentiating (exactly when ``exact=True``);
-    the reverse pass then runs on the numbers themselves, which gives the same value without
-    building the closed forms.
+    ``keys="symbol"`` keys it by the parameters' SymPy symbols instead (a name-keyed result also
+    accepts a symbol for lookups). ``fix`` substitutes known parameters *before* differentiating
+    (they drop out of the result); ``values`` evaluates every derivative *after* differentiating
+    (exactly when ``exact=True``); the reverse pass then runs on the numbers themselves, which
+    gives the same value without building the closed forms.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if keys not in KEYS:
+        raise ValueError(f"keys must be one of {', '.join(KEYS)}, got {keys!r}")
     sub = parameter_values(net, fix, exact)
     free = _free_params(net, sub)
     if method == "diff":
@@ -93,7 +124,7 @@ def gradient(
         grads = {p: sp.diff(loss, p) for p in free}
         if values is not None:
             grads = {p: substitute(net, g, values, exact) for p, g in grads.items()}
-        return grads
+        return _keyed(grads, keys)
     Xs, Ys = sympy_data(net, X, Y, exact)
     if values is not None:
         mapping = values_mapping(net, values, require_all=False)
@@ -105,8 +136,8 @@ def gradient(
     for sample in sample_terms(net, Xs, Ys, W, b, [p.name for p in free]):
         for name, term in sample.items():
             terms[name].append(term)
-    scale = losses.scale_value(net.loss_name, len(Xs), net.n_outputs)
-    return {p: scale * sp.Add(*terms[p.name]) for p in free}
+    scale = losses.scale_value(net, len(Xs))
+    return _keyed({p: scale * sp.Add(*terms[p.name]) for p in free}, keys)
 
 
 def derivative(net: Network, param: Any, X: Any, Y: Any, exact: bool = False, fix: Any = None,
@@ -117,7 +148,7 @@ def derivative(net: Network, param: Any, X: Any, Y: Any, exact: bool = False, fi
         fixed = values_mapping(net, fix, require_all=False)
         if sym.name in fixed:
             raise ValueError(f'"{sym.name}" is fixed by fix=; it has no derivative. Remove it from fix to differentiate it')
-    return gradient(net, X, Y, exact=exact, fix=fix, values=values, method=method)[sym]
+    return gradient(net, X, Y, exact=exact, fix=fix, values=values, method=method)[sym.name]
 
 
 def substitute(net: Network, expr: sp.Expr, values: Any, exact: bool = False) -> sp.Expr:

@@ -380,7 +380,7 @@ def _reverse_pass_at(net, Xs: list, Ys: list, values: dict[str, Any], label: str
             bar.update()
             if rational_inputs and not any(all(t.is_Rational for t in ts) for ts in terms.values()):
                 break  # every parameter already has an irrational term: the Float pass will evaluate them
-    scale = scale_value(net.loss_name, len(Xs), net.n_outputs)
+    scale = scale_value(net, len(Xs))
     return {name: scale * sp.Add(*ts) if len(ts) == len(Xs) else sp.nan for name, ts in terms.items()}
 
 

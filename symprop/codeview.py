@@ -144,7 +144,8 @@ def delta_code(net: Network) -> list[str]:
 
 def loss_code(net: Network) -> list[str]:
     """The per-entry loss and its derivative (or the fused form), and the scale of the sum."""
-    ell, prime, scale = reference.LOSSES[net.loss_name]
+    ell, prime, _ = reference.LOSSES[net.loss_name]
+    scale = reference.scale_function(net)
     funcs = [reference.bce_fused] if net.loss_name == "bce" else [f for f in (ell, prime) if f is not None]
     return [render(f) for f in funcs] + [render(scale)]
 

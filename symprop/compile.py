@@ -298,7 +298,7 @@ def _output_delta(net: Network, buffers: dict[str, int]) -> tuple[list[str], sp.
     """Lines computing D^{[L]} = dC/dz^{[L]}, scale included, and the element-wise form used (if any)."""
     L, loss, out = net.depth, net.loss_name, net.output.name
     ZL, AL = (sp.Symbol(s, real=True) for s in (f"Z{L}", f"A{L}"))
-    scale = losses.scale(loss).xreplace({losses.N: N_SYM, losses.M: M_SYM})
+    scale = losses.scale(net).xreplace({losses.N: N_SYM, losses.M: M_SYM})
     if loss == "cross_entropy":
         return [f"D{L} = A{L} * Yb.sum(axis=1, keepdims=True) - Yb", f"D{L} *= {_code(scale)}"], None
     if out == "softmax":
@@ -371,7 +371,7 @@ def generate_source(net: Network) -> str:
     fwd_loss = _forward_lines(net, buffers, fused, fresh_output=False)
     fwd_grad = _forward_lines(net, buffers, _z_needed_by_gradient(net), fresh_output=False)
     loss_lines = _loss_lines(net)
-    scale = _code(losses.scale(net.loss_name).xreplace({losses.N: N_SYM, losses.M: M_SYM}))
+    scale = _code(losses.scale(net).xreplace({losses.N: N_SYM, losses.M: M_SYM}))
     total = "_total" if scale == "1" else f"{scale} * _total"
     bwd = _backward_lines(net, buffers, products)
     rows = sorted(buffers)

@@ -31,6 +31,15 @@ _LOSS_TITLE = {
 }
 
 
+def _loss_title(net: Network) -> str:
+    from .spec import DEFAULT_REDUCTION
+
+    title = _LOSS_TITLE[net.loss_name]
+    if net.reduction != DEFAULT_REDUCTION[net.loss_name]:
+        title += f", reduction {net.reduction} (scale {net.scale_text})"
+    return title
+
+
 def activation_latex(act: Activation, arg: str) -> str:
     r"""LaTeX of f(arg): ``\sigma(z^{[1]})``; the identity is just ``arg``."""
     name = _ACT_LATEX[act.name]
@@ -55,7 +64,7 @@ def loss_latex(net: Network, align: bool = False) -> str:
     a = sp.Symbol(f"a^{{[{L}]}}_{{ij}}")
     y = sp.Symbol("y_{ij}")
     ell = losses.element(net.loss_name).xreplace({losses.A: a, losses.Y: y})
-    scale = losses.scale(net.loss_name)
+    scale = losses.scale(net)
     scale_tex = "" if scale == 1 else sp.latex(scale) + " "
     term = sp.latex(ell)
     if isinstance(ell, sp.Add) or ell.could_extract_minus_sign():
@@ -82,7 +91,7 @@ def network_latex(net: Network) -> str:
 def network_html(net: Network) -> str:
     """An HTML summary: the constructor call, a table of layers, and the LaTeX block (MathJax renders it)."""
     head = f"<p><code>{html.escape(repr(net))}</code> &mdash; {net.n_params} parameters, " \
-           f"loss: {html.escape(_LOSS_TITLE[net.loss_name])}</p>"
+           f"loss: {html.escape(_loss_title(net))}</p>"
     rows = ["<tr><th>layer</th><th>neurons</th><th>activation</th><th>parameters</th></tr>",
             f"<tr><td>0 (input)</td><td>{net.layers[0]}</td><td></td><td></td></tr>"]
     for l, act in enumerate(net.activations, start=1):

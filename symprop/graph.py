@@ -11,7 +11,7 @@ import numpy as np
 import sympy as sp
 
 from . import activations, losses
-from .spec import Network, as_matrix, check_targets, exact_number, values_mapping
+from .spec import Network, as_matrix, check_targets, class_labels, exact_number, values_mapping
 
 # --------------------------------------------------------------------------- symbols
 
@@ -95,7 +95,7 @@ def to_sympy(value: Any, exact: bool, what: str) -> sp.Expr:
 def sympy_data(net: Network, X: Any, Y: Any | None, exact: bool) -> tuple[list[list[sp.Expr]], list[list[sp.Expr]] | None]:
     """Data as nested lists of SymPy numbers (or symbols), with the same checks as numeric data."""
     Xo = as_matrix(X, "X", net.n_inputs, numeric=False)
-    Yo = None if Y is None else as_matrix(Y, "Y", net.n_outputs, numeric=False)
+    Yo = None if Y is None else as_matrix(class_labels(net, Y, Xo.shape[0]), "Y", net.n_outputs, numeric=False)
     if Yo is not None and Xo.shape[0] != Yo.shape[0]:
         raise ValueError(f"X has {Xo.shape[0]} samples but Y has {Yo.shape[0]}; they must match")
     out = []
@@ -172,4 +172,4 @@ def loss_expr(net: Network, X: Any, Y: Any, exact: bool = False, fix: Any = None
     for x, y in zip(Xs, Ys):
         _, As = forward_sample(net, x, W, b)
         terms += [ell.xreplace({losses.A: a, losses.Y: t}) for a, t in zip(As[-1], y)]
-    return losses.scale_value(net.loss_name, len(Xs), net.n_outputs) * sp.Add(*terms)
+    return losses.scale_value(net, len(Xs)) * sp.Add(*terms)

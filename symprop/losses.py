@@ -2,15 +2,20 @@
 
 With N samples, m outputs, prediction a and target y, the loss is ``scale(N, m) * sum(ell(a, y))``:
 
-=============  ======================================  ===============
-loss           ell(a, y)                               scale
-=============  ======================================  ===============
-mse            (a - y)^2                               1 / (N m)
-sse (ssr)      (a - y)^2                               1
-quadratic      (a - y)^2                               1 / (2 N)
-bce            -(y log a + (1 - y) log(1 - a))         1 / (N m)
-cross_entropy  -y log a                                1 / N
-=============  ======================================  ===============
+=============  ======================================  ===============  ==========  =====  =========
+loss           ell(a, y)                               default scale    mean        sum    batchmean
+=============  ======================================  ===============  ==========  =====  =========
+mse            (a - y)^2                               1 / (N m)        1 / (N m)   1      1 / N
+sse (ssr)      (a - y)^2                               1                1 / (N m)   1      1 / N
+quadratic      (a - y)^2                               1 / (2 N)        1 / (2N m)  1 / 2  1 / (2N)
+bce            -(y log a + (1 - y) log(1 - a))         1 / (N m)        1 / (N m)   1      1 / N
+cross_entropy  -y log a                                1 / N            1 / N       1      1 / N
+=============  ======================================  ===============  ==========  =====  =========
+
+The reductions are PyTorch's (``Network(..., reduction=...)``): "mean" divides by the number of loss
+elements, which is N m, except for cross_entropy whose element is one sample's sum over the classes
+(torch.nn.CrossEntropyLoss divides by N); "sum" does not divide; "batchmean" divides by N. quadratic
+keeps its 1/2 under every reduction. See docs/losses.md.
 
 Fused output forms (used by compiled code and the reference for numerical stability; each is an
 identity proved symbolically by the tests and by ``prove_backprop``):
@@ -23,8 +28,11 @@ identity proved symbolically by the tests and by ``prove_backprop``):
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import sympy as sp
+
+from .spec import HALVED, Network, loss_scale, parse_reduction
 
 A = sp.Symbol("a", real=True)
 Y = sp.Symbol("y", real=True)
@@ -51,16 +59,30 @@ def element_derivative(loss: str) -> sp.Expr:
 
 
 @lru_cache(maxsize=None)
-def scale(loss: str) -> sp.Expr:
-    """The normalisation in front of the double sum, as an expression of N and m."""
-    return {
-        "mse": 1 / (N * M),
-        "sse": sp.S.One,
-        "quadratic": 1 / (2 * N),
-        "bce": 1 / (N * M),
-        "cross_entropy": 1 / N,
-    }[loss]
+def scale(loss: Any, reduction: str | None = None) -> sp.Expr:
+    """The normalisation in front of the double sum, as an expression of N and m.
+
+    ``loss`` is a loss name (with ``reduction``; None = the name's own definition) or a Network.
+    """
+    loss, reduction = _loss_and_reduction(loss, reduction)
+    half = sp.Rational(1, 2) if loss in HALVED else sp.S.One
+    if reduction == "sum":
+        return half
+    if reduction == "batchmean" or loss == "cross_entropy":
+        return half / N
+    return half / (N * M)
 
 
-def scale_value(loss: str, n_samples: int, n_outputs: int) -> sp.Rational:
-    return sp.Rational(scale(loss).subs({N: n_samples, M: n_outputs}))
+def scale_value(loss: Any, n_samples: int, n_outputs: int | None = None, reduction: str | None = None) -> sp.Rational:
+    """The scale for N = ``n_samples`` (and m = ``n_outputs``, taken from the network when one is given)."""
+    if isinstance(loss, Network):
+        n_outputs = loss.n_outputs if n_outputs is None else n_outputs
+    loss, reduction = _loss_and_reduction(loss, reduction)
+    q = loss_scale(loss, reduction, n_samples, n_outputs)
+    return sp.Rational(q.numerator, q.denominator)
+
+
+def _loss_and_reduction(loss: Any, reduction: str | None) -> tuple[str, str]:
+    if isinstance(loss, Network):
+        return loss.loss_name, loss.reduction if reduction is None else reduction
+    return loss, parse_reduction(reduction, loss)

@@ -7,6 +7,7 @@
     output = "identity"
     loss = "ssr"
     naming = "flat"                         # optional, "default" or "flat"
+    reduction = "sum"                       # optional, PyTorch's "mean" | "sum" | "batchmean" (docs/losses.md)
     [data]                                  # required: inline x/y, or a CSV file
     x = [0.0, 0.5, 1.0]                     # (N, n0), or (N,) when n0 = 1
     y = [0.0, 1.0, 0.0]
@@ -44,7 +45,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "network": ("layers", "hidden", "output", "loss", "naming"),
+    "network": ("layers", "hidden", "output", "loss", "naming", "reduction"),
     "data": ("x", "y", "csv", "x_columns", "y_columns"),
     "values": ("init", "seed", "std"),  # plus parameter names
     "train": ("params", "lr", "tol", "max_steps"),

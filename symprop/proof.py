@@ -195,7 +195,7 @@ def _atomized(expr: sp.Expr) -> sp.Expr:
 
 def _grad_a(net: Network, a: Exprs, y: Exprs) -> list[sp.Expr]:
     """dC/da_j for one sample: scale(1, m) * ell'(a_j, y_j)."""
-    scale = losses.scale_value(net.loss_name, 1, net.n_outputs)
+    scale = losses.scale_value(net, 1)
     ell = losses.element_derivative(net.loss_name)
     return [scale * ell.xreplace({losses.A: aj, losses.Y: yj}) for aj, yj in zip(a, y)]
 
@@ -239,7 +239,7 @@ def prove_backprop(
     W, b = weight_matrices(net, parameter_values(net, None, False))
     Zs, As = forward_sample(net, x, W, b)
     L = net.depth
-    loss = losses.scale_value(net.loss_name, 1, net.n_outputs) * sp.Add(
+    loss = losses.scale_value(net, 1) * sp.Add(
         *[losses.element(net.loss_name).xreplace({losses.A: a, losses.Y: t}) for a, t in zip(As[L], y)]
     )
     deltas: list[list[sp.Expr]] = [[] for _ in range(L + 1)]

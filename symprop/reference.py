@@ -151,7 +151,7 @@ def bce_fused(z, y):
     return np.logaddexp(0.0, z) - y * z  # = -[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))]
 
 
-# name -> (ell(a, y), d ell / d a, scale(N, m)); bce and cross_entropy use fused forms instead
+# name -> (ell(a, y), d ell / d a, scale(N, m) without a reduction); bce and cross_entropy use fused forms
 LOSSES = {
     "mse": (squared_error, squared_error_prime, mean_scale),
     "sse": (squared_error, squared_error_prime, sum_scale),
@@ -159,6 +159,34 @@ LOSSES = {
     "bce": (None, None, mean_scale),
     "cross_entropy": (None, None, sample_mean_scale),
 }
+
+def half_sum_scale(n, m):
+    return 0.5
+
+
+def half_entry_mean_scale(n, m):
+    return 0.5 / (n * m)
+
+
+# PyTorch's reduction="..." -> scale(N, m): "mean" averages the loss's elements (every a_ij; for
+# cross-entropy one element per sample, as torch.nn.CrossEntropyLoss), "sum" adds them, "batchmean"
+# averages over the N samples; quadratic keeps its 1/2 under each
+REDUCTIONS = {"mean": mean_scale, "sum": sum_scale, "batchmean": sample_mean_scale}
+HALF_REDUCTIONS = {"mean": half_entry_mean_scale, "sum": half_sum_scale, "batchmean": half_mean_scale}
+
+
+def scale_function(net: Network):
+    """scale(N, m) for this network's loss and reduction."""
+    if net.loss_name == "quadratic":
+        return HALF_REDUCTIONS[net.reduction]
+    if net.loss_name == "cross_entropy" and net.reduction == "mean":
+        return sample_mean_scale
+    return REDUCTIONS[net.reduction]
+
+
+def loss_scale(net: Network, n, m):
+    """The factor in front of sum(ell) for this network's loss and reduction."""
+    return scale_function(net)(n, m)
 
 
 # ----------------------------------------------------------------------------- the four equations
@@ -218,7 +246,7 @@ def loss_value(net: Network, values: Any, X: Any, Y: Any) -> float:
     X, Y = as_data(net, X, Y)
     Zs, As = forward(net, weights, biases, X)
     n, m = Y.shape
-    scale = LOSSES[net.loss_name][2](n, m)
+    scale = loss_scale(net, n, m)
     z, a = Zs[-1], As[-1]
     if net.loss_name == "bce":
         ell = bce_fused(z, Y)
@@ -235,7 +263,7 @@ def backprop_arrays(net: Network, weights, biases, X, Y) -> tuple[list[np.ndarra
     """(dC/dW^{[l]}, dC/db^{[l]}) for l = 1..L, by the four equations (samples as columns)."""
     Zs, As = forward(net, weights, biases, X)
     n, m = Y.shape
-    scale = LOSSES[net.loss_name][2](n, m)
+    scale = loss_scale(net, n, m)
     L = net.depth
     Z = [None if z is None else z.T for z in Zs]
     A = [a.T for a in As]

@@ -143,6 +143,51 @@ LOSS_NAMES = LOSSES + tuple(LOSS_ALIASES)
 LOSS_OUTPUT = {"bce": "sigmoid", "cross_entropy": "softmax"}
 
 
+#: PyTorch's reduction names: "mean" divides by the number of loss elements (N m; for cross_entropy N,
+#: since its element is one sample's sum over the classes, as in torch.nn.CrossEntropyLoss), "sum" does
+#: not divide, "batchmean" divides by the number of samples N
+REDUCTIONS = ("mean", "sum", "batchmean")
+#: what each loss name means without a reduction: mse = mean, sse = sum, quadratic = (1/2) batchmean ...
+DEFAULT_REDUCTION = {"mse": "mean", "sse": "sum", "quadratic": "batchmean", "bce": "mean", "cross_entropy": "mean"}
+#: losses whose element keeps a factor 1/2 under every reduction (the textbook quadratic cost)
+HALVED = frozenset({"quadratic"})
+
+
+def parse_reduction(obj: Any, loss: str) -> str:
+    """The effective reduction: ``None`` gives the loss name's own definition (DEFAULT_REDUCTION)."""
+    if obj is None:
+        return DEFAULT_REDUCTION[loss]
+    if not isinstance(obj, str):
+        raise TypeError(f"reduction must be one of {', '.join(REDUCTIONS)} (or None), got {obj!r}")
+    name = obj.strip().lower()
+    if name not in REDUCTIONS:
+        raise ValueError(
+            f'unknown reduction "{obj}"; valid: {", ".join(REDUCTIONS)} (as in PyTorch).' + suggest(name, REDUCTIONS)
+        )
+    return name
+
+
+def loss_scale(loss: str, reduction: str, n_samples: int, n_outputs: int) -> Fraction:
+    """The factor in front of the double sum of ell(a, y) over N samples and m outputs, exactly."""
+    if reduction == "sum":
+        value = Fraction(1)
+    elif reduction == "batchmean" or loss == "cross_entropy":
+        value = Fraction(1, n_samples)
+    else:
+        value = Fraction(1, n_samples * n_outputs)
+    return value / 2 if loss in HALVED else value
+
+
+def loss_scale_text(loss: str, reduction: str) -> str:
+    """The scale as text: '1/(N m)', '1', '1/(2N)' ..."""
+    half = loss in HALVED
+    if reduction == "sum":
+        return "1/2" if half else "1"
+    if reduction == "batchmean" or loss == "cross_entropy":
+        return "1/(2N)" if half else "1/N"
+    return "1/(2N m)" if half else "1/(N m)"
+
+
 def parse_loss(obj: Any) -> str:
     if not isinstance(obj, str):
         raise TypeError(f"loss must be a name such as 'mse', got {obj!r}")
@@ -200,7 +245,7 @@ class Network:
     Network([1, 2, 1], hidden='softplus', output='identity', loss='sse', naming='flat')
     """
 
-    __slots__ = ("layers", "hidden", "output", "loss_name", "naming", "__dict__")
+    __slots__ = ("layers", "hidden", "output", "loss_name", "naming", "reduction", "__dict__")
 
     def __init__(
         self,
@@ -209,6 +254,7 @@ class Network:
         output: Any = "identity",
         loss: str = "mse",
         naming: str = "default",
+        reduction: str | None = None,
     ) -> None:
         if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
             raise TypeError(f"layers must be a list of layer sizes such as [2, 3, 1], got {layers!r}")
@@ -251,10 +297,12 @@ class Network:
         if not isinstance(naming, str) or naming not in NAMINGS:
             raise ValueError(f"naming must be one of {', '.join(NAMINGS)}, got {naming!r}" + suggest(str(naming), NAMINGS))
         self.naming: str = naming
+        #: the effective reduction ("mean", "sum" or "batchmean"); None in the call keeps the loss's own
+        self.reduction: str = parse_reduction(reduction, self.loss_name)
 
     # ----------------------------------------------------------------- identity and display
     def _key(self) -> tuple:
-        return (self.layers, self.hidden, self.output, self.loss_name, self.naming)
+        return (self.layers, self.hidden, self.output, self.loss_name, self.naming, self.reduction)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Network) and self._key() == other._key()
@@ -273,7 +321,10 @@ class Network:
         hidden = [str(h) for h in self.hidden]
         if hidden:
             out["hidden"] = hidden[0] if len(set(hidden)) == 1 else hidden
-        return out | {"output": str(self.output), "loss": self.loss_name, "naming": self.naming}
+        out |= {"output": str(self.output), "loss": self.loss_name, "naming": self.naming}
+        if self.reduction != DEFAULT_REDUCTION[self.loss_name]:
+            out["reduction"] = self.reduction
+        return out
 
     def __repr__(self) -> str:
         spec = self.kwargs()
@@ -345,6 +396,15 @@ class Network:
                 + suggest(key, self.param_names)
             ) from None
 
+    def scale(self, n_samples: int) -> Fraction:
+        """The exact factor in front of the sum of ell(a, y) over ``n_samples`` samples (loss and reduction)."""
+        return loss_scale(self.loss_name, self.reduction, n_samples, self.n_outputs)
+
+    @property
+    def scale_text(self) -> str:
+        """The scale in N and m as text, e.g. '1/(N m)'."""
+        return loss_scale_text(self.loss_name, self.reduction)
+
     def weight_shapes(self) -> list[tuple[int, int]]:
         return [(self.layers[l + 1], self.layers[l]) for l in range(self.depth)]
 
@@ -399,11 +459,15 @@ class Network:
 
         return loss_expr(self, X, Y, exact=exact, fix=fix)
 
-    def gradient(self, X, Y, exact: bool = False, fix=None, values=None, method: str = "reverse"):
-        """dict symbol -> exact partial derivative of the loss (evaluated when ``values`` is given)."""
+    def gradient(self, X, Y, exact: bool = False, fix=None, values=None, method: str = "reverse", keys: str = "name"):
+        """dict parameter name -> exact partial derivative of the loss (evaluated when ``values`` is given).
+
+        Keyed by name like every other gradient (a symbol is accepted for lookups too);
+        ``keys="symbol"`` keys it by the SymPy symbols instead.
+        """
         from .chainrule import gradient
 
-        return gradient(self, X, Y, exact=exact, fix=fix, values=values, method=method)
+        return gradient(self, X, Y, exact=exact, fix=fix, values=values, method=method, keys=keys)
 
     def derivative(self, param, X, Y, exact: bool = False, fix=None, values=None, method: str = "reverse"):
         """The exact partial derivative of the loss with respect to one parameter."""
@@ -415,9 +479,9 @@ class Network:
         """The loss of one general sample (inputs and targets as symbols x1.., y1..)."""
         return self.loss([list(self.inputs)], [list(self.targets)])
 
-    def sample_gradient(self):
-        """dict symbol -> derivative of the one-sample loss, inputs and targets as symbols."""
-        return self.gradient([list(self.inputs)], [list(self.targets)])
+    def sample_gradient(self, keys: str = "name"):
+        """dict name -> derivative of the one-sample loss, inputs and targets as symbols (see ``gradient``)."""
+        return self.gradient([list(self.inputs)], [list(self.targets)], keys=keys)
 
     def compile(self):
         """A CompiledNetwork: fast NumPy loss and exact gradient (cached per network)."""
@@ -592,10 +656,44 @@ def check_targets(net: Network, Y: np.ndarray) -> None:
             )
 
 
+def class_labels(net: Network, Y: Any, n_samples: int) -> Any:
+    """For cross_entropy with m > 1 outputs, Y of shape (N,) holds class indices 0..m-1 (as in
+    torch.nn.CrossEntropyLoss): return their one-hot rows (N, m) as integers; any other Y is returned as is.
+
+    (A 1-D Y of length N cannot be one sample's probability row: that has length m and N = 1.)
+    """
+    m = net.n_outputs
+    if net.loss_name != "cross_entropy" or m == 1 or Y is None or isinstance(Y, (str, bytes)):
+        return Y
+    try:
+        arr = np.asarray(Y)
+    except (TypeError, ValueError):
+        return Y
+    if arr.ndim != 1 or arr.shape[0] != n_samples or arr.dtype.kind not in "iufb" or arr.dtype.kind == "b":
+        return Y
+    if arr.dtype.kind == "f":
+        bad = np.argwhere(~np.isfinite(arr) | (arr != np.round(arr)))
+        if bad.size:
+            i = int(bad[0][0])
+            raise ValueError(
+                f"cross_entropy class labels (Y of shape (N,) = ({n_samples},)) must be whole numbers 0..{m - 1}; "
+                f"Y[{i}] is {arr[i]}"
+            )
+    labels = arr.astype(np.int64)
+    bad = np.argwhere((labels < 0) | (labels >= m))
+    if bad.size:
+        i = int(bad[0][0])
+        raise ValueError(
+            f"cross_entropy class label Y[{i}] = {labels[i]} is out of range: the network has m = {m} classes, "
+            f"so labels are 0..{m - 1} ({bad.shape[0]} label(s) out of range)"
+        )
+    return np.eye(m, dtype=np.int64)[labels]
+
+
 def as_data(net: Network, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validated float64 data: X of shape (N, n0), Y of shape (N, nL)."""
+    """Validated float64 data: X of shape (N, n0), Y of shape (N, nL) (or class labels (N,), see class_labels)."""
     X = as_matrix(X, "X", net.n_inputs)
-    Y = as_matrix(Y, "Y", net.n_outputs)
+    Y = as_matrix(class_labels(net, Y, X.shape[0]), "Y", net.n_outputs)
     if X.shape[0] != Y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but Y has {Y.shape[0]}; they must match")
     check_targets(net, Y)

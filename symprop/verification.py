@@ -282,7 +282,7 @@ def formula(net: Network, name: str, max_chars: int = 400) -> str:
     """The backprop formula of one parameter and (for small networks) its exact per-sample form."""
     info = net.info(name)
     l, j = info.layer, info.row + 1
-    scale = {"mse": "1/(N m)", "sse": "1", "quadratic": "1/(2N)", "bce": "1/(N m)", "cross_entropy": "1/N"}[net.loss_name]
+    scale = net.scale_text
     factor = "" if info.kind == "b" else f" a^[{l - 1}]_{info.col + 1}"
     text = f"dC/d{name} = {scale} * sum_n d(ell_n)/dz^[{l}]_{j}{factor}  (delta^[{l}]_{j}{factor} summed over samples)"
     if net.n_params > 60:
@@ -337,7 +337,7 @@ def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndar
         for p in net.param_infos:
             d = deltas[p.layer][p.row]
             sums[p.name] += d if p.kind == "b" else d * As[p.layer - 1][p.col]
-    scale = losses.scale_value(net.loss_name, X.shape[0], net.n_outputs)
+    scale = losses.scale_value(net, X.shape[0])
     out = {}
     for name, total in sums.items():
         value = sp.Float(scale, dps) * total
@@ -375,7 +375,7 @@ def magnitudes(net: Network, weights: list[np.ndarray], biases: list[np.ndarray]
         amag.append(np.abs(a) + fp * zmag)
         fpmag.append(fp + _fp_curvature(act) * zmag)
     n, m = Y.shape
-    scale = reference.LOSSES[net.loss_name][2](n, m)
+    scale = reference.loss_scale(net, n, m)
     am, ym = amag[-1], np.abs(Y)
     if net.loss_name == "bce":
         delta = am + ym

@@ -47,7 +47,7 @@ def exact_gradient(net: Network, X, Y, values, method: str = "reverse", dps: int
     Xf = [[Fraction(float(v)) for v in row] for row in np.atleast_2d(X)]
     Yf = [[Fraction(float(v)) for v in row] for row in np.atleast_2d(Y)]
     grads = net.gradient(Xf, Yf, method=method)
-    return {p.name: float(evaluate(net, g, values, dps)) for p, g in grads.items()}
+    return {name: float(evaluate(net, g, values, dps)) for name, g in grads.items()}
 
 
 def assert_close(actual: dict, expected: dict, rtol: float) -> None:
@@ -233,9 +233,9 @@ def test_exact_mode_linear_network_matches_fraction_hand_computation():
             want[f"b1_{j + 1}"] += c * W2[j]
             for k in range(2):
                 want[f"w1_{j + 1}_{k + 1}"] += c * W2[j] * x[k]
-    for p, g in got.items():
-        assert isinstance(g, sp.Rational), (p, g)
-        assert Fraction(int(g.p), int(g.q)) == want[p.name]
+    for name, g in got.items():
+        assert isinstance(g, sp.Rational), (name, g)
+        assert Fraction(int(g.p), int(g.q)) == want[name]
 
 
 def test_exact_mode_turns_decimals_into_rationals():
@@ -268,7 +268,9 @@ def test_per_sample_forms_use_input_and_target_symbols():
     data_loss = net.loss([[0.5, -1.0]], [[2.0]])
     assert sp.simplify(sample.subs({x1: 0.5, x2: -1.0, y1: 2.0}) - data_loss) == 0
     g = net.sample_gradient()
-    assert set(g) == set(net.parameters)
+    assert set(g) == set(net.param_names)
+    assert set(net.sample_gradient(keys="symbol")) == set(net.parameters)
+    assert g[net.parameters[0]] == g[net.param_names[0]]  # a symbol also looks an entry up
 
 
 def test_fix_keeps_only_free_parameters():
@@ -276,7 +278,10 @@ def test_fix_keeps_only_free_parameters():
     fixed = {k: v for k, v in ex.values.items() if k not in ("b3", "w4")}
     net = ex.network
     assert net.loss(ex.X, ex.Y, fix=fixed).free_symbols == {net.param("b3"), net.param("w4")}
-    assert set(net.gradient(ex.X, ex.Y, fix=fixed)) == {net.param("b3"), net.param("w4")}
+    assert set(net.gradient(ex.X, ex.Y, fix=fixed)) == {"b3", "w4"}
+    assert set(net.gradient(ex.X, ex.Y, fix=fixed, keys="symbol")) == {net.param("b3"), net.param("w4")}
+    with pytest.raises(ValueError, match="keys must be one of name, symbol"):
+        net.gradient(ex.X, ex.Y, keys="names")
 
 
 def test_values_as_mapping_or_array_pair_agree():
