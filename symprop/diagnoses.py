@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import reference
-from .spec import Network
+from .spec import DEFAULT_REDUCTION, Network
 
 #: every diagnosis id, in the order they are ranked when several match
 IDS = ("swapped_pair", "transposed", "sign", "scale", "fprime_of_a", "missing_fprime", "no_transpose",
@@ -91,7 +91,7 @@ def mistaken_backprop(net: Network, weights, biases, X, Y, mistake: str | None =
     """(dC/dW, dC/db) by the four equations, with ``mistake`` made in ``layer`` (None: the correct gradient)."""
     Zs, As = reference.forward(net, weights, biases, X)
     n, m = Y.shape
-    scale = reference.LOSSES[net.loss_name][2](n, m)
+    scale = reference.loss_scale(net, n, m)
     L = net.depth
     out_act = net.output
     z, a = Zs[L], As[L]
@@ -184,50 +184,54 @@ def _fraction_text(c: float) -> str:
     return f"{c:.6g}"
 
 
-MEAN_OVER_SAMPLES = ("mse", "quadratic", "bce", "cross_entropy")
-MEAN_OVER_OUTPUTS = ("mse", "bce")
-SQUARED = ("mse", "sse", "quadratic")
-
-
-def _piece(key: str, power: int, loss: str, n: int, m: int) -> tuple[bool, str]:
+def _piece(key: str, power: int, net: Network, n: int, m: int) -> tuple[bool, str]:
     """(plausible for this loss, text) for one factor N, m or 2 to the power +-1 in c = actual / expected."""
+    from .spec import HALVED, loss_scale
+
+    loss = net.loss_name if net.reduction == DEFAULT_REDUCTION.get(net.loss_name) else f"{net.loss_name} ({net.reduction})"
+    over_samples = loss_scale(net.loss_name, net.reduction, 2, 1) != loss_scale(net.loss_name, net.reduction, 1, 1)
+    over_outputs = loss_scale(net.loss_name, net.reduction, 1, 2) != loss_scale(net.loss_name, net.reduction, 1, 1)
+    halved = net.loss_name in HALVED
+    squared = net.loss_name in ("mse", "sse", "quadratic")
     if key == "N":
         if power > 0:
-            return loss in MEAN_OVER_SAMPLES, f"summed over the N = {n} samples where {loss} averages (sum vs mean)"
-        return loss not in MEAN_OVER_SAMPLES, (f"divided by N = {n} where {loss} sums over the samples" if loss not in MEAN_OVER_SAMPLES
-                                               else f"divided by N = {n} once too often (a mean of a mean)")
+            return over_samples, (f"summed over the N = {n} samples where {loss} averages (sum vs mean)" if over_samples
+                                  else f"a factor N = {n} too large (the samples counted twice?)")
+        return not over_samples, (f"divided by N = {n} where {loss} sums over the samples (mean vs sum)" if not over_samples
+                                  else f"divided by N = {n} once too often (a mean of a mean)")
     if key == "m":
         if power > 0:
-            return loss in MEAN_OVER_OUTPUTS, (f"missing the 1/m: {loss} averages over the m = {m} outputs too (a mean over N*m entries)"
-                                               if loss in MEAN_OVER_OUTPUTS else f"a factor m = {m} (the outputs) too large")
-        return loss not in MEAN_OVER_OUTPUTS, f"divided by the m = {m} outputs, which {loss} does not average over"
+            return over_outputs, (f"missing the 1/m: {loss} averages over the m = {m} outputs too (a mean over N*m entries)"
+                                  if over_outputs else f"a factor m = {m} (the outputs) too large")
+        return not over_outputs, (f"divided by the m = {m} outputs, which {loss} does not average over" if not over_outputs
+                                  else f"divided by the m = {m} outputs once too often")
     if power > 0:
-        if loss == "quadratic":
-            return True, "missing the 1/2 of the quadratic cost sum (a - y)^2 / (2N)"
+        if halved:
+            return True, f"missing the 1/2 of {loss} (sum (a - y)^2 with a 1/2 in front)"
         return False, "a factor 2 too large (the 2 of d(a - y)^2/da counted twice, or a 1/2 this loss does not have)"
-    if loss in SQUARED and loss != "quadratic":
+    if squared and not halved:
         return True, f"the 2 of d(a - y)^2/da = 2 (a - y) dropped ({loss} has no 1/2)"
     return False, "a factor 2 too small (a 1/2 that this loss does not have)"
 
 
-def explain_factor(c: float, n_samples: int, n_outputs: int, loss: str = "mse") -> list[str]:
+def explain_factor(c: float, net: Network, n_samples: int) -> list[str]:
     """Likely causes of a constant factor c = actual / expected, most plausible first: products of N, m and 2
     to the powers -1, 0, 1 (each piece judged against the loss's own normalisation)."""
-    from .losses import scale_value
-
-    base = {"N": n_samples, "m": n_outputs, "2": 2}
+    n_outputs = net.n_outputs
+    base = {"2": 2, "N": n_samples, "m": n_outputs}
     found = []
-    if abs(abs(c) * float(scale_value(loss, n_samples, n_outputs)) - 1) <= 1e-6:
-        found.append((-1, 0, f"the gradient of the plain sum of the per-entry losses, without {loss}'s normalisation "
-                              f"({_fraction_text(float(scale_value(loss, n_samples, n_outputs)))} here)"))
+    scale = float(net.scale(n_samples))
+    if scale != 1 and abs(abs(c) * scale - 1) <= 1e-6:
+        found.append((-1, 0, f"the gradient of the plain sum of the per-entry losses, without the loss's normalisation "
+                              f"{net.scale_text} (= {_fraction_text(scale)} here)"))
     for powers in itertools.product((-1, 0, 1), repeat=3):
-        if not any(powers):
-            continue
+        if not any(powers) or any(p and size == 1 for p, size in zip(powers, base.values())):
+            continue  # a factor of size 1 (one sample, one output) explains nothing
         value = 1.0
         for (key, size), p in zip(base.items(), powers):
             value *= size ** p
         if abs(value - abs(c)) <= 1e-6 * abs(c):
-            pieces = [_piece(key, p, loss, n_samples, n_outputs) for key, p in zip(base, powers) if p]
+            pieces = [_piece(key, p, net, n_samples, n_outputs) for key, p in zip(base, powers) if p]
             up = "*".join(key for key, p in zip(base, powers) if p > 0) or "1"
             down = "*".join(key for key, p in zip(base, powers) if p < 0)
             name = up if not down else f"{up}/({down})" if "*" in down else f"{up}/{down}"
@@ -277,7 +281,7 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
             found.append(Diagnosis("sign", "every entry has the wrong sign (c = -1): the error written y - a instead "
                                    "of a - y, or a gradient ascent step's sign", factor=-1.0))
         else:
-            causes = explain_factor(c, n, m, net.loss_name)
+            causes = explain_factor(c, net, n)
             sign = "; the sign is flipped as well" if c < 0 else ""
             cause = ("likely cause: " + "; or ".join(causes[:3])) if causes else "no simple cause (N, m or 2) explains it"
             found.append(Diagnosis("scale", f"every entry is off by one constant factor c = {_fraction_text(c)} "
@@ -336,7 +340,7 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
             rest = [e for e in entries if e.kind != kind]
             cp = _scale_of(part, eps) if part and all(e.passed for e in rest) else None
             if cp is not None:
-                causes = explain_factor(cp, n, m, net.loss_name)
+                causes = explain_factor(cp, net, n)
                 cause = ("likely cause: " + "; or ".join(causes[:3])) if causes else "no simple cause (N, m or 2) explains it"
                 found.append(Diagnosis("scale", f"every {what} gradient is off by one constant factor c = "
                                        f"{_fraction_text(cp)} (the other gradients are right): {cause}", factor=cp))

@@ -140,9 +140,7 @@ def sample_factor(net: Network, n_samples: int) -> float:
     loss on N samples is ``scale(N) / scale(1)`` times the sum of those terms (1/N for a mean over
     the samples or over N*m entries, 1 for a sum).
     """
-    from . import losses
-
-    return float(losses.scale_value(net.loss_name, n_samples, net.n_outputs) / losses.scale_value(net.loss_name, 1, net.n_outputs))
+    return float(net.scale(n_samples) / net.scale(1))
 
 
 # --------------------------------------------------------------------------- values and data in a layout
