@@ -181,7 +181,7 @@ def _fraction_text(c: float) -> str:
     f = Fraction(c).limit_denominator(1000)
     if abs(float(f) - c) <= 1e-9 * abs(c):
         return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
-    return f"{c:.6g}"
+    return f"{c:.10g}"
 
 
 def _piece(key: str, power: int, net: Network, n: int, m: int) -> tuple[bool, str]:
@@ -351,9 +351,12 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
         (l,) = layers
         kinds = {e.kind for e in failing}
         total = sum(1 for p in net.param_infos if p.layer == l)
+        part = [e for e in entries if e.layer == l and e.kind in kinds]
+        cl = _scale_of(part, eps) if len(part) > 1 else None
+        factor = f"; those entries are off by one constant factor c = {_fraction_text(cl)}" if cl is not None else ""
         found.append(Diagnosis("layer", f"the mismatches are confined to layer {l} ({len(failing)} of its {total} "
-                               f"entries wrong; every other layer matches): check {_layer_equation(net, l, kinds)}",
-                               layer=l))
+                               f"entries wrong; every other layer matches{factor}): check {_layer_equation(net, l, kinds)}",
+                               layer=l, factor=cl))
     found.sort(key=lambda d: IDS.index(d.id))
     return found
 

@@ -146,6 +146,10 @@ class GradientReport:
     diagnoses: list = field(default_factory=list)
     #: what the candidate raised, if it crashed (one line), else None
     crash: str | None = None
+    #: row name -> symprop parameter name, when rows are named otherwise (verify_torch: '0.weight[1,2]')
+    aliases: dict = field(default_factory=dict)
+    #: what each weight layer 1..L is called by the caller (verify_torch: "module '0'"), for the summaries
+    layer_names: list = field(default_factory=list)
 
     # ------------------------------------------------------------------ verdict
     @property
@@ -190,7 +194,8 @@ class GradientReport:
                 counts[kind] = (sum(1 for r in rows if not r.passed), len(rows))
             bad = counts["w"][0] + counts["b"][0]
             total = counts["w"][1] + counts["b"][1]
-            parts.append(f"layer {l}: {bad} / {total} wrong (W {counts['w'][0]}/{counts['w'][1]}, "
+            called = f" ({self.layer_names[l - 1]})" if len(self.layer_names) >= l else ""
+            parts.append(f"layer {l}{called}: {bad} / {total} wrong (W {counts['w'][0]}/{counts['w'][1]}, "
                          f"b {counts['b'][0]}/{counts['b'][1]})")
         return "per layer: " + "; ".join(parts)
 
@@ -271,7 +276,7 @@ class GradientReport:
                 lines.append(" " + "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
             if len(bad) > limit:
                 lines.append(f" ... and {len(bad) - limit} more mismatched parameter(s)")
-            lines.append(f"worst: {bad[0].name}: " + formula(self.network, bad[0].name))
+            lines.append(f"worst: {bad[0].name}: " + formula(self.network, self.aliases.get(bad[0].name, bad[0].name)))
         return "\n".join(lines)
 
 
