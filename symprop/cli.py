@@ -548,8 +548,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
     layout = Layout.parse(args.layout, "--layout") if args.layout else getattr(problem, "layout", None)
     try:
-        report = verify_module.verify(guarded(func, args.function), problem.network, problem.values, problem.X,
-                                      problem.Y, rtol=args.rtol, atol=args.atol, layout=layout)
+        X, Y = (problem.X.T, problem.Y.T) if layout is not None and layout.samples == "columns" else (problem.X, problem.Y)
+        report = verify_module.verify(guarded(func, args.function), problem.network, problem.values, X, Y,
+                                      rtol=args.rtol, atol=args.atol, layout=layout)  # the file's data are rows
     except TypeError as exc:  # the candidate returned something that is not a gradient
         raise CandidateError(str(exc)) from exc
     if report.crash:

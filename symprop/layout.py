@@ -226,8 +226,27 @@ def _values_to_own(net: Network, layout: Layout, weights: Any, biases: Any) -> A
 def read_data(net: Network, layout: Layout, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
     """X, Y in the layout -> float64 rows (N, n0), (N, nL), validated by spec.as_data."""
     if layout.samples == "columns":
-        X, Y = (_columns(A, what, n) for A, what, n in ((X, "X", net.n_inputs), (Y, "Y", net.n_outputs)))
+        X = _columns(X, "X", net.n_inputs)
+        if labels_of(net, Y, None) is None:
+            Y = _columns(Y, "Y", net.n_outputs)
     return as_data(net, X, Y)
+
+
+def labels_of(net: Network, Y: Any, n_samples: int | None) -> np.ndarray | None:
+    """Y as int64 class labels when the user gave cross_entropy labels (N,) (as torch.nn.CrossEntropyLoss takes
+    them), else None: the candidate is then given the labels as they were, not their one-hot rows."""
+    if net.loss_name != "cross_entropy" or net.n_outputs == 1 or Y is None:
+        return None
+    detach = getattr(Y, "detach", None)
+    if callable(detach) and callable(getattr(Y, "cpu", None)):
+        Y = detach().cpu()
+    try:
+        arr = np.asarray(Y)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 1 or arr.dtype.kind not in "iu" or (n_samples is not None and arr.shape[0] != n_samples):
+        return None
+    return arr.astype(np.int64)
 
 
 def _columns(A: Any, what: str, n: int) -> Any:
