@@ -476,8 +476,9 @@ class Reader:
                 self.dtypes.add(np.dtype(type(value)).name)
             return float(value)
         if isinstance(value, (bool, int, complex, str, bytes, Fraction)) or value is None:
-            kind = "a " + type(value).__name__ if not isinstance(value, (int,)) or isinstance(value, bool) else "an int"
-            self.problems.append(f"{what} must be a real floating-point number, got {kind} ({value!r})")
+            kind = type(value).__name__
+            article = "an" if kind[0] in "aeiou" else "a"
+            self.problems.append(f"{what} must be a real floating-point number, got {article} {kind} ({value!r})")
             return None
         a = self.array(value, what)
         if a is None:

@@ -414,3 +414,28 @@ def test_cli_layout_option_and_problem_file_table(tmp_path: Path, capsys, monkey
     (tmp_path / "r.toml").write_text(PROBLEM + '[layout]\nsample = "columns"\n', encoding="utf-8")
     assert cli.main(["verify", "r.toml", "colgrad:columns"]) == 2
     assert "[layout] unknown key 'sample'" in capsys.readouterr().err
+
+
+def test_cli_candidate_system_exit_and_complex_results_fail_loudly(tmp_path: Path, capsys, monkeypatch):
+    """Issue 12: a candidate's SystemExit no longer ends symprop silently; +5j is not 'ok'."""
+    from symprop import cli
+
+    (tmp_path / "odd.py").write_text(CLI_CANDIDATE + '''
+import sys
+
+def quits(weights, biases, X, Y):
+    sys.exit(7)
+
+def complex_result(weights, biases, X, Y):
+    gW, gb = columns([w.T for w in weights], biases, X.T, Y.T)
+    return [g.T + 5j for g in gW], gb
+''', encoding="utf-8")
+    (tmp_path / "p.toml").write_text(PROBLEM, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert cli.main(["verify", "p.toml", "odd:quits"]) == 1
+    out, err = capsys.readouterr()
+    assert "exited (SystemExit(7))" in err and "FAILED" in out
+    assert cli.main(["verify", "p.toml", "odd:complex_result"]) == 1
+    out, _ = capsys.readouterr()
+    assert "grad_weights[0] has dtype complex128 (complex)" in out and "ok:" not in out
