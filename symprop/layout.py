@@ -13,7 +13,9 @@ W^[l] of shape (n_out, n_in) (z = W a + b), flat biases (n,) and gradients retur
 * ``order``: ``"wb"`` for ``(grad_weights, grad_biases)`` or ``"bw"`` for ``(grad_biases, grad_weights)``.
 
 A candidate may also return a mapping of layer arrays keyed ``W1, b1, W2, b2, ...`` (1-based; ``dW1``,
-``db1`` are read the same way), in the same layout. Values may be given the same ways.
+``db1`` are read the same way), per-layer pairs ``[(dW1, db1), (dW2, db2), ...]`` or a flat list
+``[dW1, db1, dW2, db2, ...]`` (the order within a layer is ``order``; these two are recognised when only
+they fit the shapes), all in the same layout. Values may be given as a pair or a mapping too.
 
 This module is NumPy only. It converts values and data from the layout to symprop's own arrays,
 builds the candidate's arguments in the layout, and reads what the candidate returned back, with
@@ -358,8 +360,31 @@ class Reader:
         return ""
 
     # ---------------------------------------------------------------- whole results
+    def _regrouped(self, seq: Any) -> tuple[list, list] | None:
+        """(weights, biases) when ``seq`` is one of the other common forms and only it fits the shapes:
+        per-layer pairs ``[(dW1, db1), (dW2, db2), ...]`` or a flat ``[dW1, db1, dW2, db2, ...]`` (in the
+        layout's order within a layer), else None."""
+        if not isinstance(seq, (tuple, list)):
+            return None
+        L = self.net.depth
+        wb = self.layout.order == "wb"
+        if len(seq) == L and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in seq):
+            gw = [p[0] if wb else p[1] for p in seq]
+            gb = [p[1] if wb else p[0] for p in seq]
+            if self._fits(gw, gb):
+                return gw, gb
+        if len(seq) == 2 * L and not any(isinstance(p, (tuple, list)) for p in seq):
+            gw, gb = (list(seq[0::2]), list(seq[1::2])) if wb else (list(seq[1::2]), list(seq[0::2]))
+            if self._fits(gw, gb):
+                return gw, gb
+        return None
+
     def pair(self, pair: Any) -> dict[str, float]:
         net, layout = self.net, self.layout
+        if isinstance(pair, (tuple, list)) and not (len(pair) == 2 and self._fits(*(pair if layout.order == "wb" else pair[::-1]))):
+            regrouped = self._regrouped(pair)
+            if regrouped is not None:
+                return self.from_arrays(self.layer_list(regrouped[0], "grad_weights"), self.layer_list(regrouped[1], "grad_biases"))
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
             first, second = ("grad_weights", "grad_biases")[:: 1 if layout.order == "wb" else -1]
             self.problems.append(

@@ -439,3 +439,16 @@ def complex_result(weights, biases, X, Y):
     assert cli.main(["verify", "p.toml", "odd:complex_result"]) == 1
     out, _ = capsys.readouterr()
     assert "grad_weights[0] has dtype complex128 (complex)" in out and "ok:" not in out
+
+
+def test_per_layer_pairs_and_flat_lists_are_read_when_only_they_fit(small):
+    net, values, X, Y, good = small
+    per_layer = lambda *a: list(zip(*good(*a)))  # noqa: E731  [(dW1, db1), (dW2, db2)]
+    flat = lambda *a: [g for pair in zip(*good(*a)) for g in pair]  # noqa: E731  [dW1, db1, dW2, db2]
+    assert symprop.verify(per_layer, net, values, X, Y).ok
+    assert symprop.verify(flat, net, values, X, Y).ok
+    bw = lambda *a: [(b, w) for w, b in zip(*good(*a))]  # noqa: E731
+    assert symprop.verify(bw, net, values, X, Y, layout="order=bw").ok
+    one = Network([3, 2], output="identity", loss="sse")  # one layer: [dW, db] as plain arrays
+    W, b = rng_values(one, 1)
+    assert symprop.verify(lambda *a: [g[0] for g in symprop.reference.backprop_arrays(one, *a)], one, (W, b), X, Y[:, :2]).ok
