@@ -84,13 +84,24 @@ class _Parsed:
     modules: list[tuple[str, Any, Activation | None]]  # (name, module, activation it was read as)
 
 
+def _flattened(seq: Any, nn: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """The children of a Sequential, nested Sequentials expanded with dotted names ('0.1'), as the state dict names them."""
+    out = []
+    for name, child in seq.named_children():
+        if isinstance(child, nn.Sequential):
+            out += _flattened(child, nn, f"{prefix}{name}.")
+        else:
+            out.append((f"{prefix}{name}", child))
+    return out
+
+
 def _parse_module(module: Any, equivalents: Mapping) -> _Parsed:
     torch = _torch()
     nn = torch.nn
     if isinstance(module, nn.Linear):
         children = [("", module)]
     elif isinstance(module, nn.Sequential):
-        children = list(module.named_children())
+        children = _flattened(module, nn)
     else:
         raise UnsupportedError(f"from_torch needs a torch.nn.Sequential (or one Linear), got {type(module).__name__}")
     if not children:

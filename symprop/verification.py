@@ -246,6 +246,8 @@ class GradientReport:
             style = "" if r.passed else ' style="background:#fdd"'
             body.append(f"<tr{style}>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(r)) + "</tr>")
         problems = "".join(f"<li>{esc(p)}</li>" for p in self.problems)
+        if not self.ok:
+            problems += "".join(f"<li>{esc(line.strip())}</li>" for line in self.diagnosis_lines() + [self.layer_summary()])
         return (
             f"<div><p><b>{esc(self.summary())}</b><br><small>{esc(self.header())}</small></p>"
             + (f"<ul>{problems}</ul>" if problems else "")

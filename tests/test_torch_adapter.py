@@ -179,3 +179,12 @@ def test_declared_equivalents_forward_compared_then_backward_checked():
     sloppy.load_state_dict(model.state_dict())
     report = symprop.verify_torch(sloppy, X, Y, loss=nn.MSELoss(), equivalents={SloppyTanh: "tanh"})
     assert not report and {r.name.split(".")[0] for r in report.failures} == {"0"}
+
+
+def test_nested_sequentials_are_named_as_the_state_dict():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Sequential(nn.Linear(3, 4), nn.Tanh()), nn.Linear(4, 2)).double()
+    X, Y = data(torch.float64)
+    report = symprop.verify_torch(model, X, Y, loss=nn.MSELoss())
+    assert report.ok and "0.0.weight[3,2]" in [r.name for r in report.rows]
+    assert set(model.state_dict()) == {"0.0.weight", "0.0.bias", "1.weight", "1.bias"}
