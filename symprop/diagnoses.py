@@ -272,7 +272,6 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
     if not entries:
         return found
     n, m = Y.shape
-    by_name = {e.name: e for e in entries}
 
     # constant factor over everything (scale, sign), then over all weights or all biases
     c = _scale_of(entries, eps)
@@ -285,7 +284,7 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
             sign = "; the sign is flipped as well" if c < 0 else ""
             cause = ("likely cause: " + "; or ".join(causes[:3])) if causes else "no simple cause (N, m or 2) explains it"
             found.append(Diagnosis("scale", f"every entry is off by one constant factor c = {_fraction_text(c)} "
-                                   f"(actual = c * expected; N = {n} samples, m = {m} outputs): {cause}{sign}", factor=c))
+                                   f"(actual = c * expected; N = {n} sample{'s' * (n != 1)}, m = {m} output{'s' * (m != 1)}): {cause}{sign}", factor=c))
 
     # recomputed mistakes
     for mistake, layer, source in mistakes(net):
@@ -357,7 +356,15 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
         found.append(Diagnosis("layer", f"the mismatches are confined to layer {l} ({len(failing)} of its {total} "
                                f"entries wrong; every other layer matches{factor}): check {_layer_equation(net, l, kinds)}",
                                layer=l, factor=cl))
-    found.sort(key=lambda d: IDS.index(d.id))
+    # a factor with no simple cause (N, m, 2) ranks after any recomputed mistake that explains the entries
+    recomputed = {"fprime_of_a", "missing_fprime", "no_transpose", "wrong_input_in_dW"}
+    has_recomputed = any(d.id in recomputed for d in found)
+
+    def rank(d: Diagnosis) -> tuple[int, int]:
+        unexplained = d.id == "scale" and "no simple cause" in d.message and has_recomputed
+        return (IDS.index("wrong_input_in_dW") if unexplained else IDS.index(d.id), int(unexplained))
+
+    found.sort(key=rank)
     return found
 
 

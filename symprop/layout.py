@@ -324,7 +324,7 @@ class Reader:
 
     def _shaped(self, a: np.ndarray, what: str, l: int, bias: bool) -> np.ndarray | None:
         net, layout = self.net, self.layout
-        n_out, n_in = net.weight_shapes()[l]
+        n_out = net.layers[l + 1]
         if bias:
             if a.size == n_out and a.ndim <= 2 and (a.ndim < 2 or 1 in a.shape):
                 return a.reshape(-1)  # (n,), (n, 1) and (1, n) are all unambiguous
