@@ -54,9 +54,10 @@ def _free_params(net: Network, sub: dict) -> list[sp.Symbol]:
 
 
 def sample_terms(net: Network, Xs, Ys, W, b, names: list[str] | None = None) -> Iterator[dict[str, sp.Expr]]:
-    """For each sample, dict name -> its backprop term: delta^{[l]}_j a^{[l-1]}_k (weights), delta^{[l]}_j (biases).
+    """For each sample, dict entry name -> its backprop term: delta^{[l]}_j a^{[l-1]}_k (weights), delta^{[l]}_j
+    (biases); ``names`` are weight/bias entries (``net.param_infos``; all by default).
 
-    The gradient is ``scale * sum`` of these over the samples. W and b may hold symbols or numbers:
+    The gradient is ``scale * sum`` of these over the samples (``combine`` adds l2 and sums ties). W and b may hold symbols or numbers:
     with numbers every node is a number, so nothing grows (``gradient(values=...)`` uses that).
     """
     infos = [net.info(n) for n in names] if names is not None else list(net.param_infos)
@@ -132,12 +133,37 @@ def gradient(
             if p.name in mapping:
                 sub[p] = to_sympy(mapping[p.name], exact, f'value of "{p.name}"')
     W, b = weight_matrices(net, sub)
-    terms: dict[str, list[sp.Expr]] = {p.name: [] for p in free}
-    for sample in sample_terms(net, Xs, Ys, W, b, [p.name for p in free]):
+    entries = [e.name for p in free for e in net.slots(p.name)]
+    terms: dict[str, list[sp.Expr]] = {name: [] for name in entries}
+    for sample in sample_terms(net, Xs, Ys, W, b, entries):
         for name, term in sample.items():
             terms[name].append(term)
-    scale = losses.scale_value(net, len(Xs))
-    return _keyed({p: scale * sp.Add(*terms[p.name]) for p in free}, keys)
+    grads = combine(net, {name: sp.Add(*ts) for name, ts in terms.items()}, len(Xs), W, [p.name for p in free])
+    return _keyed({p: grads[p.name] for p in free}, keys)
+
+
+def combine(net: Network, sums: dict[str, sp.Expr], n_samples: int, W, names: list[str] | None = None,
+            dps: int | None = None) -> dict[str, sp.Expr]:
+    """Parameter name -> dC/dparam from ``sums``: entry name -> the sum over the samples of its backprop
+    term (``sample_terms``). Each entry contributes scale * its sum, plus 2 lam w for a weight entry w
+    (``l2``); a tied parameter's gradient is the sum over the entries it fills (the chain rule over its
+    uses). ``W`` holds the weight entries (symbols or numbers, as ``weight_matrices``); with ``dps`` the
+    scale and lam enter as Floats of that many digits.
+    """
+    scale: sp.Expr = losses.scale_value(net, n_samples)
+    lam: sp.Expr = sp.Rational(net.l2.numerator, net.l2.denominator)
+    if dps is not None:
+        scale, lam = sp.Float(scale, dps), sp.Float(lam, dps)
+    out = {}
+    for name in net.param_names if names is None else names:
+        parts = []
+        for e in net.slots(name):
+            term = scale * sums[e.name]
+            if net.l2 and e.kind == "w":
+                term += 2 * lam * W[e.layer - 1][e.row][e.col]
+            parts.append(term)
+        out[name] = parts[0] if len(parts) == 1 else sp.Add(*parts)
+    return out
 
 
 def derivative(net: Network, param: Any, X: Any, Y: Any, exact: bool = False, fix: Any = None,

@@ -235,8 +235,8 @@ def run_show(args: argparse.Namespace) -> int:
     out.append(f"parameters ({net.n_params}):")
     from .display import format_number, table
 
-    rows = [[p.name, f"{p.kind}[{p.layer}]{list(p.index)}", format_number(float(problem.values[p.name]))]
-            for p in net.param_infos]
+    rows = [[net.param_of[p.name], f"{p.kind}[{p.layer}]{list(p.index)}", format_number(float(problem.values[net.param_of[p.name]]))]
+            for p in net.param_infos]  # one row per weight/bias entry; a tied parameter's name on each of its entries
     out.append(_indent(table(rows, ["name", "W/b[layer][index]", "value"], numeric=(2,))))
     out.append("\nloss as a closed form of every parameter:")
     out.append(_indent(_labelled("C", render(net.loss(problem.X, problem.Y, exact=True)), args.latex)))
@@ -364,10 +364,9 @@ def _reverse_pass_at(net, Xs: list, Ys: list, values: dict[str, Any], label: str
     """
     import sympy as sp
 
-    from .chainrule import sample_terms
+    from .chainrule import combine, sample_terms
     from .display import Progress
     from .graph import parameter_symbols, weight_matrices
-    from .losses import scale_value
 
     params = parameter_symbols(net)
     W, b = weight_matrices(net, {p: values[p.name] for p in params})
@@ -380,8 +379,8 @@ def _reverse_pass_at(net, Xs: list, Ys: list, values: dict[str, Any], label: str
             bar.update()
             if rational_inputs and not any(all(t.is_Rational for t in ts) for ts in terms.values()):
                 break  # every parameter already has an irrational term: the Float pass will evaluate them
-    scale = scale_value(net, len(Xs))
-    return {name: scale * sp.Add(*ts) if len(ts) == len(Xs) else sp.nan for name, ts in terms.items()}
+    sums = {name: sp.Add(*ts) if len(ts) == len(Xs) else sp.nan for name, ts in terms.items()}
+    return combine(net, sums, len(Xs), W)  # the scale, l2 and tied parameters
 
 
 def _exact_entry(value) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from . import activations, losses
-from .spec import Network, Activation, arrays_to_dict, as_data, as_matrix, parse_values
+from .spec import Network, Activation, as_data, as_matrix, gradient_to_dict, parse_values
 
 
 class _Printer(NumPyPrinter):
@@ -373,6 +373,12 @@ def generate_source(net: Network) -> str:
     loss_lines = _loss_lines(net)
     scale = _code(losses.scale(net).xreplace({losses.N: N_SYM, losses.M: M_SYM}))
     total = "_total" if scale == "1" else f"{scale} * _total"
+    # l2: lam * sum(W**2) over every weight entry joins the loss, 2 lam W each weight's gradient
+    decay: list[str] = []
+    if net.l2:
+        lam, twice = repr(float(net.l2)), repr(float(2 * net.l2))
+        total = f"{total} + {lam} * ({' + '.join(f'numpy.vdot(W[{l}], W[{l}])' for l in range(L))})"
+        decay = [f"dW[{l}] += {twice} * W[{l}]" for l in range(L)]
     bwd = _backward_lines(net, buffers, products)
     rows = sorted(buffers)
 
@@ -417,7 +423,7 @@ def generate_source(net: Network) -> str:
                 + ["_ones = _ws['_ones']"] + bwd,
                 targets=True,
             )
-            + [f"loss = float({total}) if want_loss else None", "return loss, dW, db"],
+            + decay + [f"loss = float({total}) if want_loss else None", "return loss, dW, db"],
         ),
     ]
     return "\n".join(src)
@@ -489,11 +495,14 @@ class CompiledNetwork:
         W, b = parse_values(self.net, values)
         X, Y = as_data(self.net, X, Y)
         loss, dW, db = self._gradient(W, b, X, Y, True, self._workspace())
-        return loss, arrays_to_dict(self.net, dW, db)
+        return loss, gradient_to_dict(self.net, dW, db)
 
     # -------------------------------------------------------------- array API (hot loops)
     def gradient_arrays(self, weights, biases, X, Y, check: bool = True):
-        """(grad_weights, grad_biases) in the W^{[l]} convention; ``check=False`` skips validation."""
+        """(grad_weights, grad_biases) in the W^{[l]} convention; ``check=False`` skips validation.
+
+        One derivative per weight/bias *entry*: a tied parameter's gradient is the sum over its entries
+        (``spec.gradient_to_dict``)."""
         if check:
             weights, biases = parse_values(self.net, (weights, biases))
             X, Y = as_data(self.net, X, Y)

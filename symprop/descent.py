@@ -68,7 +68,7 @@ class Trace:
 
     def path(self, name: str) -> list[float]:
         """The values one parameter took: before every update, then its final value."""
-        self.network.info(name)
+        self.network.check_name(name)
         return [s.values[name] for s in self.steps] + [self.final[name]]
 
     def __repr__(self) -> str:
@@ -306,7 +306,7 @@ def descend(
     X, Y = as_data(net, X, Y)
     compiled = net.compile()
     initial = arrays_to_dict(net, weights, biases)
-    infos = [net.info(n) for n in names]
+    slots = {n: net.slots(n) for n in names}  # the entries each parameter fills (several when tied)
     steps: list[Step] = []
     stopped, reason, limit = "max_steps", "", math.inf
     converging = False
@@ -326,7 +326,8 @@ def descend(
                 reason = _max_steps_reason(steps, max_steps, tol)
                 break
             dW, db = compiled.gradient_arrays(weights, biases, X, Y, check=False)
-            slopes = {p.name: float((dW if p.kind == "w" else db)[p.layer - 1][p.index]) for p in infos}
+            slopes = {n: math.fsum(float((dW if p.kind == "w" else db)[p.layer - 1][p.index]) for p in entries)
+                      for n, entries in slots.items()}
             bad = [n for n, g in slopes.items() if not math.isfinite(g)]
             if bad:
                 stopped = "diverged"
@@ -335,8 +336,9 @@ def descend(
             before = arrays_to_dict(net, weights, biases)
             sizes = {n: lr * g for n, g in slopes.items()}
             steps.append(Step(index, before, loss, slopes, sizes))
-            for p in infos:
-                (weights if p.kind == "w" else biases)[p.layer - 1][p.index] -= sizes[p.name]
+            for n, entries in slots.items():
+                for p in entries:
+                    (weights if p.kind == "w" else biases)[p.layer - 1][p.index] -= sizes[n]
             converging = tol is not None and max(abs(s) for s in sizes.values()) < tol
     return Trace(net, names, lr, tol, max_steps, blowup, initial, steps,
                  arrays_to_dict(net, weights, biases), loss, stopped, reason)

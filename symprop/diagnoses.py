@@ -24,11 +24,16 @@ from typing import Any
 import numpy as np
 
 from . import reference
-from .spec import DEFAULT_REDUCTION, Network
+from .spec import DEFAULT_REDUCTION, Network, gradient_to_dict
 
 #: every diagnosis id, in the order they are ranked when several match
 IDS = ("swapped_pair", "transposed", "sign", "scale", "fprime_of_a", "missing_fprime", "no_transpose",
-       "wrong_input_in_dW", "layer")
+       "wrong_input_in_dW", "l2", "layer")
+
+#: l2 mistakes: (multiple of the right penalty gradient 2 lam W, what it means)
+L2_MISTAKES = ((0.0, "the l2 penalty's gradient 2 lam W is missing (lam = {lam})"),
+               (0.5, "the l2 penalty's gradient is lam W, not 2 lam W (d/dW of lam W^2 is 2 lam W; lam = {lam})"),
+               (2.0, "the l2 penalty's gradient is 4 lam W, not 2 lam W (lam = {lam} counted twice?)"))
 
 EQUATIONS = {
     1: "(1) delta^[L] = dC/da^[L] (.) f'(z^[L])",
@@ -118,7 +123,7 @@ def mistaken_backprop(net: Network, weights, biases, X, Y, mistake: str | None =
             inp = As[l - 1]
             if mistake == "wrong_input_in_dW" and layer == l and source is not None:
                 inp = As[source[1]] if source[0] == "a" else Zs[source[1]]
-            gw[l - 1] = delta.T @ inp
+            gw[l - 1] = delta.T @ inp + 2.0 * float(net.l2) * weights[l - 1]  # the l2 penalty, if any
             gb[l - 1] = delta.sum(axis=0)
             if l > 1:
                 W = weights[l - 1]
@@ -146,13 +151,18 @@ class _Entry:
     actual: float
     tol: float
     passed: bool
+    layers: frozenset = frozenset()  # every layer the parameter fills (several for a tied one)
 
 
 def _entries(net: Network, rows) -> list[_Entry]:
+    """One entry per parameter with a finite value; a tied parameter has no single index (index None)."""
     out = []
-    for info, row in zip(net.param_infos, rows):
+    for row in rows:
+        slots = net.slots(row.name)
         if math.isfinite(row.actual):
-            out.append(_Entry(info.name, info.kind, info.layer, info.index, row.expected, row.actual, row.tol, row.passed))
+            first = slots[0]
+            out.append(_Entry(row.name, first.kind, first.layer, first.index if len(slots) == 1 else None,
+                              row.expected, row.actual, row.tol, row.passed, frozenset(p.layer for p in slots)))
     return out
 
 
@@ -289,9 +299,7 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
     # recomputed mistakes
     for mistake, layer, source in mistakes(net):
         gw, gb = mistaken_backprop(net, weights, biases, X, Y, mistake, layer, source)
-        pred = {}
-        for info in net.param_infos:
-            pred[info.name] = float((gw if info.kind == "w" else gb)[info.layer - 1][info.index])
+        pred = gradient_to_dict(net, gw, gb)
         if not all(math.isfinite(v) for v in pred.values()):
             continue
         if not all(_close(e.actual, pred[e.name], e.tol, eps) for e in entries):
@@ -300,14 +308,22 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
             continue  # this mistake changes nothing here
         found.append(_mistake_diagnosis(net, mistake, layer, source))
 
+    if net.l2:  # the penalty lam * sum(W**2) left out or with the wrong factor
+        gw, gb = mistaken_backprop(net, weights, biases, X, Y)
+        for k, text in L2_MISTAKES:
+            shifted = [g + (k - 1.0) * 2.0 * float(net.l2) * w for g, w in zip(gw, weights)]
+            pred = gradient_to_dict(net, shifted, gb)
+            if all(_close(e.actual, pred[e.name], e.tol, eps) for e in entries):
+                found.append(Diagnosis("l2", text.format(lam=net.l2)))
+
     failing = [e for e in entries if not e.passed]
     if not failing and len(entries) < len(rows):
         return found
     # a square layer's weight gradient transposed, a layer's weights and biases exchanged
     for l, (n_out, n_in) in enumerate(net.weight_shapes(), start=1):
-        others_pass = all(e.passed for e in entries if e.layer != l)
-        layer_w = [e for e in entries if e.layer == l and e.kind == "w"]
-        layer_b = [e for e in entries if e.layer == l and e.kind == "b"]
+        others_pass = all(e.passed for e in entries if l not in e.layers)
+        layer_w = [e for e in entries if e.layer == l and e.kind == "w" and e.index is not None]
+        layer_b = [e for e in entries if e.layer == l and e.kind == "b" and e.index is not None]
         if not others_pass or not any(not e.passed for e in layer_w + layer_b):
             continue
         if n_out == n_in and n_out > 1 and all(e.passed for e in layer_b) and len(layer_w) == n_out * n_in:
@@ -319,14 +335,14 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
     # weights and biases exchanged (layers with one input, where dC/dW^[l] and dC/db^[l] have n entries each)
     swapped = []
     for l, (n_out, n_in) in enumerate(net.weight_shapes(), start=1):
-        w_of = {e.index[0]: e for e in entries if e.layer == l and e.kind == "w"}
-        b_of = {e.index[0]: e for e in entries if e.layer == l and e.kind == "b"}
+        w_of = {e.index[0]: e for e in entries if e.layer == l and e.kind == "w" and e.index is not None}
+        b_of = {e.index[0]: e for e in entries if e.layer == l and e.kind == "b" and e.index is not None}
         if n_in != 1 or len(w_of) != n_out or len(b_of) != n_out or all(e.passed for e in (*w_of.values(), *b_of.values())):
             continue
         if all(_close(w_of[j].actual, b_of[j].expected, max(w_of[j].tol, b_of[j].tol), eps)
                and _close(b_of[j].actual, w_of[j].expected, max(w_of[j].tol, b_of[j].tol), eps) for j in w_of):
             swapped.append(l)
-    if swapped and {e.layer for e in failing} <= set(swapped):
+    if swapped and set().union(*(e.layers for e in failing)) <= set(swapped):
         where = f"layer {swapped[0]}" if len(swapped) == 1 else "layers " + ", ".join(map(str, swapped))
         found.append(Diagnosis("swapped_pair", f"the weight and bias gradients of {where} are exchanged (dC/dW has the "
                                "values of dC/db and the other way round): check the order of what you return",
@@ -345,11 +361,11 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
                                        f"{_fraction_text(cp)} (the other gradients are right): {cause}", factor=cp))
 
     # mismatches confined to one layer
-    layers = {e.layer for e in failing} | {r_layer for r_layer in _missing_layers(net, rows)}
+    layers = set().union(*(e.layers for e in failing)) | _missing_layers(net, rows)
     if len(layers) == 1 and net.depth > 1:
         (l,) = layers
         kinds = {e.kind for e in failing}
-        total = sum(1 for p in net.param_infos if p.layer == l)
+        total = sum(1 for name in net.param_names if any(p.layer == l for p in net.slots(name)))
         part = [e for e in entries if e.layer == l and e.kind in kinds]
         cl = _scale_of(part, eps) if len(part) > 1 else None
         factor = f"; those entries are off by one constant factor c = {_fraction_text(cl)}" if cl is not None else ""
@@ -369,7 +385,7 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
 
 
 def _missing_layers(net: Network, rows) -> set[int]:
-    return {info.layer for info, row in zip(net.param_infos, rows) if not math.isfinite(row.actual)}
+    return {p.layer for row in rows if not math.isfinite(row.actual) for p in net.slots(row.name)}
 
 
 def _mistake_diagnosis(net: Network, mistake: str, layer: int, source) -> Diagnosis:

@@ -37,6 +37,10 @@ def _loss_title(net: Network) -> str:
     title = _LOSS_TITLE[net.loss_name]
     if net.reduction != DEFAULT_REDUCTION[net.loss_name]:
         title += f", reduction {net.reduction} (scale {net.scale_text})"
+    if net.l2:
+        title += f", plus {net.l2} * sum(W**2)"
+    if net.tie:
+        title += "; tied: " + "; ".join(f"{name} = {', '.join(entries)}" for name, entries in net.tie)
     return title
 
 
@@ -70,7 +74,10 @@ def loss_latex(net: Network, align: bool = False) -> str:
     if isinstance(ell, sp.Add) or ell.could_extract_minus_sign():
         term = rf"\left({term}\right)"
     equals = "&=" if align else "="
-    return rf"C {equals} {scale_tex}\sum_{{i=1}}^{{N}} \sum_{{j=1}}^{{{net.n_outputs}}} {term}"
+    penalty = ""
+    if net.l2:  # lam * sum(W**2) over every weight entry of every layer
+        penalty = rf" + {sp.latex(sp.Rational(net.l2.numerator, net.l2.denominator))} \sum_{{l=1}}^{{{L}}} \sum_{{j,k}} \left(w^{{[l]}}_{{jk}}\right)^{{2}}"
+    return rf"C {equals} {scale_tex}\sum_{{i=1}}^{{N}} \sum_{{j=1}}^{{{net.n_outputs}}} {term}{penalty}"
 
 
 def network_latex(net: Network) -> str:

@@ -129,7 +129,9 @@ def weight_matrices(net: Network, sub: dict[sp.Symbol, sp.Expr]) -> tuple[list[l
     """W[l][j][k] and b[l][j] (0-based l) as SymPy expressions (symbols or fixed values)."""
     W = [[[None] * net.layers[l] for _ in range(net.layers[l + 1])] for l in range(net.depth)]
     b = [[None] * net.layers[l + 1] for l in range(net.depth)]
-    for info, sym in zip(net.param_infos, parameter_symbols(net)):
+    symbol = dict(zip(net.param_names, parameter_symbols(net)))
+    for info in net.param_infos:
+        sym = symbol[net.param_of[info.name]]
         if info.kind == "w":
             W[info.layer - 1][info.row][info.col] = sub[sym]
         else:
@@ -164,7 +166,7 @@ def predict(net: Network, X: Any, exact: bool = False, fix: Any = None) -> sp.Ma
 
 
 def loss_expr(net: Network, X: Any, Y: Any, exact: bool = False, fix: Any = None) -> sp.Expr:
-    """scale(N, m) * sum over samples and outputs of ell(a, y), as a closed form."""
+    """scale(N, m) * sum over samples and outputs of ell(a, y) (+ lam * sum(W**2) with l2), as a closed form."""
     Xs, Ys = sympy_data(net, X, Y, exact)
     W, b = weight_matrices(net, parameter_values(net, fix, exact))
     ell = losses.element(net.loss_name)
@@ -172,4 +174,13 @@ def loss_expr(net: Network, X: Any, Y: Any, exact: bool = False, fix: Any = None
     for x, y in zip(Xs, Ys):
         _, As = forward_sample(net, x, W, b)
         terms += [ell.xreplace({losses.A: a, losses.Y: t}) for a, t in zip(As[-1], y)]
-    return losses.scale_value(net, len(Xs)) * sp.Add(*terms)
+    return losses.scale_value(net, len(Xs)) * sp.Add(*terms) + l2_penalty(net, W)
+
+
+def l2_penalty(net: Network, W) -> sp.Expr:
+    """lam * sum(W**2) over every weight entry of every layer (0 without l2); a tied weight counts once
+    per entry it fills."""
+    if not net.l2:
+        return sp.S.Zero
+    lam = sp.Rational(net.l2.numerator, net.l2.denominator)
+    return lam * sp.Add(*[w ** 2 for layer in W for row in layer for w in row])

@@ -24,6 +24,7 @@ problems that say what the layout expected and what the shapes look like.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -138,11 +139,25 @@ class Layout:
 def sample_factor(net: Network, n_samples: int) -> float:
     """What a per-sample candidate's terms are multiplied by after summing them.
 
-    One sample's term is the loss of the network on that sample alone (N = 1): for every loss the
-    loss on N samples is ``scale(N) / scale(1)`` times the sum of those terms (1/N for a mean over
-    the samples or over N*m entries, 1 for a sum).
+    One sample's term is the loss of the network on that sample alone (N = 1) without an l2 penalty:
+    for every loss the data term on N samples is ``scale(N) / scale(1)`` times the sum of those terms
+    (1/N for a mean over the samples or over N*m entries, 1 for a sum). The penalty lam * sum(W**2)
+    is added once (``penalty_gradient``), not per sample.
     """
     return float(net.scale(n_samples) / net.scale(1))
+
+
+def penalty_gradient(net: Network, weights: list[np.ndarray]) -> dict[str, float]:
+    """name -> d/dparam of l2 * sum(W**2) (2 lam w for each weight entry, summed over a tied parameter's uses)."""
+    lam = float(net.l2)
+    if not lam:
+        return {}
+    out = {}
+    for name in net.param_names:
+        terms = [2.0 * lam * float(weights[p.layer - 1][p.index]) for p in net.slots(name) if p.kind == "w"]
+        if terms:
+            out[name] = math.fsum(terms)
+    return out
 
 
 # --------------------------------------------------------------------------- values and data in a layout
@@ -468,11 +483,15 @@ class Reader:
         return self.from_arrays(gw, gb)
 
     def from_arrays(self, gw: list, gb: list) -> dict[str, float]:
+        """name -> value from per-entry arrays (None: a layer that could not be read); a tied parameter's
+        entries are summed, as the chain rule over its uses does."""
         out = {}
-        for p in self.net.param_infos:
-            src = (gw if p.kind == "w" else gb)[p.layer - 1]
-            if src is not None:
-                out[p.name] = float(src[p.index])
+        for name in self.net.param_names:
+            slots = self.net.slots(name)
+            srcs = [(gw if p.kind == "w" else gb)[p.layer - 1] for p in slots]
+            if all(src is not None for src in srcs):
+                terms = [float(src[p.index]) for src, p in zip(srcs, slots)]
+                out[name] = terms[0] if len(terms) == 1 else math.fsum(terms)
         return out
 
     def names(self, grads: Mapping) -> dict[str, float]:

@@ -59,15 +59,15 @@ def _slice(net: Network, X: np.ndarray, Y: np.ndarray, values: dict[str, float],
     """Loss and slope dL/d(name) along ``grid``, every other parameter fixed at ``values``."""
     compiled = net.compile()
     weights, biases = parse_values(net, values)
-    info = net.info(name)
-    target = (weights if info.kind == "w" else biases)[info.layer - 1]
+    slots = net.slots(name)  # a tied parameter fills several entries: move them all, sum their slopes
     losses, slopes = [], []
     with np.errstate(all="ignore"):
         for x in grid:
-            target[info.index] = x
+            for info in slots:
+                (weights if info.kind == "w" else biases)[info.layer - 1][info.index] = x
             losses.append(compiled.loss_arrays(weights, biases, X, Y, check=False))
             dW, db = compiled.gradient_arrays(weights, biases, X, Y, check=False)
-            slopes.append((dW if info.kind == "w" else db)[info.layer - 1][info.index])
+            slopes.append(sum((dW if info.kind == "w" else db)[info.layer - 1][info.index] for info in slots))
     return np.array(losses, dtype=float), np.array(slopes, dtype=float)
 
 
@@ -293,7 +293,7 @@ def network_diagram(net: Network, values: Any = None, *, digits: int = 3) -> Fig
     for info, start, end in edges:
         ax.plot([start[0], end[0]], [start[1], end[1]], color="0.6", lw=1.0, zorder=1)
     for info, start, end in edges:
-        text = _param_text(info.name, known, digits)
+        text = _param_text(net.param_of[info.name], known, digits)
         x, y, box = _place_label(start, end, _text_width(text), [(s, e) for _, s, e in edges if (s, e) != (start, end)],
                                  placed, list(pos.values()))
         placed.append(box)
@@ -306,7 +306,7 @@ def network_diagram(net: Network, values: Any = None, *, digits: int = 3) -> Fig
     for info in net.param_infos:
         if info.kind == "b":
             x, y = pos[(info.layer, info.row)]
-            ax.text(x, y - 0.28, _param_text(info.name, known, digits), ha="center", va="top", fontsize="x-small",
+            ax.text(x, y - 0.28, _param_text(net.param_of[info.name], known, digits), ha="center", va="top", fontsize="x-small",
                     color="darkred", zorder=4, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none"})
     for l in range(len(net.layers)):
         ax.text(_GAP * l, top - 0.05, _layer_title(net, l), ha="center", va="top", fontsize="small")

@@ -8,6 +8,9 @@
     loss = "ssr"
     naming = "flat"                         # optional, "default" or "flat"
     reduction = "sum"                       # optional, PyTorch's "mean" | "sum" | "batchmean" (docs/losses.md)
+    l2 = 0.01                               # optional: adds l2 * sum(W**2) over every weight (not the biases)
+    [tie]                                   # optional: entries sharing one parameter, named by the key
+    bh = ["b1", "b2"]
     [data]                                  # required: inline x/y, or a CSV file
     x = [0.0, 0.5, 1.0]                     # (N, n0), or (N,) when n0 = 1
     y = [0.0, 1.0, 0.0]
@@ -45,14 +48,14 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "network": ("layers", "hidden", "output", "loss", "naming", "reduction"),
+    "network": ("layers", "hidden", "output", "loss", "naming", "reduction", "l2", "tie"),
     "data": ("x", "y", "csv", "x_columns", "y_columns"),
     "values": ("init", "seed", "std"),  # plus parameter names
     "train": ("params", "lr", "tol", "max_steps"),
     "derive": ("param",),
     "layout": ("samples", "weights", "bias", "order"),  # how `symprop verify` calls your function
 }
-TOP_LEVEL = ("title", "description") + tuple(SECTIONS)
+TOP_LEVEL = ("title", "description") + tuple(SECTIONS) + ("tie",)
 INITS = ("zeros", "normal")
 
 
@@ -135,6 +138,12 @@ def problem_from_dict(raw: dict[str, Any], source: Path | None = None) -> Proble
     _check_keys(net_raw, SECTIONS["network"], "network", fail)
     if "layers" not in net_raw:
         raise fail("[network] needs 'layers', e.g. layers = [1, 2, 1]")
+    if "tie" in raw:  # [tie] bh = ["b1", "b2"]: shared parameters (also accepted as [network.tie])
+        if not isinstance(raw["tie"], dict):
+            raise fail(f"'tie' must be a table [tie] of name = [\"entry\", ...], got {type(raw['tie']).__name__}")
+        if "tie" in net_raw:
+            raise fail("ties are given both as [tie] and in [network]; use one")
+        net_raw = {**net_raw, "tie": raw["tie"]}
     try:
         net = Network(**{k: v for k, v in net_raw.items()})
     except (ValueError, TypeError) as exc:

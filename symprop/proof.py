@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from . import activations, losses
-from .graph import forward_sample, input_symbols, parameter_symbols, parameter_values, target_symbols, weight_matrices
+from .graph import forward_sample, input_symbols, l2_penalty, parameter_symbols, parameter_values, target_symbols, weight_matrices
 from .spec import Activation, Network
 
 Exprs = list[sp.Expr]
@@ -57,10 +57,12 @@ class Identity:
     holds: bool
     method: str
     residual: str = ""
+    kind: str = ""  # "w" or "b" (a tied parameter mixing both counts as "w"); "" = read from the name
 
     @property
     def equation(self) -> str:
-        kind = "dC/dW = delta a^T" if self.parameter.startswith("w") else "dC/db = delta"
+        is_weight = self.kind == "w" if self.kind else self.parameter.startswith("w")
+        kind = "dC/dW = delta a^T" if is_weight else "dC/db = delta"
         return f"{kind} via {self.rules}"
 
 
@@ -241,7 +243,7 @@ def prove_backprop(
     L = net.depth
     loss = losses.scale_value(net, 1) * sp.Add(
         *[losses.element(net.loss_name).xreplace({losses.A: a, losses.Y: t}) for a, t in zip(As[L], y)]
-    )
+    ) + l2_penalty(net, W)
     deltas: list[list[sp.Expr]] = [[] for _ in range(L + 1)]
     deltas[L] = _checked(output_delta(_grad_a(net, As[L], y), Zs[L], As[L], y, net.output), net.layers[L], "output_delta")
     for l in range(L - 1, 0, -1):
@@ -249,16 +251,27 @@ def prove_backprop(
         deltas[l] = _checked(hidden_delta(W_next, sp.Matrix(deltas[l + 1]), Zs[l], net.activations[l - 1]),
                              net.layers[l], "hidden_delta")
 
+    if net.l2:
+        assumptions.append(f"l2: the loss includes {net.l2} * sum(W**2); each weight's formula adds 2 * {net.l2} * w")
+    for name, entries in net.tie:
+        assumptions.append(f"tie: {name} fills {', '.join(entries)}; its formula is the sum over those entries")
+    lam = sp.Rational(net.l2.numerator, net.l2.denominator)
     symbols = list(parameter_symbols(net)) + x + y
     identities = []
-    for k, (info, p) in enumerate(zip(net.param_infos, parameter_symbols(net))):
-        d = deltas[info.layer][info.row]
-        formula = d if info.kind == "b" else d * As[info.layer - 1][info.col]
+    for k, (name, p) in enumerate(zip(net.param_names, parameter_symbols(net))):
+        parts = []
+        for info in net.slots(name):
+            d = deltas[info.layer][info.row]
+            part = d if info.kind == "b" else d * As[info.layer - 1][info.col]
+            parts.append(part + 2 * lam * p if net.l2 and info.kind == "w" else part)
+        formula = sp.Add(*parts)
         truth = sp.diff(loss, p)
         difference = (formula - truth).xreplace(substitute) if substitute else formula - truth
         holds, method, residual = _is_zero(difference, symbols, seed=k)
-        used = "(1)" if info.layer == L else f"(1) and (2) x{L - info.layer}"
-        identities.append(Identity(info.name, used, holds, method, residual))
+        top = min(info.layer for info in net.slots(name))
+        used = "(1)" if top == L else f"(1) and (2) x{L - top}"
+        kind = "b" if all(info.kind == "b" for info in net.slots(name)) else "w"
+        identities.append(Identity(name, used, holds, method, residual, kind))
     return ProofReport(net, identities, assumptions, rules)
 
 

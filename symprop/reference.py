@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import Network, arrays_to_dict, as_data, parse_values
+from .spec import Network, as_data, gradient_to_dict, parse_values
 
 
 # ----------------------------------------------------------------------------- activations
@@ -221,6 +221,18 @@ def bias_gradient(delta):
     return delta.sum(axis=1)  # (4) dC/db^{[l]} = delta^{[l]}, summed over the columns
 
 
+def l2_penalty(weights, lam):
+    return lam * sum(np.sum(W * W) for W in weights)  # lam * sum(W**2) over every weight entry
+
+
+def l2_gradient(W, lam):
+    return 2.0 * lam * W  # d/dW of lam * sum(W**2)
+
+
+def tied_gradient(entry_grads):
+    return sum(entry_grads)  # a shared parameter: the sum of the derivatives over its uses
+
+
 def update(theta, grad, lr):
     return theta - lr * grad  # gradient descent: theta_new = theta - alpha dL/dtheta
 
@@ -256,11 +268,12 @@ def loss_value(net: Network, values: Any, X: Any, Y: Any) -> float:
         ell = -Y * log_a
     else:
         ell = LOSSES[net.loss_name][0](a, Y)
-    return float(scale * ell.sum())
+    return float(scale * ell.sum() + l2_penalty(weights, float(net.l2)))
 
 
 def backprop_arrays(net: Network, weights, biases, X, Y) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(dC/dW^{[l]}, dC/db^{[l]}) for l = 1..L, by the four equations (samples as columns)."""
+    """(dC/dW^{[l]}, dC/db^{[l]}) for l = 1..L, by the four equations (samples as columns), with
+    2 lam W added for l2; one derivative per weight/bias entry (ties are summed by ``backprop``)."""
     Zs, As = forward(net, weights, biases, X)
     n, m = Y.shape
     scale = loss_scale(net, n, m)
@@ -285,6 +298,8 @@ def backprop_arrays(net: Network, weights, biases, X, Y) -> tuple[list[np.ndarra
     grad_b: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     for l in range(L, 0, -1):
         grad_w[l - 1] = weight_gradient(delta, A[l - 1])
+        if net.l2:
+            grad_w[l - 1] = grad_w[l - 1] + l2_gradient(weights[l - 1], float(net.l2))
         grad_b[l - 1] = bias_gradient(delta)
         if l > 1:
             act = net.activations[l - 2]
@@ -293,8 +308,15 @@ def backprop_arrays(net: Network, weights, biases, X, Y) -> tuple[list[np.ndarra
 
 
 def backprop(net: Network, values: Any, X: Any, Y: Any) -> dict[str, float]:
-    """dict parameter name -> dC/dparam, by reference backprop in NumPy."""
+    """dict parameter name -> dC/dparam, by reference backprop in NumPy (a tied parameter: the sum over
+    the entries it fills)."""
     weights, biases = parse_values(net, values)
     X, Y = as_data(net, X, Y)
     grad_w, grad_b = backprop_arrays(net, weights, biases, X, Y)
-    return arrays_to_dict(net, grad_w, grad_b)
+    if not net.tie:
+        return gradient_to_dict(net, grad_w, grad_b)
+    out = {}
+    for name in net.param_names:
+        entries = net.slots(name)
+        out[name] = float(tied_gradient([(grad_w if e.kind == "w" else grad_b)[e.layer - 1][e.index] for e in entries]))
+    return out

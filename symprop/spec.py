@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -198,6 +199,65 @@ def parse_loss(obj: Any) -> str:
     return name
 
 
+# --------------------------------------------------------------------------- l2 and ties
+
+
+def _parse_l2(value: Any) -> Fraction:
+    lam = exact_number(value, "l2 (the coefficient lam of lam * sum(W**2))")
+    if lam < 0:
+        raise ValueError(f"l2 must be >= 0 (the coefficient lam of lam * sum(W**2) over the weights), got {value!r}")
+    return lam
+
+
+def _plain_number(value: Fraction) -> int | float | str:
+    """An exact number as a plain Python value that exact_number reads back to the same Fraction."""
+    if value.denominator == 1:
+        return value.numerator
+    as_float = float(value)
+    return as_float if Fraction(repr(as_float)) == value else str(value)
+
+
+_TIE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _parse_tie(tie: Any, infos: tuple[ParamInfo, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Validate tie={"bh": ["b1", "b2"], ...}: groups of entries (by their names) sharing one parameter."""
+    if tie is None:
+        return ()
+    if not isinstance(tie, Mapping):
+        raise TypeError(f'tie must be a dict name -> list of parameter names, e.g. {{"bh": ["b1", "b2"]}}; got {tie!r}')
+    order = {p.name: i for i, p in enumerate(infos)}
+    names = tuple(order)
+    owner: dict[str, str] = {}
+    groups = []
+    for name, entries in tie.items():
+        if not isinstance(name, str) or not _TIE_NAME.match(name):
+            raise ValueError(f"tie: a tied parameter's name must be an identifier such as 'bh', got {name!r}")
+        if name in order:
+            raise ValueError(
+                f'tie: the name "{name}" is already a parameter of this network; choose a new name for the '
+                f"shared parameter (e.g. '{name}_tied')"
+            )
+        if isinstance(entries, (str, bytes)) or not isinstance(entries, Sequence):
+            raise TypeError(f'tie["{name}"] must be a list of at least 2 parameter names, got {entries!r}')
+        if len(entries) < 2:
+            raise ValueError(f'tie["{name}"] lists {len(entries)} parameter(s); a tie needs at least 2, e.g. ["b1", "b2"]')
+        for entry in entries:
+            key = getattr(entry, "name", entry)
+            if not isinstance(key, str):
+                raise TypeError(f'tie["{name}"] lists parameters by name, got {entry!r}')
+            if key not in order:
+                raise ValueError(
+                    f'tie["{name}"]: unknown parameter "{key}"; valid: {listing(names)}.' + suggest(key, names)
+                )
+            if key in owner:
+                where = "twice in the same tie" if owner[key] == name else f'in both tie["{owner[key]}"] and tie["{name}"]'
+                raise ValueError(f'tie: parameter "{key}" is tied {where}; each entry can be tied once')
+            owner[key] = name
+        groups.append((name, tuple(sorted((getattr(e, "name", e) for e in entries), key=order.__getitem__))))
+    return tuple(sorted(groups, key=lambda g: order[g[1][0]]))
+
+
 # --------------------------------------------------------------------------- parameters
 
 
@@ -245,7 +305,7 @@ class Network:
     Network([1, 2, 1], hidden='softplus', output='identity', loss='sse', naming='flat')
     """
 
-    __slots__ = ("layers", "hidden", "output", "loss_name", "naming", "reduction", "__dict__")
+    __slots__ = ("layers", "hidden", "output", "loss_name", "naming", "reduction", "l2", "tie", "__dict__")
 
     def __init__(
         self,
@@ -255,6 +315,8 @@ class Network:
         loss: str = "mse",
         naming: str = "default",
         reduction: str | None = None,
+        l2: Any = 0,
+        tie: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
             raise TypeError(f"layers must be a list of layer sizes such as [2, 3, 1], got {layers!r}")
@@ -299,10 +361,14 @@ class Network:
         self.naming: str = naming
         #: the effective reduction ("mean", "sum" or "batchmean"); None in the call keeps the loss's own
         self.reduction: str = parse_reduction(reduction, self.loss_name)
+        #: the exact coefficient lam of the penalty lam * sum(W**2) over every weight entry (not the biases)
+        self.l2: Fraction = _parse_l2(l2)
+        #: the tied parameters: (name, the entries it fills), groups and entries in network order
+        self.tie: tuple[tuple[str, tuple[str, ...]], ...] = _parse_tie(tie, _param_infos(self.layers, self.naming))
 
     # ----------------------------------------------------------------- identity and display
     def _key(self) -> tuple:
-        return (self.layers, self.hidden, self.output, self.loss_name, self.naming, self.reduction)
+        return (self.layers, self.hidden, self.output, self.loss_name, self.naming, self.reduction, self.l2, self.tie)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Network) and self._key() == other._key()
@@ -324,6 +390,10 @@ class Network:
         out |= {"output": str(self.output), "loss": self.loss_name, "naming": self.naming}
         if self.reduction != DEFAULT_REDUCTION[self.loss_name]:
             out["reduction"] = self.reduction
+        if self.l2:
+            out["l2"] = _plain_number(self.l2)
+        if self.tie:
+            out["tie"] = {name: list(entries) for name, entries in self.tie}
         return out
 
     def __repr__(self) -> str:
@@ -368,12 +438,30 @@ class Network:
 
     @cached_property
     def param_infos(self) -> tuple[ParamInfo, ...]:
-        """Every parameter in the fixed order: layer by layer, weights (row-major) then biases."""
+        """Every weight and bias *entry* in the fixed order: layer by layer, weights (row-major) then biases.
+
+        Without ties each entry is one parameter. With ``tie=`` several entries share one parameter:
+        ``param_of`` maps an entry's name to its parameter's, ``slots(name)`` gives a parameter's entries.
+        """
         return _param_infos(self.layers, self.naming)
 
     @cached_property
+    def param_of(self) -> dict[str, str]:
+        """Entry name -> the name of the parameter it holds (itself unless it is tied)."""
+        tied = {entry: name for name, entries in self.tie for entry in entries}
+        return {p.name: tied.get(p.name, p.name) for p in self.param_infos}
+
+    @cached_property
     def param_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.param_infos)
+        """The parameters, in the order of their first entries (a tied group appears once, by its name)."""
+        return tuple(dict.fromkeys(self.param_of.values()))
+
+    @cached_property
+    def _slots(self) -> dict[str, tuple[ParamInfo, ...]]:
+        out: dict[str, list[ParamInfo]] = {name: [] for name in self.param_names}
+        for p in self.param_infos:
+            out[self.param_of[p.name]].append(p)
+        return {name: tuple(entries) for name, entries in out.items()}
 
     @cached_property
     def _info_by_name(self) -> dict[str, ParamInfo]:
@@ -381,20 +469,48 @@ class Network:
 
     @property
     def n_params(self) -> int:
-        return len(self.param_infos)
+        """The number of parameters (a tied group counts once)."""
+        return len(self.param_names)
 
-    def info(self, name: Any) -> ParamInfo:
-        """The ParamInfo of a parameter given by name or symbol."""
+    @property
+    def tied(self) -> dict[str, tuple[str, ...]]:
+        """Tied parameter name -> the entries it fills."""
+        return dict(self.tie)
+
+    def slots(self, name: Any) -> tuple[ParamInfo, ...]:
+        """The weight/bias entries that parameter ``name`` fills (one, unless it is tied)."""
+        return self._slots[self.check_name(name)]
+
+    def check_name(self, name: Any) -> str:
+        """``name`` (a string or a symbol) if it names a parameter, else a ValueError that says what would."""
         key = getattr(name, "name", name)
         if not isinstance(key, str):
             raise TypeError(f"a parameter is named by a string or a symbol, got {name!r}")
-        try:
-            return self._info_by_name[key]
-        except KeyError:
+        if key in self._slots:
+            return key
+        if key in self.param_of:
+            owner = self.param_of[key]
+            raise ValueError(f'"{key}" is tied into parameter "{owner}" ({", ".join(self.tied[owner])}); use "{owner}"')
+        raise ValueError(
+            f'unknown parameter "{key}" for {self!r}; valid: {listing(self.param_names)}.'
+            + suggest(key, self.param_names)
+        )
+
+    def info(self, name: Any) -> ParamInfo:
+        """The ParamInfo (layer, row, column) of a parameter or weight/bias entry given by name or symbol.
+
+        A tied parameter fills several entries and has no single one: use ``slots(name)``.
+        """
+        key = getattr(name, "name", name)
+        if isinstance(key, str) and key in self.tied:
             raise ValueError(
-                f'unknown parameter "{key}" for {self!r}; valid: {listing(self.param_names)}.'
-                + suggest(key, self.param_names)
-            ) from None
+                f'"{key}" is a tied parameter filling {", ".join(self.tied[key])}: it has no single entry; '
+                f'use net.slots("{key}")'
+            )
+        if isinstance(key, str) and key in self._info_by_name:
+            return self._info_by_name[key]
+        self.check_name(name)  # raises the error that names what is valid
+        raise AssertionError("unreachable")
 
     def scale(self, n_samples: int) -> Fraction:
         """The exact factor in front of the sum of ell(a, y) over ``n_samples`` samples (loss and reduction)."""
@@ -425,7 +541,7 @@ class Network:
 
     def param(self, name: str):
         """The SymPy symbol of one parameter, by name (e.g. ``net.param("w3")``)."""
-        return self.parameters[self.param_names.index(self.info(name).name)]
+        return self.parameters[self.param_names.index(self.check_name(name))]
 
     @property
     def inputs(self):
@@ -520,7 +636,9 @@ def values_mapping(net: Network, values: Any, *, require_all: bool = True) -> di
         unknown = []
         for key, value in values.items():
             name = _as_key(key)
-            if name not in net._info_by_name:
+            if name not in net._slots:
+                if name in net.param_of:  # an entry tied into a shared parameter
+                    net.check_name(name)
                 unknown.append(name)
                 continue
             if isinstance(value, (bool, str)) or np.ndim(value) != 0:
@@ -557,12 +675,12 @@ def parse_values(net: Network, values: Any) -> tuple[list[np.ndarray], list[np.n
         weights = [np.zeros(s) for s in net.weight_shapes()]
         biases = [np.zeros(s[0]) for s in net.weight_shapes()]
         for name, value in mapping.items():
-            p = net._info_by_name[name]
             try:
                 number = float(value)
             except (TypeError, ValueError):
                 raise TypeError(f'value of parameter "{name}" must be a number, got {value!r}') from None
-            (weights if p.kind == "w" else biases)[p.layer - 1][p.index] = number
+            for p in net._slots[name]:
+                (weights if p.kind == "w" else biases)[p.layer - 1][p.index] = number
         return weights, biases
     if not (isinstance(values, (tuple, list)) and len(values) == 2):
         raise TypeError(
@@ -593,7 +711,27 @@ def parse_values(net: Network, values: Any) -> tuple[list[np.ndarray], list[np.n
             raise ValueError(f"biases[{l}] has shape {b.shape}, expected ({shape[0]},)")
         out_w.append(w)
         out_b.append(b)
+    _check_tied_equal(net, out_w, out_b)
     return out_w, out_b
+
+
+def _entry_text(p: ParamInfo) -> str:
+    return f"{'weights' if p.kind == 'w' else 'biases'}[{p.layer - 1}]{list(p.index)} ({p.name})"
+
+
+def _check_tied_equal(net: Network, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> None:
+    """Tied entries hold one parameter: given as arrays, they must hold the same number."""
+    for name, _ in net.tie:
+        slots = net._slots[name]
+        first = slots[0]
+        v0 = (weights if first.kind == "w" else biases)[first.layer - 1][first.index]
+        for p in slots[1:]:
+            v = (weights if p.kind == "w" else biases)[p.layer - 1][p.index]
+            if v != v0:
+                raise ValueError(
+                    f'tied parameter "{name}" must have one value, but {_entry_text(first)} is {v0} and '
+                    f"{_entry_text(p)} is {v}"
+                )
 
 
 def _float_array(a: Any, what: str) -> np.ndarray:
@@ -608,10 +746,21 @@ def _float_array(a: Any, what: str) -> np.ndarray:
 
 
 def arrays_to_dict(net: Network, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> dict[str, float]:
+    """Parameter *values* from arrays: dict name -> float (a tied parameter's value is its first entry's)."""
     out = {}
-    for p in net.param_infos:
-        src = weights if p.kind == "w" else biases
-        out[p.name] = float(src[p.layer - 1][p.index])
+    for name, slots in net._slots.items():
+        p = slots[0]
+        out[name] = float((weights if p.kind == "w" else biases)[p.layer - 1][p.index])
+    return out
+
+
+def gradient_to_dict(net: Network, grad_weights: Sequence[np.ndarray], grad_biases: Sequence[np.ndarray]) -> dict[str, float]:
+    """A *gradient* from per-entry arrays: dict name -> float, a tied parameter's entries summed
+    (the chain rule over its uses). Without ties it equals ``arrays_to_dict``."""
+    out = {}
+    for name, slots in net._slots.items():
+        terms = [float((grad_weights if p.kind == "w" else grad_biases)[p.layer - 1][p.index]) for p in slots]
+        out[name] = terms[0] if len(terms) == 1 else math.fsum(terms)
     return out
 
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from . import reference
 from .errors import listing, suggest
-from .layout import Layout, Reader, labels_of, read_data, read_values, result_dtype, sample_factor
-from .spec import Activation, Network, ParamInfo, arrays_to_dict, as_data, parse_values
+from .layout import Layout, Reader, labels_of, penalty_gradient, read_data, read_values, result_dtype, sample_factor
+from .spec import Activation, Network, arrays_to_dict, as_data, gradient_to_dict, parse_values
 
 # --------------------------------------------------------------------------- tolerances
 #
@@ -189,8 +189,9 @@ class GradientReport:
         parts = []
         for l in range(1, self.network.depth + 1):
             counts = {}
-            for kind in "wb":
-                rows = [r for r, p in zip(self.rows, self.network.param_infos) if p.layer == l and p.kind == kind]
+            for kind in "wb":  # a tied parameter counts in every layer it fills
+                rows = [r for r in self.rows if self.aliases.get(r.name, r.name) in self.network.param_names
+                        and any(p.layer == l and p.kind == kind for p in self.network.slots(self.aliases.get(r.name, r.name)))]
                 counts[kind] = (sum(1 for r in rows if not r.passed), len(rows))
             bad = counts["w"][0] + counts["b"][0]
             total = counts["w"][1] + counts["b"][1]
@@ -287,11 +288,15 @@ class GradientReport:
 
 def formula(net: Network, name: str, max_chars: int = 400) -> str:
     """The backprop formula of one parameter and (for small networks) its exact per-sample form."""
+    if name in net.tied:
+        uses = " + ".join(f"dC/d[{e}]" for e in net.tied[name])
+        return f"dC/d{name} = {uses}  (the tied parameter {name} fills {', '.join(net.tied[name])}: its gradient sums its uses)"
     info = net.info(name)
     l, j = info.layer, info.row + 1
     scale = net.scale_text
     factor = "" if info.kind == "b" else f" a^[{l - 1}]_{info.col + 1}"
-    text = f"dC/d{name} = {scale} * sum_n d(ell_n)/dz^[{l}]_{j}{factor}  (delta^[{l}]_{j}{factor} summed over samples)"
+    l2 = f" + 2 * {net.l2} * {name}" if net.l2 and info.kind == "w" else ""
+    text = f"dC/d{name} = {scale} * sum_n d(ell_n)/dz^[{l}]_{j}{factor}{l2}  (delta^[{l}]_{j}{factor} summed over samples)"
     if net.n_params > 60:
         return text
     import sympy as sp
@@ -329,8 +334,7 @@ def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndar
 
     dps = working_digits(net, weights, biases, X) if dps is None else dps
 
-    from . import losses
-    from .chainrule import reverse_sample
+    from .chainrule import combine, reverse_sample
     from .graph import parameter_symbols, weight_matrices
 
     def big(v: float) -> sp.Float:
@@ -344,10 +348,8 @@ def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndar
         for p in net.param_infos:
             d = deltas[p.layer][p.row]
             sums[p.name] += d if p.kind == "b" else d * As[p.layer - 1][p.col]
-    scale = losses.scale_value(net, X.shape[0])
     out = {}
-    for name, total in sums.items():
-        value = sp.Float(scale, dps) * total
+    for name, value in combine(net, sums, X.shape[0], W, dps=dps).items():  # scale, l2 and ties
         if not (value.is_number and value.is_finite):
             raise ArithmeticError(f"the exact gradient of {name} is not finite at {dps} digits ({value})")
         out[name] = float(value)
@@ -396,7 +398,7 @@ def magnitudes(net: Network, weights: list[np.ndarray], biases: list[np.ndarray]
     mw: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     mb: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     for l in range(L, 0, -1):
-        mw[l - 1] = delta.T @ amag[l - 1]
+        mw[l - 1] = delta.T @ amag[l - 1] + 2.0 * float(net.l2) * absW[l - 1]
         mb[l - 1] = delta.sum(axis=0)
         if l > 1:
             delta = (delta @ absW[l - 1]) * fpmag[l - 1]
@@ -421,7 +423,7 @@ def expected_gradient(net: Network, weights, biases, X, Y, oracle: str = "auto")
             if oracle == "exact":
                 raise
     dW, db = net.compile().gradient_arrays(weights, biases, X, Y, check=False)
-    return arrays_to_dict(net, dW, db), "compiled float64"
+    return gradient_to_dict(net, dW, db), "compiled float64"
 
 
 # --------------------------------------------------------------------------- the candidate
@@ -510,7 +512,8 @@ def _candidate(candidate: Any, net: Network, weights, biases, X, Y, dtype: str, 
                 for name, value in term.items():
                     got[name] = got.get(name, 0.0) + value
             factor = sample_factor(net, X.shape[0])
-            got = {name: value * factor for name, value in got.items()}
+            penalty = penalty_gradient(net, weights)  # l2 is not a per-sample term: added once
+            got = {name: value * factor + penalty.get(name, 0.0) for name, value in got.items()}
     except _Crash as crash:
         return {}, [str(crash)], None, str(crash), ()
     problems = [f"{where.split(' returned')[0]}: {p}" for p in problems]
@@ -561,13 +564,13 @@ def verify(
     atol = tol.atol if atol is None else _nonneg(atol, "atol")
     expected, used = expected_gradient(net, weights, biases, X, Y, oracle)
     mw, mb = magnitudes(net, weights, biases, X, Y)
-    mags = arrays_to_dict(net, mw, mb)
+    mags = gradient_to_dict(net, mw, mb)
     eps = tol.eps + (TOLERANCES["float64"].eps if used.startswith("compiled") else 0.0)
     # below tiny (underflow) only absolute accuracy is possible; float16's tiny (6e-5) is large next to its
     # gradients, so there the absolute floor is its smallest subnormal times the number of samples
     tiny = float(np.finfo(dname).tiny) if dname != "float16" else float(np.finfo(np.float16).smallest_subnormal) * X.shape[0]
-    rows = [_row(p, expected[p.name], actual.get(p.name), atol + rtol * abs(expected[p.name]) + tol.cond * (eps * mags[p.name] + tiny))
-            for p in net.param_infos]
+    rows = [_row(name, expected[name], actual.get(name), atol + rtol * abs(expected[name]) + tol.cond * (eps * mags[name] + tiny))
+            for name in net.param_names]
     report = GradientReport(net, rows, problems, dname, rtol, atol, tol.cond, used, label, layout, crash=crash)
     if not report.ok and crash is None:
         from .diagnoses import diagnose
@@ -586,14 +589,14 @@ def _nonneg(x: Any, what: str) -> float:
     return v
 
 
-def _row(info: ParamInfo, expected: float, actual: float | None, tol: float) -> Row:
+def _row(name: str, expected: float, actual: float | None, tol: float) -> Row:
     if actual is None:
-        return Row(info.name, expected, math.nan, tol, "missing")
+        return Row(name, expected, math.nan, tol, "missing")
     if math.isnan(actual):
-        return Row(info.name, expected, actual, tol, "nan")
+        return Row(name, expected, actual, tol, "nan")
     if math.isinf(actual):
-        return Row(info.name, expected, actual, tol, "inf")
-    return Row(info.name, expected, actual, tol, "ok" if abs(actual - expected) <= tol else "mismatch")
+        return Row(name, expected, actual, tol, "inf")
+    return Row(name, expected, actual, tol, "ok" if abs(actual - expected) <= tol else "mismatch")
 
 
 def assert_gradients_match(
@@ -644,21 +647,24 @@ def finite_difference(net: Network, values: Any, X: Any, Y: Any, method: str = "
     machine = float(np.finfo(np.float64).eps)
     base = machine ** (1 / 3 if method == "central" else 1 / 2)
     out = {}
-    for p in net.param_infos:
-        arrays = weights if p.kind == "w" else biases
-        theta = float(arrays[p.layer - 1][p.index])
+    for name in net.param_names:
+        slots = net.slots(name)  # a tied parameter moves every entry it fills
+        first = slots[0]
+        theta = float((weights if first.kind == "w" else biases)[first.layer - 1][first.index])
         h = eps if eps is not None else base * max(1.0, abs(theta))
 
         def at(shift: float) -> float:
-            arrays[p.layer - 1][p.index] = theta + shift
+            for p in slots:
+                (weights if p.kind == "w" else biases)[p.layer - 1][p.index] = theta + shift
             try:
                 return loss(weights, biases, X, Y, check=False)
             finally:
-                arrays[p.layer - 1][p.index] = theta
+                for p in slots:
+                    (weights if p.kind == "w" else biases)[p.layer - 1][p.index] = theta
 
         hi = at(h) if method != "backward" else at(0.0)
         lo = at(-h) if method != "forward" else at(0.0)
-        out[p.name] = (hi - lo) / (2 * h if method == "central" else h)
+        out[name] = (hi - lo) / (2 * h if method == "central" else h)
     return out
 
 

@@ -284,3 +284,273 @@ def test_problem_file_reduction_round_trip(tmp_path):
     path.write_text('[network]\nlayers = [1, 1]\nreduction = "avg"\n[data]\nx = [1.0]\ny = [1.0]\n[values]\ninit = "zeros"\n')
     with pytest.raises(ProblemError, match=r'p\.toml: \[network\]: unknown reduction "avg"'):
         load_problem(path)
+
+
+# --------------------------------------------------------------------------- l2 and tied parameters
+
+
+def torch_shared(torch, net: Network, values: dict):
+    """One leaf tensor per symprop *parameter*; the layer matrices are built from them, so a tied
+    parameter is one shared torch tensor used in every entry it fills (PyTorch sums its uses)."""
+    P = {name: torch.tensor(float(values[name]), dtype=torch.float64, requires_grad=True) for name in net.param_names}
+    W, b = [], []
+    for l, (rows, cols) in enumerate(net.weight_shapes()):
+        entries = {(p.kind, p.index): P[net.param_of[p.name]] for p in net.param_infos if p.layer == l + 1}
+        W.append(torch.stack([torch.stack([entries[("w", (j, k))] for k in range(cols)]) for j in range(rows)]))
+        b.append(torch.stack([entries[("b", (j,))] for j in range(rows)]))
+    return P, W, b
+
+
+def torch_check(net: Network, X, Y, values, reduction: str):
+    """PyTorch float64 autograd of the loss (+ lam * sum(W**2) over every layer's W) vs compiled, reference."""
+    torch = pytest.importorskip("torch")
+    P, W, b = torch_shared(torch, net, values)
+    z, a = torch_forward(torch, net, W, b, X)
+    value = torch_loss(torch, net.loss_name, reduction, z, a, torch.tensor(Y, dtype=torch.float64))
+    value = value + float(net.l2) * sum((w ** 2).sum() for w in W)
+    value.backward()
+    expected = {name: float(t.grad) for name, t in P.items()}
+    got_loss, got = net.compile().loss_and_gradient(values, X, Y)
+    assert got_loss == pytest.approx(float(value.detach()), rel=1e-12)
+    close(got, expected, 1e-11)
+    close(backprop(net, values, X, Y), expected, 1e-11)
+    return expected
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("output,loss", HEADS)
+def test_l2_equals_pytorch_float64(output, loss, reduction):
+    net = Network([3, 4, 3], hidden="tanh", output=output, loss=loss, reduction=reduction, l2=0.03)
+    X, Y, values = problem(net, 5, seed_of("l2", loss, reduction))
+    torch_check(net, X, Y, values, reduction)
+
+
+TIES = {"bh": ["b1_1", "b1_3"], "bo": ["b1_2", "b2_2"], "ws": ["w1_1_1", "w2_3_4", "w1_2_3"]}
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("output,loss", HEADS)
+def test_tied_parameters_equal_pytorch_shared_tensors(output, loss, reduction):
+    net = Network([3, 4, 3], hidden="tanh", output=output, loss=loss, reduction=reduction, tie=TIES,
+                  l2=0.05 if loss == "mse" else 0)
+    X, Y, values = problem(net, 5, seed_of("tie", loss, reduction))
+    assert set(values) == set(net.param_names) and {"bh", "bo", "ws"} <= set(values)
+    expected = torch_check(net, X, Y, values, reduction)
+    close(exact(net, X, Y, values), expected, 1e-11)
+
+
+@pytest.mark.parametrize("output,loss", HEADS)
+def test_l2_and_ties_compiled_reference_symbolic_agree(output, loss):
+    net = Network([2, 3, 3], hidden="softplus", output=output, loss=loss, l2="1/7",
+                  tie={"t": ["b1_1", "b2_3"], "u": ["w1_1_1", "w1_2_2", "w2_1_3"]})
+    X, Y, values = problem(net, 4, seed_of("agree", loss))
+    want = exact(net, X, Y, values)
+    close(net.compile().gradient(values, X, Y), want)
+    close(backprop(net, values, X, Y), want)
+    true_loss = exact_loss(net, X, Y, values)
+    assert net.compile().loss(values, X, Y) == pytest.approx(true_loss, rel=1e-12)
+    assert loss_value(net, values, X, Y) == pytest.approx(true_loss, rel=1e-12)
+
+
+def hand_tied_linear(w: Fraction = Fraction(2, 3)):
+    """C = sum_n (w3 h1 + w4 h2 + t - y_n)^2 + lam (w^2 + w^2 + w3^2 + w4^2), h1 = h2 = w x_n + t: w is tied
+    over both first-layer weights and t over all three biases. Returns the network, data, values and
+    the gradient computed here by hand in Fractions."""
+    net = Network([1, 2, 1], hidden="identity", output="identity", loss="sse", naming="flat", l2=Fraction(1, 10),
+                  tie={"w": ["w1", "w2"], "t": ["b1", "b2", "b3"]})
+    X, Y = [[Fraction(1, 2)], [Fraction(-2)]], [[Fraction(1)], [Fraction(3, 4)]]
+    v = {"w": w, "t": Fraction(-1, 5), "w3": Fraction(3, 2), "w4": Fraction(-1, 4)}
+    lam = Fraction(1, 10)
+    g = {k: Fraction(0) for k in v}
+    for (x,), (y,) in zip(X, Y):
+        h1 = h2 = v["w"] * x + v["t"]
+        r = v["w3"] * h1 + v["w4"] * h2 + v["t"] - y
+        g["w"] += 2 * r * (v["w3"] + v["w4"]) * x
+        g["t"] += 2 * r * (v["w3"] + v["w4"] + 1)
+        g["w3"] += 2 * r * h1
+        g["w4"] += 2 * r * h2
+    g["w"] += lam * 2 * 2 * v["w"]  # two entries hold w: lam (w^2 + w^2)
+    g["w3"] += 2 * lam * v["w3"]
+    g["w4"] += 2 * lam * v["w4"]
+    return net, X, Y, v, g
+
+
+def test_l2_and_ties_by_hand_in_fractions_and_by_sympy_diff():
+    import sympy as sp
+
+    net, X, Y, v, g = hand_tied_linear()
+    assert net.param_names == ("w", "t", "w3", "w4")
+    for method in ("reverse", "diff"):
+        got = net.gradient(X, Y, values=v, exact=True, method=method)
+        assert {k: Fraction(str(e)) for k, e in got.items()} == g
+    closed = net.gradient(X, Y, method="diff", keys="symbol")
+    reverse = net.gradient(X, Y, keys="symbol")
+    assert all(sp.expand(closed[p] - reverse[p]) == 0 for p in net.parameters)
+    floats = {k: float(e) for k, e in v.items()}
+    close(net.compile().gradient(floats, np.array(X, float), np.array(Y, float)), {k: float(e) for k, e in g.items()}, 1e-14)
+
+
+def test_tie_and_l2_errors():
+    with pytest.raises(ValueError, match=r'tie\["bh"\]: unknown parameter "b11"; valid: w1, w2, b1, .* Did you mean "b1"'):
+        Network([1, 2, 1], naming="flat", tie={"bh": ["b2", "b11"]})
+    with pytest.raises(ValueError, match=r'parameter "b1" is tied in both tie\["s"\] and tie\["t"\]'):
+        Network([1, 2, 1], naming="flat", tie={"s": ["b1", "b2"], "t": ["b1", "b3"]})
+    with pytest.raises(ValueError, match=r'parameter "b1" is tied twice in the same tie'):
+        Network([1, 2, 1], naming="flat", tie={"s": ["b1", "b1"]})
+    with pytest.raises(ValueError, match=r'the name "w3" is already a parameter'):
+        Network([1, 2, 1], naming="flat", tie={"w3": ["b1", "b2"]})
+    with pytest.raises(ValueError, match=r'tie\["s"\] lists 1 parameter\(s\); a tie needs at least 2'):
+        Network([1, 2, 1], naming="flat", tie={"s": ["b1"]})
+    with pytest.raises(TypeError, match=r'tie\["s"\] must be a list'):
+        Network([1, 2, 1], naming="flat", tie={"s": "b1"})
+    with pytest.raises(ValueError, match="must be an identifier"):
+        Network([1, 2, 1], naming="flat", tie={"b h": ["b1", "b2"]})
+    with pytest.raises(ValueError, match=r"l2 must be >= 0"):
+        Network([1, 1], l2=-0.1)
+    with pytest.raises(TypeError, match=r"l2 .* must be a number"):
+        Network([1, 1], l2=True)
+    net = Network([1, 2, 1], naming="flat", tie={"bh": ["b1", "b2"]})
+    values = {"w1": 1.0, "w2": 2.0, "bh": 0.5, "w3": 1.0, "w4": 1.0, "b3": 0.0}
+    with pytest.raises(ValueError, match=r'"b1" is tied into parameter "bh" \(b1, b2\); use "bh"'):
+        net.compile().gradient({**values, "b1": 0.5}, [[1.0]], [[1.0]])
+    with pytest.raises(ValueError, match=r'missing value\(s\) for 1 of 6 parameters: bh'):
+        net.compile().gradient({k: v for k, v in values.items() if k != "bh"}, [[1.0]], [[1.0]])
+    W = [np.array([[1.0], [2.0]]), np.array([[1.0, 1.0]])]
+    with pytest.raises(ValueError, match=r'tied parameter "bh" must have one value, but biases\[0\]\[0\] \(b1\) is 0.5 and '
+                                         r'biases\[0\]\[1\] \(b2\) is 0.25'):
+        net.compile().gradient((W, [np.array([0.5, 0.25]), np.array([0.0])]), [[1.0]], [[1.0]])
+    # the same values as arrays holding the tied value in both entries
+    assert net.compile().gradient((W, [np.array([0.5, 0.5]), np.array([0.0])]), [[1.0]], [[1.0]]) == \
+        net.compile().gradient(values, [[1.0]], [[1.0]])
+    with pytest.raises(ValueError, match=r'"bh" is a tied parameter filling b1, b2'):
+        net.info("bh")
+    assert [p.name for p in net.slots("bh")] == ["b1", "b2"] and net.info("b1").layer == 1
+
+
+def test_tie_and_l2_round_trip():
+    net = Network([2, 2, 1], hidden="tanh", loss="quadratic", reduction="sum", l2=0.01,
+                  tie={"s": ["b1_2", "b1_1"], "v": ["w2_1_2", "w1_1_1"]})
+    assert net.tie == (("v", ("w1_1_1", "w2_1_2")), ("s", ("b1_1", "b1_2")))  # network order
+    assert net.l2 == Fraction(1, 100) and net.kwargs()["l2"] == 0.01
+    assert Network(**net.kwargs()) == net and eval(repr(net), {"Network": Network}) == net
+    assert net.param_names == ("v", "w1_1_2", "w1_2_1", "w1_2_2", "s", "w2_1_1", "b2_1")
+    assert net.n_params == 7 and len(net.param_infos) == 9
+    assert Network([1, 1], l2="1/3").kwargs()["l2"] == "1/3" and Network([1, 1], l2="1/3").l2 == Fraction(1, 3)
+    assert net != Network([2, 2, 1], hidden="tanh", loss="quadratic", reduction="sum", l2=0.01)
+    assert "l2" not in Network([1, 1]).kwargs() and "tie" not in Network([1, 1]).kwargs()
+
+
+@pytest.mark.parametrize("style", ["[tie]", "[network.tie]"])
+def test_problem_file_with_l2_and_tie(tmp_path, style):
+    from symprop.problem import ProblemError, load_problem
+
+    path = tmp_path / "tied.toml"
+    path.write_text(f'[network]\nlayers = [1, 2, 1]\nhidden = "tanh"\nloss = "sse"\nnaming = "flat"\nl2 = 0.01\n'
+                    f'{style}\nbh = ["b1", "b2"]\n[data]\nx = [0.5, -1.0]\ny = [1.0, 0.0]\n'
+                    '[values]\nw1 = 0.1\nw2 = -0.3\nbh = 0.2\nw3 = 1.5\nw4 = -0.5\nb3 = 0.0\n[train]\nparams = ["bh"]\n')
+    p = load_problem(path)
+    assert p.network == Network([1, 2, 1], hidden="tanh", loss="sse", naming="flat", l2=0.01, tie={"bh": ["b1", "b2"]})
+    assert p.values["bh"] == 0.2 and p.train == ("bh",)
+    path.write_text(path.read_text().replace("bh = 0.2", "b1 = 0.2"))
+    with pytest.raises(ProblemError, match=r"\[values\] unknown key\(s\) b1"):
+        load_problem(path)
+    path.write_text(path.read_text().replace('bh = ["b1", "b2"]', 'bh = ["b1", "b7"]'))
+    with pytest.raises(ProblemError, match=r'tied\.toml: \[network\]: tie\["bh"\]: unknown parameter "b7"'):
+        load_problem(path)
+
+
+def test_descend_moves_every_entry_of_a_tied_parameter():
+    from symprop import descend
+
+    net = Network([1, 2, 1], hidden="tanh", loss="sse", naming="flat", l2=0.01, tie={"bh": ["b1", "b2"]})
+    X, Y = [[0.5], [-1.0]], [[1.0], [0.0]]
+    values = {"w1": 0.1, "w2": -0.3, "bh": 0.2, "w3": 1.5, "w4": -0.5, "b3": 0.0}
+    trace = descend(net, X, Y, values, train=["bh", "w3"], lr=0.1, max_steps=3)
+    step = trace.steps[0]
+    assert step.gradient == {k: v for k, v in net.compile().gradient(values, X, Y).items() if k in ("bh", "w3")}
+    assert step.new_values["bh"] == values["bh"] - 0.1 * step.gradient["bh"]
+    after = trace.steps[1].values
+    assert after["bh"] == step.new_values["bh"] and set(after) == set(net.param_names)
+    assert trace.path("bh")[1] == after["bh"]
+
+
+def test_verify_with_ties_sums_the_entries_of_a_candidate():
+    from symprop import verify
+    from symprop.reference import backprop_arrays
+    from symprop.verification import finite_difference
+
+    net = Network([2, 3, 2], hidden="tanh", loss="mse", l2=0.02, tie={"bh": ["b1_1", "b1_2", "b1_3"], "wt": ["w1_1_1", "w2_2_3"]})
+    X, Y, values = problem(net, 4, 11)
+
+    def per_entry(weights, biases, X, Y):  # a hand-written backprop: one derivative per entry
+        return backprop_arrays(net, weights, biases, X, Y)
+
+    for oracle in ("exact", "compiled"):
+        assert verify(per_entry, net, values, X, Y, oracle=oracle).ok
+    assert verify(backprop(net, values, X, Y), net, values, X, Y).ok
+    one_use = dict(backprop(net, values, X, Y))
+    one_use["bh"] /= 3  # forgot to add the other uses
+    report = verify(one_use, net, values, X, Y)
+    assert [r.name for r in report.failures] == ["bh"]
+    fd = finite_difference(net, values, X, Y)
+    close(fd, backprop(net, values, X, Y), 1e-6)
+
+
+def test_proof_with_l2_and_ties():
+    from symprop import prove_backprop
+
+    net = Network([2, 2, 1], hidden="tanh", output="sigmoid", loss="bce", l2=0.5, tie={"s": ["b1_1", "b2_1"], "v": ["w1_1_1", "w2_1_2"]})
+    report = prove_backprop(net)
+    assert report.ok and len(report.identities) == net.n_params
+    assert any("l2" in a for a in report.assumptions) and any("tie: s fills" in a for a in report.assumptions)
+
+
+# --------------------------------------------------------------------------- display and docs
+
+
+def test_display_shows_reduction_l2_and_ties():
+    from symprop.display import loss_latex, network_html
+
+    net = Network([1, 2, 1], naming="flat", loss="quadratic", reduction="sum", l2=0.01, tie={"bh": ["b1", "b2"]})
+    tex = loss_latex(net)
+    assert tex.startswith(r"C = \frac{1}{2} \sum") and r"+ \frac{1}{100} \sum_{l=1}^{2}" in tex
+    page = network_html(net)
+    assert "reduction sum (scale 1/2)" in page and "tied: bh = b1, b2" in page and "1/100 * sum(W**2)" in page
+
+
+def test_losses_document_runs():
+    import doctest
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "losses.md"
+    result = doctest.testfile(str(doc), module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 8 and result.failed == 0
+
+
+def test_cli_speaks_tied_names(tmp_path, capsys):
+    import json
+
+    from symprop import cli
+
+    net, X, Y, v, g = hand_tied_linear()
+    path = tmp_path / "tied.toml"
+    path.write_text('[network]\nlayers = [1, 2, 1]\nhidden = "identity"\nloss = "sse"\nnaming = "flat"\nl2 = 0.1\n'
+                    '[tie]\nw = ["w1", "w2"]\nt = ["b1", "b2", "b3"]\n[data]\nx = [0.5, -2.0]\ny = [1.0, 0.75]\n'
+                    '[values]\nw = "2/3"\nt = -0.2\nw3 = 1.5\nw4 = -0.25\n'.replace('"2/3"', repr(float(Fraction(2, 3)))))
+    assert cli.main(["grad", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    floats = {k: float(e) for k, e in v.items()}
+    want = net.compile().gradient(floats, np.array(X, float), np.array(Y, float))
+    assert list(data["gradient"]) == ["w", "t", "w3", "w4"]
+    close(data["gradient"], {k: float(e) for k, e in g.items()}, 1e-14)
+    close(data["gradient"], want, 1e-15)
+    # --exact reads the file's numbers as exact decimals: the same hand computation at w = 0.6666666666666666
+    assert cli.main(["grad", str(path), "--json", "--exact"]) == 0
+    exact = json.loads(capsys.readouterr().out)["exact"]
+    _, _, _, _, g_decimal = hand_tied_linear(Fraction(repr(float(Fraction(2, 3)))))
+    assert {k: Fraction(e["text"]) for k, e in exact.items()} == g_decimal
+    assert cli.main(["show", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "tie={'w': ['w1', 'w2'], 't': ['b1', 'b2', 'b3']}" in shown and "\n  t     b[2][0]" in shown
+    assert cli.main(["descend", str(path), "--train", "t"]) == 0
+    assert "| 0 | `t` |" in capsys.readouterr().out
