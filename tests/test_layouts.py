@@ -451,3 +451,30 @@ def test_per_layer_pairs_and_flat_lists_are_read_when_only_they_fit(small):
     one = Network([3, 2], output="identity", loss="sse")  # one layer: [dW, db] as plain arrays
     W, b = rng_values(one, 1)
     assert symprop.verify(lambda *a: [g[0] for g in symprop.reference.backprop_arrays(one, *a)], one, (W, b), X, Y[:, :2]).ok
+
+
+def test_tied_parameters_and_l2_in_every_layout():
+    """Per-entry arrays of a tied bias are summed (the chain rule over its uses); a per-sample candidate's
+    terms leave out the l2 penalty, which symprop adds once."""
+    plain = Network([3, 4, 4, 2], hidden="tanh", output="identity", loss="mse")
+    net = Network([3, 4, 4, 2], hidden="tanh", output="identity", loss="mse", l2=0.05, tie={"bh": ["b1_1", "b2_1"]})
+    W, b = rng_values(net, 11)
+    b[1][0] = b[0][0]
+    rng = np.random.default_rng(11)
+    X, Y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+
+    def batch(W_, b_, X_, Y_):  # the textbook gradient of every entry, plus 2 lam W
+        gw, gb = symprop.reference.backprop_arrays(plain, W_, b_, X_, Y_)
+        return [g + 2 * 0.05 * w for g, w in zip(gw, W_)], gb
+
+    report = symprop.verify(batch, net, (W, b), X, Y)
+    assert report.ok, report.failure_message()
+    expected = symprop.reference.backprop(net, (W, b), X, Y)["bh"]  # independent: reference sums the uses
+    assert report["bh"].expected == pytest.approx(expected, rel=1e-12)
+
+    def per_sample(W_, b_, x, y):  # one sample's data term only
+        return symprop.reference.backprop_arrays(plain, W_, b_, x[None, :], y[None, :])
+
+    assert symprop.verify(per_sample, net, (W, b), X, Y, layout="samples=each").ok
+    forgot = symprop.verify(lambda *a: symprop.reference.backprop_arrays(plain, *a), net, (W, b), X, Y)
+    assert forgot.diagnoses[0].id == "l2" and "missing" in forgot.diagnoses[0].message
