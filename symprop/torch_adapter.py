@@ -186,7 +186,37 @@ def _loss(loss: Any) -> _Loss:
                            "loss name (mse, sse, quadratic, bce, cross_entropy)")
 
 
-def _network(parsed: _Parsed, spec: _Loss) -> Network:
+def _shared(parsed: _Parsed) -> dict[tuple[int, str], tuple[int, str]]:
+    """(layer, "weight"|"bias") -> the first (layer, kind) holding the same torch Parameter (1-based layers)."""
+    linears = [m for _, m, a in parsed.modules if a is None]
+    first: dict[int, tuple[int, str]] = {}
+    out = {}
+    for l, lin in enumerate(linears, start=1):
+        for kind in ("weight", "bias"):
+            param = getattr(lin, kind)
+            if id(param) in first:
+                out[(l, kind)] = first[id(param)]
+            else:
+                first[id(param)] = (l, kind)
+    return out
+
+
+def _ties(parsed: _Parsed, untied: Network) -> dict[str, list[str]]:
+    """Network(tie=...) for torch Parameters shared by several Linear modules: one tie per entry."""
+    tie: dict[str, list[str]] = {}
+    by_slot = {(p.layer, "weight" if p.kind == "w" else "bias", p.index): p.name for p in untied.param_infos}
+    for (l, kind), (l0, kind0) in _shared(parsed).items():
+        if kind != kind0:
+            raise UnsupportedError(f"Linear {parsed.linear_names[l - 1]!r} uses Linear {parsed.linear_names[l0 - 1]!r}'s "
+                                   f"{kind0} as its {kind}: only a weight shared as a weight (a bias as a bias) is supported")
+        for (layer, k, index), name in by_slot.items():
+            if layer == l0 and k == kind0:
+                key = f"tied_{name}"
+                tie.setdefault(key, [name]).append(by_slot[(l, kind, index)])
+    return tie
+
+
+def _network(parsed: _Parsed, spec: _Loss, l2: Any = 0) -> Network:
     acts = list(parsed.activations)
     if spec.output is not None:
         kind = "BCEWithLogitsLoss" if spec.output == "sigmoid" else "CrossEntropyLoss"
@@ -197,18 +227,23 @@ def _network(parsed: _Parsed, spec: _Loss) -> Network:
     for i, act in enumerate(acts[:-1]):
         if act.name == "softmax":
             raise UnsupportedError(f"Softmax after Linear {parsed.linear_names[i]!r} is not supported: only after the last Linear")
-    return Network(parsed.layers, hidden=acts[:-1], output=acts[-1], loss=spec.name,
-                   reduction=spec.reduction)
+    untied = Network(parsed.layers, hidden=acts[:-1], output=acts[-1], loss=spec.name, reduction=spec.reduction, l2=l2)
+    tie = _ties(parsed, untied)
+    return untied if not tie else Network(parsed.layers, hidden=acts[:-1], output=acts[-1], loss=spec.name,
+                                          reduction=spec.reduction, l2=l2, tie=tie)
 
 
-def from_torch(module: Any, loss: Any = "mse", equivalents: Mapping | None = None) -> tuple[Network, tuple[list, list]]:
+def from_torch(module: Any, loss: Any = "mse", equivalents: Mapping | None = None,
+               l2: Any = 0) -> tuple[Network, tuple[list, list]]:
     """(Network, values) of a ``torch.nn.Sequential`` of Linear and activation modules with ``loss``.
 
     ``values`` is ``(weights, biases)``: float64 copies of every Linear's weight (n_out, n_in) and bias.
+    ``l2`` adds lam * sum(W**2) over every Linear's weight entries (as ``Network(l2=)``); a torch Parameter
+    shared by several Linear modules becomes tied parameters (``Network(tie=)``), one per entry.
     """
     equivalents = dict(equivalents or {})
     parsed = _parse_module(module, equivalents)
-    net = _network(parsed, _loss(loss))
+    net = _network(parsed, _loss(loss), l2)
     linears = [m for _, m, a in parsed.modules if a is None]
     weights = [lin.weight.detach().cpu().double().numpy().copy() for lin in linears]
     biases = [lin.bias.detach().cpu().double().numpy().copy() for lin in linears]
@@ -280,11 +315,15 @@ def _torch_loss(spec: _Loss, net: Network) -> Any:
 
 
 def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents: Mapping | None = None,
-                 rtol: float | None = None, atol: float | None = None, oracle: str = "auto", label: str = "") -> Any:
+                 l2: Any = 0, rtol: float | None = None, atol: float | None = None, oracle: str = "auto",
+                 label: str = "") -> Any:
     """Run the module's own forward and ``backward()`` on (X, Y) and check every ``.grad`` exactly.
 
     Returns a GradientReport whose rows are named as the state dict names the parameters, with an
-    index (``0.weight[1,2]``, ``2.bias[0]``); float32 parameters get float32 tolerances.
+    index (``0.weight[1,2]``, ``2.bias[0]``); float32 parameters get float32 tolerances. ``l2``: the loss
+    that is backpropagated is ``loss + l2 * sum(W**2)`` over every Linear's weight (each use of a shared one).
+    A Parameter shared by several Linear modules is checked once, as a tied parameter (its ``.grad`` is
+    the sum over its uses).
     """
     torch = _torch()
     from .verification import verify
@@ -292,7 +331,7 @@ def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents:
     equivalents = dict(equivalents or {})
     parsed = _parse_module(module, equivalents)
     spec = _loss(loss)
-    net = _network(parsed, spec)
+    net = _network(parsed, spec, l2)
     linears = [m for _, m, a in parsed.modules if a is None]
     param = linears[0].weight
     dtype, device = param.dtype, param.device
@@ -313,6 +352,8 @@ def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents:
         lin.bias.grad = None
     out = module(Xt)
     value = _torch_loss(spec, net)(out, Yt)
+    if net.l2:
+        value = value + float(net.l2) * sum((lin.weight**2).sum() for lin in linears)
     value.backward()
 
     Y_np = Yt.cpu().numpy()
@@ -320,8 +361,15 @@ def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents:
               [lin.bias.detach().cpu().double().numpy() for lin in linears])
     missing = [f"{n}.{kind}" for n, lin in zip(parsed.linear_names, linears) for kind in ("weight", "bias")
                if getattr(lin, kind).grad is None]
-    grads = ([lin.weight.grad if lin.weight.grad is not None else np.full(tuple(lin.weight.shape), np.nan) for lin in linears],
-             [lin.bias.grad if lin.bias.grad is not None else np.full(tuple(lin.bias.shape), np.nan) for lin in linears])
+    if net.tie:  # one value per parameter: a shared Parameter's .grad already sums its uses
+        grads: Any = {}
+        for name in net.param_names:
+            p = net.slots(name)[0]
+            g = getattr(linears[p.layer - 1], "weight" if p.kind == "w" else "bias").grad
+            grads[name] = np.float64("nan") if g is None else g.detach().cpu().numpy()[p.index]
+    else:
+        grads = ([lin.weight.grad if lin.weight.grad is not None else np.full(tuple(lin.weight.shape), np.nan) for lin in linears],
+                 [lin.bias.grad if lin.bias.grad is not None else np.full(tuple(lin.bias.shape), np.nan) for lin in linears])
     report = verify(grads, net, values, Xt.detach().cpu().double().numpy(), Y_np, rtol=rtol, atol=atol,
                     dtype="float32" if dtype == torch.float32 else "float64", oracle=oracle,
                     label=label or f"{type(module).__name__} with {type(loss).__name__ if not isinstance(loss, str) else loss}")
@@ -333,10 +381,11 @@ def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents:
 def state_dict_names(net: Network, linear_names: list[str]) -> dict[str, str]:
     """symprop parameter name -> the state dict's name with an index, e.g. w1_2_3 -> '0.weight[1,2]'."""
     out = {}
-    for p in net.param_infos:
+    for name in net.param_names:
+        p = net.slots(name)[0]  # a shared Parameter is named by its first module, as named_parameters() does
         prefix = linear_names[p.layer - 1]
         prefix = f"{prefix}." if prefix else ""
-        out[p.name] = f"{prefix}weight[{p.row},{p.col}]" if p.kind == "w" else f"{prefix}bias[{p.row}]"
+        out[name] = f"{prefix}weight[{p.row},{p.col}]" if p.kind == "w" else f"{prefix}bias[{p.row}]"
     return out
 
 

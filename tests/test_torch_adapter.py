@@ -188,3 +188,21 @@ def test_nested_sequentials_are_named_as_the_state_dict():
     report = symprop.verify_torch(model, X, Y, loss=nn.MSELoss())
     assert report.ok and "0.0.weight[3,2]" in [r.name for r in report.rows]
     assert set(model.state_dict()) == {"0.0.weight", "0.0.bias", "1.weight", "1.bias"}
+
+
+def test_a_shared_parameter_is_a_tied_one_and_l2_is_added_to_the_loss():
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    model[2].bias = model[0].bias  # one bias vector used by two layers
+    X, Y = data(torch.float64)
+    report = symprop.verify_torch(model, X, Y, loss=nn.MSELoss(), l2=0.01)
+    assert report.ok, report.failure_message()
+    names = [r.name for r in report.rows]
+    assert "0.bias[2]" in names and not any(n.startswith("2.bias") for n in names)
+    assert len(names) == sum(p.numel() for p in model.parameters())  # named_parameters() counts it once
+    # independent oracle: torch.autograd.grad of the same loss, written out here
+    loss = nn.MSELoss()(model(X), Y) + 0.01 * sum((m.weight**2).sum() for m in (model[0], model[2], model[4]))
+    (g,) = torch.autograd.grad(loss, [model[0].bias])
+    assert report["0.bias[2]"].expected == pytest.approx(float(g[2]), rel=1e-12)
+    net, _ = symprop.from_torch(model, loss=nn.MSELoss(), l2=0.01)
+    assert net.tie and float(net.l2) == 0.01 and net.n_params == len(names)
