@@ -138,8 +138,9 @@ def delta_code(net: Network) -> list[str]:
         out = [render(reference.softmax_output_delta)]
     else:
         out = [render(reference.output_delta)]
+    extra = ([reference.l2_gradient] if net.l2 else []) + ([reference.tied_gradient] if net.tie else [])
     return out + [render(f) for f in (reference.hidden_delta, reference.weight_gradient,
-                                        reference.bias_gradient, reference.update)]
+                                        reference.bias_gradient, *extra, reference.update)]
 
 
 def loss_code(net: Network) -> list[str]:
@@ -147,7 +148,7 @@ def loss_code(net: Network) -> list[str]:
     ell, prime, _ = reference.LOSSES[net.loss_name]
     scale = reference.scale_function(net)
     funcs = [reference.bce_fused] if net.loss_name == "bce" else [f for f in (ell, prime) if f is not None]
-    return [render(f) for f in funcs] + [render(scale)]
+    return [render(f) for f in funcs] + [render(scale)] + ([render(reference.l2_penalty)] if net.l2 else [])
 
 
 def network_code(net: Network) -> list[str]:

@@ -500,6 +500,11 @@ class Reader:
         unknown = []
         for key, value in grads.items():
             name = getattr(key, "name", key)
+            if isinstance(name, str) and name not in net.param_names and name in net.param_of:
+                owner = net.param_of[name]
+                self.problems.append(f'"{name}" is tied into parameter "{owner}": give the gradient of "{owner}" '
+                                     "(the sum over its uses)")
+                continue
             if not isinstance(name, str) or name not in net.param_names:
                 unknown.append(str(name))
                 continue

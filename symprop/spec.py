@@ -301,6 +301,10 @@ def _param_infos(layers: tuple[int, ...], naming: str) -> tuple[ParamInfo, ...]:
 class Network:
     """A fully connected feed-forward network with its loss.
 
+    ``reduction`` ("mean", "sum", "batchmean", PyTorch's meanings; None keeps the loss name's own
+    scale), ``l2`` (adds l2 * sum(W**2) over every weight entry) and ``tie`` ({"bh": ["b1", "b2"]}: the
+    listed entries share one parameter named by the key) are described in docs/losses.md.
+
     >>> Network([1, 2, 1], hidden="softplus", output="identity", loss="ssr", naming="flat")
     Network([1, 2, 1], hidden='softplus', output='identity', loss='sse', naming='flat')
     """
@@ -679,7 +683,7 @@ def parse_values(net: Network, values: Any) -> tuple[list[np.ndarray], list[np.n
                 number = float(value)
             except (TypeError, ValueError):
                 raise TypeError(f'value of parameter "{name}" must be a number, got {value!r}') from None
-            for p in net._slots[name]:
+            for p in net._slots[name] if net.tie else (net._info_by_name[name],):
                 (weights if p.kind == "w" else biases)[p.layer - 1][p.index] = number
         return weights, biases
     if not (isinstance(values, (tuple, list)) and len(values) == 2):
@@ -711,7 +715,8 @@ def parse_values(net: Network, values: Any) -> tuple[list[np.ndarray], list[np.n
             raise ValueError(f"biases[{l}] has shape {b.shape}, expected ({shape[0]},)")
         out_w.append(w)
         out_b.append(b)
-    _check_tied_equal(net, out_w, out_b)
+    if net.tie:
+        _check_tied_equal(net, out_w, out_b)
     return out_w, out_b
 
 
@@ -747,6 +752,8 @@ def _float_array(a: Any, what: str) -> np.ndarray:
 
 def arrays_to_dict(net: Network, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> dict[str, float]:
     """Parameter *values* from arrays: dict name -> float (a tied parameter's value is its first entry's)."""
+    if not net.tie:
+        return {p.name: float((weights if p.kind == "w" else biases)[p.layer - 1][p.index]) for p in net.param_infos}
     out = {}
     for name, slots in net._slots.items():
         p = slots[0]
@@ -757,6 +764,8 @@ def arrays_to_dict(net: Network, weights: Sequence[np.ndarray], biases: Sequence
 def gradient_to_dict(net: Network, grad_weights: Sequence[np.ndarray], grad_biases: Sequence[np.ndarray]) -> dict[str, float]:
     """A *gradient* from per-entry arrays: dict name -> float, a tied parameter's entries summed
     (the chain rule over its uses). Without ties it equals ``arrays_to_dict``."""
+    if not net.tie:
+        return arrays_to_dict(net, grad_weights, grad_biases)
     out = {}
     for name, slots in net._slots.items():
         terms = [float((grad_weights if p.kind == "w" else grad_biases)[p.layer - 1][p.index]) for p in slots]
@@ -811,8 +820,10 @@ def class_labels(net: Network, Y: Any, n_samples: int) -> Any:
 
     (A 1-D Y of length N cannot be one sample's probability row: that has length m and N = 1.)
     """
+    if net.loss_name != "cross_entropy":
+        return Y
     m = net.n_outputs
-    if net.loss_name != "cross_entropy" or m == 1 or Y is None or isinstance(Y, (str, bytes)):
+    if m == 1 or Y is None or isinstance(Y, (str, bytes)):
         return Y
     try:
         arr = np.asarray(Y)

@@ -554,3 +554,61 @@ def test_cli_speaks_tied_names(tmp_path, capsys):
     assert "tie={'w': ['w1', 'w2'], 't': ['b1', 'b2', 'b3']}" in shown and "\n  t     b[2][0]" in shown
     assert cli.main(["descend", str(path), "--train", "t"]) == 0
     assert "| 0 | `t` |" in capsys.readouterr().out
+
+
+def test_codeview_shows_the_reference_code_for_reductions_l2_and_ties():
+    from symprop import codeview
+
+    plain = codeview.network_code(Network([1, 2, 1], naming="flat"))
+    net = Network([1, 2, 1], naming="flat", loss="quadratic", reduction="mean", l2=0.01, tie={"bh": ["b1", "b2"]})
+    eqs = codeview.network_code(net)
+    assert len(eqs) == len(plain) + 3
+    assert any("half\\_entry\\_mean\\_scale" in e for e in eqs) and any("l2\\_penalty" in e for e in eqs)
+    assert any("l2\\_gradient" in e for e in eqs) and any("tied\\_gradient" in e for e in eqs)
+
+
+def test_verify_names_a_tied_entry_given_by_its_own_name():
+    from symprop import verify
+
+    net = Network([1, 2, 1], naming="flat", tie={"bh": ["b1", "b2"]})
+    X, Y, values = problem(net, 2, 5)
+    grads = backprop(net, values, X, Y)
+    by_entry = {k: v for k, v in grads.items() if k != "bh"} | {"b1": grads["bh"] / 2, "b2": grads["bh"] / 2}
+    report = verify(by_entry, net, values, X, Y)
+    assert not report.ok
+    assert '"b1" is tied into parameter "bh": give the gradient of "bh"' in "\n".join(report.problems)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_networks_with_reduction_l2_and_ties_agree(seed):
+    """Random architecture, head, reduction, l2 and ties: compiled == reference == exact symbolic."""
+    rng = np.random.default_rng(7000 + seed)
+    depth = int(rng.integers(1, 4))
+    layers = [int(n) for n in rng.integers(1, 4, size=depth + 1)]
+    output, loss = HEADS[int(rng.integers(len(HEADS)))]
+    if output == "softmax" and layers[-1] == 1:
+        layers[-1] = 2
+    hidden = [["tanh", "sigmoid", "softplus", "elu", "silu"][int(i)] for i in rng.integers(5, size=depth - 1)]
+    entries = [p.name for p in Network(layers).param_infos]
+    order = list(rng.permutation(entries))
+    tie = {}
+    while len(order) >= 2 and len(tie) < 3 and rng.random() < 0.8:
+        k = int(rng.integers(2, min(4, len(order)) + 1))
+        tie[f"t{len(tie)}"], order = order[:k], order[k:]
+    net = Network(layers, hidden=hidden, output=output, loss=loss, reduction=REDUCTIONS[seed % 3],
+                  l2=[0, 0.01, "2/3"][seed % 3 - 1], tie=tie)
+    X, Y, values = problem(net, int(rng.integers(1, 5)), seed)
+    want = exact(net, X, Y, values)
+    close(net.compile().gradient(values, X, Y), want, 1e-10)
+    close(backprop(net, values, X, Y), want, 1e-10)
+    assert net.compile().loss(values, X, Y) == pytest.approx(exact_loss(net, X, Y, values), rel=1e-11)
+    assert Network(**net.kwargs()) == net
+    # a correct per-entry backprop passes verify's default tolerances with either oracle
+    from symprop import verify
+    from symprop.reference import backprop_arrays
+
+    for oracle in ("exact", "compiled"):
+        report = verify(lambda W, b, X, Y: backprop_arrays(net, W, b, X, Y), net, values, X, Y, oracle=oracle)
+        assert report.ok, report.failure_message()
+    report = verify(lambda W, b, X, Y: backprop_arrays(net, W, b, X, Y), net, values, X, Y, dtype="float32")
+    assert report.ok and report.dtype == "float32", report.failure_message()
