@@ -34,6 +34,10 @@ _EXPORTS: dict[str, str] = {
     "descend": "descent",
     # problem files (issue 5)
     "load_problem": "problem",
+    # gradient code as people write it (issue 13): layouts, PyTorch
+    "Layout": "layout",
+    "from_torch": "torch_adapter",
+    "verify_torch": "torch_adapter",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float, help="relative tolerance (default: symprop.verify's)")
     p.add_argument("--atol", type=float, help="absolute tolerance (default: symprop.verify's)")
     p.add_argument("--markdown", action="store_true", help="print the report as a Markdown table")
+    p.add_argument("--layout", metavar="KEY=VALUE[,...]",
+                   help="how your function holds samples, weights and biases, e.g. samples=columns,weights=in_out "
+                        "(default: the file's [layout], else rows, out_in, flat, wb; see docs/verification.md)")
     return parser
 
 
@@ -540,11 +543,17 @@ def run_verify(args: argparse.Namespace) -> int:
     problem = load(args)
     func = import_function(args.function)
     verify_module = optional_module("verification", "verify")
+    from .layout import Layout
+
+    layout = Layout.parse(args.layout, "--layout") if args.layout else getattr(problem, "layout", None)
     try:
-        report = verify_module.verify(guarded(func, args.function), problem.network, problem.values, problem.X,
-                                      problem.Y, rtol=args.rtol, atol=args.atol)
+        X, Y = (problem.X.T, problem.Y.T) if layout is not None and layout.samples == "columns" else (problem.X, problem.Y)
+        report = verify_module.verify(guarded(func, args.function), problem.network, problem.values, X, Y,
+                                      rtol=args.rtol, atol=args.atol, layout=layout)  # the file's data are rows
     except TypeError as exc:  # the candidate returned something that is not a gradient
         raise CandidateError(str(exc)) from exc
+    if report.crash:
+        print(f"symprop verify: verification failed: {report.crash}", file=sys.stderr)
     text = report.to_markdown() if args.markdown else str(report)
     sys.stdout.write(_header(problem) + "\n" + text.rstrip("\n") + "\n")
     if not report:

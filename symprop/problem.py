@@ -25,6 +25,8 @@
     max_steps = 1000
     [derive]                                # optional: the parameter a derivation focuses on
     param = "b3"
+    [layout]                                # optional: how `symprop verify` calls your function
+    samples = "columns"                     # rows | columns | each | each_column; weights = "in_out"; ...
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "values": ("init", "seed", "std"),  # plus parameter names
     "train": ("params", "lr", "tol", "max_steps"),
     "derive": ("param",),
+    "layout": ("samples", "weights", "bias", "order"),  # how `symprop verify` calls your function
 }
 TOP_LEVEL = ("title", "description") + tuple(SECTIONS) + ("tie",)
 INITS = ("zeros", "normal")
@@ -76,6 +79,8 @@ class Problem:
     max_steps: int = 1000
     param: str | None = None
     source: Path | None = field(default=None, compare=False)
+    #: the [layout] table: how `symprop verify` calls the user's function (a symprop.Layout, or None)
+    layout: Any = None
 
     @property
     def fixed(self) -> dict[str, Any]:
@@ -178,8 +183,22 @@ def problem_from_dict(raw: dict[str, Any], source: Path | None = None) -> Proble
     for key in ("title", "description"):
         if key in raw and not isinstance(raw[key], str):
             raise fail(f"'{key}' must be a string")
+    layout = _layout(raw.get("layout"), fail)
     return Problem(net, X, Y, values, raw.get("title", ""), raw.get("description", ""), train, float(lr),
-                   None if tol is None else float(tol), int(max_steps), param, source)
+                   None if tol is None else float(tol), int(max_steps), param, source, layout)
+
+
+def _layout(table: Any, fail) -> Any:
+    """The optional [layout] table (its data stay rows in the file; the layout is how verify calls you)."""
+    if table is None:
+        return None
+    from .layout import Layout
+
+    _check_keys(table, SECTIONS["layout"], "layout", fail)
+    try:
+        return Layout.parse(dict(table), "[layout]")
+    except (ValueError, TypeError) as exc:
+        raise fail(str(exc)) from None
 
 
 def _check_keys(table: dict, valid: tuple[str, ...], section: str, fail, extra: tuple[str, ...] = ()) -> None:
