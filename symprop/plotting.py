@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .descent import Trace, check_network, descend, train_names
+from .descent import Trace, _check_order, check_network, descend, train_names
 from .errors import listing
 from .spec import Network, arrays_to_dict, as_data, parse_values
 
@@ -97,9 +97,9 @@ def _range(points: Sequence[float], span: tuple[float, float] | None) -> tuple[f
 
 def loss_curve(
     net: Network,
+    values: Any,
     X: Any,
     Y: Any,
-    values: Any,
     param: Any,
     trace: Trace | None = None,
     *,
@@ -115,7 +115,8 @@ def loss_curve(
     ``tangents`` draws the tangent line (slope dL/dp) at the first that many steps; ``show_steps``
     limits how many of the trace's points are drawn (all by default).
     """
-    name = _one_param(check_network(net, "loss_curve"), param)
+    _check_order(check_network(net, "loss_curve"), values, X, Y, "loss_curve")
+    name = _one_param(net, param)
     X, Y = as_data(net, X, Y)
     base = arrays_to_dict(net, *parse_values(net, values))
     path: list[float] = []
@@ -241,9 +242,9 @@ def _wrap(text: str, width: int) -> str:
 
 def compare_learning_rates(
     net: Network,
+    values: Any,
     X: Any,
     Y: Any,
-    values: Any,
     train: Any = None,
     lrs: Sequence[float] = (0.1, 0.4),
     *,
@@ -258,15 +259,16 @@ def compare_learning_rates(
     """
     if isinstance(lrs, (int, float)) or not isinstance(lrs, Sequence) or not lrs:
         raise ValueError(f"lrs must be a non-empty list of learning rates such as (0.1, 0.5), got {lrs!r}")
-    names = train_names(check_network(net, "compare_learning_rates"), train)
-    traces = [descend(net, X, Y, values, train=names, lr=lr, tol=tol, max_steps=max_steps) for lr in lrs]
+    _check_order(check_network(net, "compare_learning_rates"), values, X, Y, "compare_learning_rates")
+    names = train_names(net, train)
+    traces = [descend(net, values, X, Y, train=names, lr=lr, tol=tol, max_steps=max_steps) for lr in lrs]
     fig, axes = _figure(5.2 * len(lrs), 4.4, ncols=len(lrs))
     for ax, trace in zip(axes, traces):
         title = f"lr = {trace.lr:g}: {trace.stopped} after {len(trace.steps)} step(s)"
         if len(names) == 1 and len(trace.steps) > show_steps:
             title += f"\n(the first {show_steps} drawn)"
         if len(names) == 1:
-            loss_curve(net, X, Y, values, names[0], trace, show_steps=show_steps, tangents=min(3, show_steps),
+            loss_curve(net, values, X, Y, names[0], trace, show_steps=show_steps, tangents=min(3, show_steps),
                        ax=ax, title=title)
         else:
             loss_history(trace, ax=ax, title=title)
