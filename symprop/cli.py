@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .errors import listing, suggest
+from .errors import listing, printable, suggest
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 JSON_VERSION = 1
@@ -141,11 +141,6 @@ def _one_line(exc: BaseException) -> str:
     return printable(" ".join(text.split()))
 
 
-def printable(text: str) -> str:
-    """Text safe to echo on a terminal: control characters (escape sequences) shown as \\x1b, \\u202e."""
-    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
-
-
 def example_command() -> str:
     """The command that runs the worked example: the seed 002 file in derivations/ in a checkout,
     else the built-in example of the same name."""
@@ -179,6 +174,8 @@ def _seconds(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    common.add_argument("--allow-outside-data", action="store_true",
+                        help="let a problem file read a CSV outside its own directory")
     common.add_argument("--budget", type=_seconds, default=None, metavar="SECONDS",
                         help="refuse work estimated to take longer (default: $SYMPROP_BUDGET, else 60; inf: no limit)")
     parser = _Parser(prog="symprop", description="Derive and verify backpropagation exactly.", parents=[common])
@@ -239,7 +236,7 @@ def load(args: argparse.Namespace):
     """The problem file named on the command line."""
     from .problem import load_problem
 
-    return load_problem(args.file)
+    return load_problem(args.file, allow_outside_data=args.allow_outside_data)
 
 
 def check_param(net, name: str, option: str) -> str:
