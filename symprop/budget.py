@@ -301,3 +301,14 @@ def rational_pass_terms(net: Any) -> float:
     queries on them re-visit the tree, so the cost grows like the closed form of one sample.
     """
     return delta_terms(net)[1] * max(net.layers) + loss_terms(net, 1)
+
+
+def guard_closed_form(net: Any, n_samples: int, symbolic: bool, what: str = "the loss as a closed form") -> None:
+    """Refuse building a closed form too large to use (graph.forward / graph.loss_expr call this).
+
+    ``symbolic`` is False when every parameter is a float and the data are floats: SymPy then
+    evaluates every node to one number and nothing grows.
+    """
+    if symbolic:
+        check(closed_form(net, n_samples, what),
+              ["fewer samples", "fix= more parameters at values", "net.compile() for float64 numbers"])

@@ -35,13 +35,21 @@ def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list[A
 
 def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
     """Write a figure as PNG or SVG, chosen by the file's extension; returns the path."""
+    from .atomic import write_with
+
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
     if ext not in FORMATS:
         raise ValueError(f"cannot save a figure as {path.name!r}: the extension must be one of .png, .svg")
     if not path.parent.exists():
         raise ValueError(f"cannot save {path}: the folder {path.parent} does not exist")
-    fig.savefig(path, format=ext, dpi=dpi)
+    try:  # written to a temporary file and renamed into place: never a half-written figure
+        write_with(path, lambda fh: fig.savefig(fh, format=ext, dpi=dpi), what="figure")
+    except ValueError as exc:
+        if "arange" in str(exc) or "cannot compute length" in str(exc) or "Maximum allowed size" in str(exc):
+            raise ValueError(f"cannot draw {path.name}: the numbers to plot are too large for float64 axes "
+                             "(values near 1e308 or a loss that overflowed); use smaller values") from None
+        raise
     return path
 
 
@@ -91,8 +99,13 @@ def _range(points: Sequence[float], span: tuple[float, float] | None) -> tuple[f
             raise ValueError(f"span must be (low, high) with low < high, got {span!r}")
         return lo, hi
     lo, hi = min(points), max(points)
-    pad = max(0.25 * (hi - lo), 1e-6 * max(abs(lo), abs(hi)), 1.0)
-    return lo - pad, hi + pad
+    with np.errstate(over="ignore"):
+        pad = max(0.25 * (hi - lo), 1e-6 * max(abs(lo), abs(hi)), 1.0)
+        lo, hi = lo - pad, hi + pad
+    if not (math.isfinite(lo) and math.isfinite(hi)) or max(abs(lo), abs(hi)) > 1e300:
+        raise ValueError(f"cannot draw the loss against a parameter whose values reach {max(abs(v) for v in points):.3g}: "
+                         "too close to the float64 limit (1.8e308) for an axis; use smaller values or span=(low, high)")
+    return lo, hi
 
 
 def loss_curve(
