@@ -33,7 +33,7 @@ RATES = {
     "exact operations": 4e-5,  # one SymPy Rational/Float operation of the exact reverse pass
     "flops": 2e-9,  # one float64 multiply-add in the compiled program, with Python overhead
     "parameters": 2e-5,  # naming, reading and tabulating one parameter (Python objects per name)
-    "bytes": 1e-8,  # reading one byte of a problem file or CSV (TOML/CSV parsing in Python)
+    "bytes": 5e-7,  # reading one byte of a problem file or CSV (TOML/CSV parsing in Python)
     "figure elements": 3e-3,  # one labelled matplotlib artist
     "output numbers": 3e-6,  # formatting one number into a table or JSON
 }
