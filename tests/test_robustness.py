@@ -430,3 +430,43 @@ def test_a_million_parameters_descend_quickly(tmp_path: Path) -> None:
     result = run("descend", str(path), "--max-steps", "3", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "more parameters)" in result.stdout  # the table shows the first parameters of each step
+
+
+class _Terminal:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+from symprop.display import Progress as _Progress
+
+
+class _Eager(_Progress):
+    def __init__(self, total: int, label: str) -> None:
+        super().__init__(total, label, delay=0.0)
+
+
+def test_long_descent_shows_progress_on_a_terminal_only(monkeypatch) -> None:
+    e = SEED_002
+    from symprop import display
+
+    monkeypatch.setattr(budget, "PROGRESS_SECONDS", 0.0)  # every run counts as long
+    monkeypatch.setattr(display, "Progress", _Eager)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    trace = descend(e.network, e.values, e.X, e.Y, train="b3", lr=1e-7, max_steps=500, progress=True)
+    assert trace.n_steps == 500
+    assert "descend [" in terminal.text and terminal.text.endswith("\r")  # drawn, then cleared
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    descend(e.network, e.values, e.X, e.Y, train="b3", lr=1e-7, max_steps=500)  # progress=False
+    assert quiet.text == ""
