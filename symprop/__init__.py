@@ -34,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "descend": "descent",
     # problem files (issue 5)
     "load_problem": "problem",
+    # work budgets (issue 12)
+    "budget": "budget",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
