@@ -743,7 +743,7 @@ def import_function(spec: str) -> Callable[..., Any]:
         if exc.name and module_name.startswith(exc.name):
             raise UsageError(f"cannot import module {module_name!r} (looked in {cwd} and on sys.path)") from None
         raise UsageError(f"importing {module_name!r} failed: {exc}") from None
-    except CandidateError:
+    except (CandidateError, UsageError):
         raise
     except BaseException as exc:  # the user's module raised (or exited) while importing
         if isinstance(exc, KeyboardInterrupt):
@@ -767,9 +767,13 @@ def _import_from(module_name: str, directory: str):
     top = module_name.split(".")[0]
     if directory not in sys.path:
         sys.path.append(directory)  # last: the candidate's own helper modules, never before a library
-    if top in sys.modules:
-        return importlib.import_module(module_name)
     found = importlib.machinery.PathFinder.find_spec(top, [directory])
+    if top in sys.modules:
+        loaded = getattr(sys.modules[top], "__file__", None)
+        if found is not None and found.origin and loaded and Path(loaded).resolve() != Path(found.origin).resolve():
+            raise UsageError(f"{found.origin} has the name of the module {top!r} that is already imported from "
+                             f"{loaded}; rename your file (e.g. my_{top}.py)")
+        return importlib.import_module(module_name)
     if found is not None and found.loader is not None:
         module = importlib.util.module_from_spec(found)
         sys.modules[top] = module

@@ -470,3 +470,10 @@ def test_long_descent_shows_progress_on_a_terminal_only(monkeypatch) -> None:
     monkeypatch.setattr(sys, "stderr", quiet)
     descend(e.network, e.values, e.X, e.Y, train="b3", lr=1e-7, max_steps=500)  # progress=False
     assert quiet.text == ""
+
+
+def test_a_candidate_named_like_an_imported_module_gets_a_clear_message(tmp_path: Path) -> None:
+    write(tmp_path / "random.py", CANDIDATES)
+    path = write(tmp_path / "p.toml", SEED_002_TOML)
+    line = one_line_error(run("verify", str(path), "random:good", cwd=tmp_path))
+    assert "has the name of the module 'random' that is already imported" in line and "rename" in line
