@@ -312,3 +312,25 @@ def guard_closed_form(net: Any, n_samples: int, symbolic: bool, what: str = "the
     if symbolic:
         check(closed_form(net, n_samples, what),
               ["fewer samples", "fix= more parameters at values", "net.compile() for float64 numbers"])
+
+
+def guard_gradient(net: Any, n_samples: int, free: Sequence[str] | None = None,
+                   what: str = "the gradient as closed forms") -> None:
+    """Refuse symbolic derivatives too large to use: the hook for ``chainrule.gradient`` (and
+    ``symprop.derive``) when some parameters are symbols. ``free`` names the parameters left
+    symbolic (None: all); with every parameter a number nothing grows and nothing is checked.
+    """
+    if free is not None and not free:
+        return
+    size_z, size_a = _forward_sizes(net)
+    deltas = delta_terms(net)
+    if free is None:
+        terms = gradient_terms(net, n_samples)
+    else:
+        terms = 0.0
+        for name in free:
+            info = net.info(name)
+            terms += deltas[info.layer] + (size_a[info.layer - 1] + 1.0 if info.kind == "w" else 0.0)
+        terms *= max(n_samples, 1)
+    check(Estimate(what, terms, "terms"), ["fewer samples", "fewer symbolic parameters (fix= or values=)",
+                                           "net.compile() for float64 numbers"])

@@ -477,3 +477,15 @@ def test_a_candidate_named_like_an_imported_module_gets_a_clear_message(tmp_path
     path = write(tmp_path / "p.toml", SEED_002_TOML)
     line = one_line_error(run("verify", str(path), "random:good", cwd=tmp_path))
     assert "has the name of the module 'random' that is already imported" in line and "rename" in line
+
+
+def test_gradient_guard_for_the_symbolic_chain_rule() -> None:
+    # the hook chainrule.gradient / symprop.derive are to call (see docs/robustness.md)
+    net = symprop.Network([10] * 50)
+    with pytest.raises(budget.BudgetError, match="the gradient as closed forms"):
+        budget.guard_gradient(net, 1, ["b49_1"])
+    budget.guard_gradient(net, 1, [])  # every parameter a number: nothing grows
+    small = symprop.Network([2, 3, 1])
+    budget.guard_gradient(small, 3)
+    real = sum(sum(1 for _ in sp.preorder_traversal(g)) for g in small.gradient([[1, 2]] * 3, [1] * 3, exact=True).values())
+    assert real / 3 <= budget.gradient_terms(small, 3) <= 3 * real
