@@ -487,5 +487,5 @@ def test_gradient_guard_for_the_symbolic_chain_rule() -> None:
     budget.guard_gradient(net, 1, [])  # every parameter a number: nothing grows
     small = symprop.Network([2, 3, 1])
     budget.guard_gradient(small, 3)
-    real = sum(sum(1 for _ in sp.preorder_traversal(g)) for g in small.gradient([[1, 2]] * 3, [1] * 3, exact=True).values())
+    real = sum(sum(1 for _ in sp.preorder_traversal(g)) for g in small.gradient([[1, 2], [3, -1], [0.5, 2]], [1, 0, 2], exact=True).values())
     assert real / 3 <= budget.gradient_terms(small, 3) <= 3 * real
