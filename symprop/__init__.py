@@ -38,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "Layout": "layout",
     "from_torch": "torch_adapter",
     "verify_torch": "torch_adapter",
+    # work budgets (issue 12)
+    "budget": "budget",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

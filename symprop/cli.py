@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 import traceback
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .errors import listing, suggest
+from .errors import listing, printable, suggest
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 JSON_VERSION = 1
@@ -61,7 +62,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 verification failed, 2 bad usage/input)."""
+    """Run the command line; returns the exit status (0 ok, 1 verification failed, 2 bad usage/input).
+
+    Every failure is one line on stderr (the traceback only with ``--debug``): exit 1 when the
+    checked gradient function is wrong or raised, exit 2 for everything else (bad input, refused
+    work, an error inside symprop).
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list:
         sys.stdout.write(INTRO.format(example=example_command()))
@@ -69,27 +75,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
-        return args.run(args)
+        import numpy as np
+
+        from . import budget
+
+        with budget.limit(args.budget), np.errstate(all="ignore"):  # overflow is detected and reported, never printed
+            return args.run(args)
     except CandidateError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"symprop {args.command}: verification failed: {exc}", file=sys.stderr)
+        _debug(args)
+        print(f"symprop {args.command}: verification failed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    except (UsageError, ValueError, TypeError, OSError, ImportError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"symprop {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"symprop {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # symprop ... | head
+        _quiet_stdout()
+        return EXIT_OK
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the CLI's error boundary: one line, never a traceback
+        _debug(args)
+        print(f"symprop {args.command}: error: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _debug(args: argparse.Namespace) -> None:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+
+
+def _quiet_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for any exception: input errors as they are, the rest named by kind with what to do."""
+    if isinstance(exc, (UsageError, ValueError, TypeError, OSError, ImportError)) and not isinstance(exc, _INTERNAL):
+        return _one_line(exc)
+    if isinstance(exc, MemoryError):
+        return ("out of memory: the network, the data or the closed form is too large for this machine; use a "
+                "smaller network or fewer samples (a smaller --budget refuses such work up front)")
+    if isinstance(exc, OverflowError):
+        return (f"a number is too large for float64 ({_one_line(exc)}); use smaller values "
+                "(|x| < 1.8e308, and far less where it is squared or exponentiated)")
+    if isinstance(exc, RecursionError):
+        return "the expression is nested too deeply to handle (RecursionError); use a shallower network"
+    if isinstance(exc, ArithmeticError):
+        return f"arithmetic error: {type(exc).__name__}: {_one_line(exc)}; check the file's values"
+    return (f"internal error: {type(exc).__name__}: {_one_line(exc)} (this is a bug in symprop; run with "
+            "--debug for the traceback and report it)")
+
+
+#: exceptions that are ValueError/TypeError subclasses in NumPy or SymPy but mean something else
+_INTERNAL: tuple[type[BaseException], ...] = (UnicodeError,)
 
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, OSError) and exc.filename:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
         text = f"{exc.filename}: {exc.strerror}"
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))
 
 
 def example_command() -> str:
@@ -112,9 +161,23 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (inf: no limit), got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    common.add_argument("--allow-outside-data", action="store_true",
+                        help="let a problem file read a CSV outside its own directory")
+    common.add_argument("--budget", type=_seconds, default=None, metavar="SECONDS",
+                        help="refuse work estimated to take longer (default: $SYMPROP_BUDGET, else 60; inf: no limit)")
     parser = _Parser(prog="symprop", description="Derive and verify backpropagation exactly.", parents=[common])
     parser.add_argument("--version", action="version", version=f"symprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -127,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("show", run_show, "the network, its parameters and the loss as a closed form")
     p.add_argument("--latex", action="store_true", help="print LaTeX instead of a terminal form")
+    p.add_argument("--no-closed-form", action="store_true",
+                   help="leave out the loss as a closed form (for networks or data too large to print it)")
 
     p = command("derive", run_derive, "the derivation of the gradient")
     p.add_argument("--param", help="the parameter to derive (default: the file's [derive] param)")
@@ -137,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("grad", run_grad, "every parameter's gradient at the file's values")
     p.add_argument("--exact", action="store_true", help="exact rationals where the network allows it")
-    p.add_argument("--json", action="store_true", help="machine-readable output (see docs/cli.md)")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output (see docs/cli.md); a non-finite number is written as null")
 
     p = command("descend", run_descend, "a gradient-descent trace")
     p.add_argument("--train", action="append", metavar="P[,P...]",
@@ -173,7 +239,7 @@ def load(args: argparse.Namespace):
     """The problem file named on the command line."""
     from .problem import load_problem
 
-    return load_problem(args.file)
+    return load_problem(args.file, allow_outside_data=args.allow_outside_data)
 
 
 def check_param(net, name: str, option: str) -> str:
@@ -197,19 +263,41 @@ def optional_module(name: str, command: str):
 
 
 def write_output(text: str, output: str | None) -> None:
+    """stdout, or the file OUT written atomically (a temporary file renamed into place)."""
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    path = Path(output)
-    if not path.parent.is_dir():
-        raise UsageError(f"-o {output}: directory {path.parent} does not exist")
-    path.write_text(text, encoding="utf-8")
-    print(f"wrote {path}", file=sys.stderr)
+    from .atomic import write_text
+
+    write_text(output, text, what="-o")
+    print(f"wrote {output}", file=sys.stderr)
+
+
+def check_output(output: str | None, option: str = "-o") -> None:
+    """Refuse an output path that cannot be written before doing any work."""
+    if output is not None:
+        from .atomic import check_target
+
+        path = Path(output)
+        if path.exists() and not path.is_file() and not path.is_dir():
+            return  # a device such as /dev/null or /dev/stdout: written directly
+        check_target(path, option)
 
 
 def print_json(data: dict[str, Any]) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    """JSON on stdout; a non-finite number (inf, nan) is written as null, so the output is valid JSON."""
+    json.dump(json_safe(data), sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _header(problem) -> str:
@@ -223,21 +311,28 @@ def _header(problem) -> str:
 def run_show(args: argparse.Namespace) -> int:
     import sympy as sp
 
-    from .display import pretty
+    from . import budget
+    from .display import format_number, pretty, table
 
     problem = load(args)
     net = problem.network
+    n = problem.X.shape[0]
+    if not args.no_closed_form:
+        forms = budget.closed_form(net, n, "printing the loss as a closed form of every parameter")
+        budget.check(forms, [f"fewer samples (the file has {n})", "--no-closed-form (everything but the closed form)"])
+        notice(forms)
     render = (lambda e: sp.latex(e)) if args.latex else (lambda e: pretty(e) if sys.stdout.isatty() else sp.sstr(e))
     out = [_header(problem)]
     out.append(f"layers: {list(net.layers)}; activations: {', '.join(str(a) for a in net.activations)}; "
                f"loss: {net.loss_name}")
-    out.append(f"data: {problem.X.shape[0]} sample(s), {net.n_inputs} input(s), {net.n_outputs} output(s)")
+    out.append(f"data: {n} sample(s), {net.n_inputs} input(s), {net.n_outputs} output(s)")
     out.append(f"parameters ({net.n_params}):")
-    from .display import format_number, table
-
     rows = [[net.param_of[p.name], f"{p.kind}[{p.layer}]{list(p.index)}", format_number(float(problem.values[net.param_of[p.name]]))]
             for p in net.param_infos]  # one row per weight/bias entry; a tied parameter's name on each of its entries
     out.append(_indent(table(rows, ["name", "W/b[layer][index]", "value"], numeric=(2,))))
+    if args.no_closed_form:
+        sys.stdout.write("\n".join(out) + "\n")
+        return EXIT_OK
     out.append("\nloss as a closed form of every parameter:")
     out.append(_indent(_labelled("C", render(net.loss(problem.X, problem.Y, exact=True)), args.latex)))
     if problem.train:
@@ -248,6 +343,14 @@ def run_show(args: argparse.Namespace) -> int:
         out.append(_indent(_labelled(f"C({names})", render(loss), args.latex)))
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
+
+
+def notice(estimate) -> None:
+    """Long but sane work: say so on a terminal (the progress of a single SymPy call cannot be drawn)."""
+    from . import budget
+
+    if budget.long(estimate) and sys.stderr.isatty():
+        print(f"symprop: {estimate} ...", file=sys.stderr, flush=True)
 
 
 def _labelled(label: str, text: str, latex: bool) -> str:
@@ -266,12 +369,25 @@ def _indent(text: str, prefix: str = "  ") -> str:
 
 
 def run_derive(args: argparse.Namespace) -> int:
+    from . import budget
+
+    check_output(args.output)
     problem = load(args)
     param = args.param or problem.param
+    if param is None and problem.train is not None and len(problem.train) == 1:
+        param = problem.train[0]
     if param is not None:
         check_param(problem.network, param, "--param")
+    n = problem.X.shape[0]
+    what = f"the derivation of dL/d{param}" if param else "the derivation of every parameter's gradient"
+    forms = budget.closed_form(problem.network, n, f"{what} (its closed forms)", param=param, gradient=True)
+    budget.check(forms, [f"fewer samples (the file has {n})",
+                         "a parameter nearer the output (--param)" if param else "one parameter (--param P)",
+                         "`symprop grad` for the numbers without the closed forms"])
+    check_finite_at_values(problem, "derive")
+    notice(forms)
     derivation_module = optional_module("derivation", "derive")
-    derivation = derivation_module.derive_problem(problem, param=param)
+    derivation = derivation_module.derive_problem(problem, param=args.param or problem.param)
     if args.format == "md":
         text = derivation.to_markdown(args.lang)
     elif args.format == "html":
@@ -284,16 +400,36 @@ def run_derive(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def check_finite_at_values(problem, command: str) -> None:
+    """A derivation prints the loss and slopes at the file's values: they must be float64 numbers."""
+    loss, grads = problem.network.compile().loss_and_gradient(problem.values, problem.X, problem.Y)
+    bad = ([("the loss", loss)] if not math.isfinite(loss) else []) + [
+        (f"the slope dL/d{name}", g) for name, g in grads.items() if not math.isfinite(g)]
+    if bad:
+        what, value = bad[0]
+        raise UsageError(f"{what} at the file's values is {value} (beyond float64: the values overflow); "
+                         f"{command} prints these numbers, so use smaller values"
+                         + (f" ({len(bad) - 1} more non-finite)" if len(bad) > 1 else ""))
+
+
 # --------------------------------------------------------------------------- grad
 
 
 def run_grad(args: argparse.Namespace) -> int:
+    from . import budget
     from .display import format_number, gradient_table, table
 
     problem = load(args)
     net = problem.network
+    n = problem.X.shape[0]
+    budget.check(budget.numeric(net, n), [f"fewer samples (the file has {n})"])
+    if args.exact:
+        cost = budget.check(budget.exact_pass(net, n, "the exact gradient (--exact)"),
+                            [f"fewer samples (the file has {n})", "grad without --exact (float64)"])
+        notice(cost)
     loss, grads = net.compile().loss_and_gradient(problem.values, problem.X, problem.Y)
     exact = exact_gradient(problem) if args.exact else None
+    overflow = overflowed(problem, loss, grads, exact)
     if args.json:
         data: dict[str, Any] = {
             "version": JSON_VERSION,
@@ -307,6 +443,8 @@ def run_grad(args: argparse.Namespace) -> int:
         if exact is not None:
             data["exact"] = exact
         print_json(data)
+        for line in overflow:
+            print(f"symprop grad: note: {line} (written as null in the JSON)", file=sys.stderr)
         return EXIT_OK
     out = [_header(problem), f"loss at the file's values: {format_number(loss, 15)}", ""]
     if exact is None:
@@ -317,23 +455,68 @@ def run_grad(args: argparse.Namespace) -> int:
         out.append(table(rows, ["parameter", "value", "exact dL/dparam", "rational"], numeric=(1, 2)))
         if not all(e["rational"] for e in exact.values()):
             out.append("\nnot rational: the exact value involves exp/log/...; shown to 15 significant digits.")
+    if overflow:
+        out.append("\nfloat64 overflow: " + "; ".join(overflow) + ".")
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
 
 
-def exact_gradient(problem, dps: int = 40) -> dict[str, dict[str, Any]]:
+def overflowed(problem, loss: float, grads: dict[str, float], exact: dict | None) -> list[str]:
+    """Where float64 overflowed, fix the compiled numbers from the exact values and say what happened.
+
+    A gradient that float64 computes as nan or inf (an intermediate overflowed) is replaced by the
+    exact value rounded to float64, which is +-inf when its magnitude is beyond 1.8e308.
+    """
+    bad = [name for name, g in grads.items() if not math.isfinite(g)]
+    notes = [] if math.isfinite(loss) else [f"the loss is {loss} in float64"]
+    if not bad:
+        return notes
+    from . import budget
+
+    if exact is None:
+        try:
+            budget.check(budget.exact_pass(problem.network, problem.X.shape[0], "the exact values of the overflowed slopes"))
+            exact = exact_gradient(problem, rational=False)
+        except budget.BudgetError:
+            exact = None
+    for name in bad:
+        if exact is None:
+            notes.append(f"dL/d{name} is {grads[name]} (an intermediate float64 overflow; too large to recompute exactly)")
+            continue
+        text = exact[name]["text"]
+        value = exact[name]["float"]
+        grads[name] = value
+        if math.isfinite(value):
+            notes.append(f"dL/d{name} overflowed in float64 on the way; its exact value {text} is shown")
+        else:
+            notes.append(f"dL/d{name} is {value} in float64: its exact value {text} is beyond the float64 range")
+    return notes
+
+
+def exact_gradient(problem, dps: int = 40, rational: bool | None = None) -> dict[str, dict[str, Any]]:
     """Every parameter's exact derivative at the file's values (the file's numbers read as exact decimals).
 
     The reverse pass (derive.reverse_sample) runs on the numbers themselves, sample by sample, so no
     expression grows: with Rationals first, which gives the exact value wherever every operation
     on the way is rational (linear networks, relu, the squared losses); the parameters whose value
     is not rational are then evaluated by the same pass on ``dps``-digit Floats.
+
+    ``rational=None`` tries Rationals only where it is cheap: always for networks that keep
+    rationals rational, and for the others only while unevaluated numbers (exp(3/10), ...) cannot
+    nest deeply (at most 4 weight layers), since they grow like the closed form.
     """
+    from . import budget
+
     net = problem.network
+    if rational is None:
+        rational = budget.rational_closed(net) or (net.depth <= 4 and budget.rational_pass_terms(net) <= 2e5)
     Xs, Ys = _exact_data(problem)
-    exact = _reverse_pass_at(net, Xs, Ys, {n: _rational(v, n) for n, v in problem.values.items()}, "exact gradient")
-    out = {name: _exact_entry(value) for name, value in exact.items() if value.is_Rational}
-    if len(out) < len(exact):
+    out: dict[str, dict[str, Any]] = {}
+    exact: dict[str, Any] = {}
+    if rational:
+        exact = _reverse_pass_at(net, Xs, Ys, {n: _rational(v, n) for n, v in problem.values.items()}, "exact gradient")
+        out = {name: _exact_entry(value) for name, value in exact.items() if value.is_Rational}
+    if len(out) < net.n_params:
         import sympy as sp
 
         def decimal(v: Any) -> Any:
@@ -388,11 +571,19 @@ def _exact_entry(value) -> dict[str, Any]:
 
     if isinstance(value, sp.Rational):
         text = str(value.p) if value.q == 1 else f"{value.p}/{value.q}"
-        return {"rational": True, "text": text, "float": float(value)}
+        try:
+            as_float = float(value)
+        except OverflowError:  # an exact rational beyond the float64 range
+            as_float = math.copysign(math.inf, value.p)
+        return {"rational": True, "text": text, "float": as_float}
     number = value.evalf(15)
     if not number.is_real:
         raise UsageError(f"the exact gradient is not a real number here ({number}); check the file's values")
-    return {"rational": False, "text": str(sp.Float(number, 15)), "float": float(number)}
+    try:
+        as_float = float(number)
+    except OverflowError:
+        as_float = math.copysign(math.inf, float(sp.sign(number)))
+    return {"rational": False, "text": str(sp.Float(number, 15)), "float": as_float}
 
 
 # --------------------------------------------------------------------------- descend
@@ -415,29 +606,37 @@ def _positive(value: float | None, option: str) -> float | None:
 
 
 def run_descend(args: argparse.Namespace) -> int:
+    from . import budget
+
     problem = load(args)
     net = problem.network
     train = train_params(net, problem, args.train)
-    lr = _positive(args.lr, "--lr") or problem.lr
-    tol = _positive(args.tol, "--tol") if args.tol is not None else problem.tol
+    lr = _finite(_positive(args.lr, "--lr"), "--lr") or problem.lr
+    tol = _finite(_positive(args.tol, "--tol"), "--tol") if args.tol is not None else problem.tol
     max_steps = problem.max_steps if args.max_steps is None else args.max_steps
     if max_steps < 1:
         raise UsageError(f"--max-steps must be a positive integer, got {max_steps}")
     if args.plot:
         _check_figure_path(args.plot, "--plot")
     descent = optional_module("descent", "descend")
-    trace = descent.descend(net, problem.X, problem.Y, problem.values, train=train, lr=lr, tol=tol,
-                            max_steps=max_steps)
+    trace = descent.descend(net, problem.values, problem.X, problem.Y, train=train, lr=lr, tol=tol,
+                            max_steps=max_steps, time_limit=budget.seconds_allowed(), progress=True)
     if args.json:
+        budget.check(budget.Estimate("writing the trace as JSON", float(len(trace.steps))
+                                     * (net.n_params + 4 * len(trace.train)), "output numbers"),
+                     ["--train fewer parameters", "fewer steps", "the text table (without --json)"])
         print_json({"version": JSON_VERSION, "file": str(problem.source), "network": repr(net),
                     "train": list(train) if train else list(net.param_names), "lr": lr, "tol": tol,
                     "max_steps": max_steps, "trace": trace.to_dict()})
     else:
-        sys.stdout.write(_header(problem) + "\n" + trace.to_markdown().rstrip("\n") + "\n")
+        sys.stdout.write(_header(problem) + "\n" + trace.to_markdown(limit=TABLE_STEPS, params=TABLE_PARAMS).rstrip("\n")
+                         + "\n")
     if args.plot:
         plotting = optional_module("plotting", "descend --plot")
         if train and len(train) == 1:
-            fig = plotting.loss_curve(net, problem.X, problem.Y, problem.values, train[0], trace=trace)
+            budget.check(budget.numeric(net, problem.X.shape[0], passes=2 * 300 + 2 * len(trace.steps),
+                                        what="drawing the loss curve"), ["--plot of a smaller problem"])
+            fig = plotting.loss_curve(net, problem.values, problem.X, problem.Y, train[0], trace=trace)
         else:
             fig = plotting.loss_history(trace)
         plotting.save(fig, args.plot)
@@ -445,39 +644,61 @@ def run_descend(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: the text table of a long descent shows the first and last steps only, and of a wide one the first
+#: parameters of each step (--json has them all)
+TABLE_STEPS, TABLE_PARAMS = 200, 50
+
+
+def _finite(value: float | None, option: str) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise UsageError(f"{option} must be a finite number, got {value}")
+    return value
+
+
 # --------------------------------------------------------------------------- plot
 
 
 def _check_figure_path(output: str, option: str) -> Path:
+    from .atomic import check_target
+
     path = Path(output)
     if path.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"{option} {output}: the figure must be a .png or .svg file")
-    if not path.parent.is_dir():
-        raise UsageError(f"{option} {output}: directory {path.parent} does not exist")
-    return path
+    return check_target(path, option)
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    from . import budget
+
     problem = load(args)
     net = problem.network
     path = _check_figure_path(args.output, "-o")
     plotting = optional_module("plotting", "plot")
     X, Y, values = problem.X, problem.Y, problem.values
+    n = X.shape[0]
     if args.kind == "network":
+        budget.check(budget.Estimate(f"drawing the network diagram of {net.n_params} labelled parameters",
+                                     float(net.n_params + sum(net.layers)), "figure elements"),
+                     ["--kind curve or --kind history (the diagram labels every weight)"])
         fig = plotting.network_diagram(net, values=values)
     elif args.kind == "curve":
         param = args.param or (problem.train[0] if problem.train and len(problem.train) == 1 else problem.param)
         if param is None:
             raise UsageError("plot --kind curve needs --param P (or one parameter in the file's [train] params)")
-        fig = plotting.loss_curve(net, X, Y, values, check_param(net, param, "--param"))
+        budget.check(budget.numeric(net, n, passes=600, what="the loss curve (300 points)"), [f"fewer samples ({n})"])
+        fig = plotting.loss_curve(net, values, X, Y, check_param(net, param, "--param"))
     elif args.kind == "history":
         descent = optional_module("descent", "plot --kind history")
-        trace = descent.descend(net, X, Y, values, train=problem.train, lr=problem.lr, tol=problem.tol,
-                                max_steps=problem.max_steps)
+        trace = descent.descend(net, values, X, Y, train=problem.train, lr=problem.lr, tol=problem.tol,
+                                max_steps=problem.max_steps, time_limit=budget.seconds_allowed(), progress=True)
         fig = plotting.loss_history(trace)
     else:
         lrs = _learning_rates(args.lrs, problem.lr)
-        fig = plotting.compare_learning_rates(net, X, Y, values, lrs=lrs, train=problem.train,
+        if problem.tol is None:
+            budget.check(budget.numeric(net, n, passes=2 * len(lrs) * problem.max_steps,
+                                        what=f"{len(lrs)} descents of max_steps = {problem.max_steps}"),
+                         ["fewer learning rates (--lrs)", "a smaller max_steps or a tol in the file's [train]"])
+        fig = plotting.compare_learning_rates(net, values, X, Y, lrs=lrs, train=problem.train,
                                               tol=problem.tol, max_steps=problem.max_steps)
     plotting.save(fig, str(path))
     print(f"wrote {path}", file=sys.stderr)
@@ -491,8 +712,8 @@ def _learning_rates(text: str | None, lr: float) -> list[float]:
         rates = [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
         raise UsageError(f"--lrs must be comma-separated numbers such as 0.01,0.1,0.5, got {text!r}") from None
-    if not rates or any(not r > 0 for r in rates):
-        raise UsageError(f"--lrs must be positive numbers, got {text!r}")
+    if not rates or any(not (r > 0 and math.isfinite(r)) for r in rates):
+        raise UsageError(f"--lrs must be positive finite numbers, got {text!r}")
     return rates
 
 
@@ -500,21 +721,36 @@ def _learning_rates(text: str | None, lr: float) -> list[float]:
 
 
 def import_function(spec: str) -> Callable[..., Any]:
-    """Import ``module:function`` (the current directory is searched first)."""
+    """Import ``module:function``: the module from the current directory if it is there, else installed.
+
+    SymPy, mpmath and NumPy are imported first, and the current directory is searched for the named
+    module only (then appended to the end of sys.path for its own imports), so a file in the
+    current directory named like a library (``mpmath.py``, ``sympy.py``, ``numpy.py``) is never run.
+    """
     module_name, sep, func_name = spec.partition(":")
     if not sep or not module_name or not func_name:
         raise UsageError(f"{spec!r} is not MODULE:FUNCTION, e.g. mygrad:backprop (mygrad.py in this directory)")
+    if not all(part.isidentifier() for part in module_name.split(".")):
+        raise UsageError(f"{printable(module_name)!r} is not a module name (MODULE:FUNCTION, e.g. mygrad:backprop)")
+    import mpmath  # noqa: F401 - the libraries first: nothing in the cwd can shadow them afterwards
+    import numpy  # noqa: F401
+    import sympy  # noqa: F401
+
+    from . import verification  # noqa: F401
+
     cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
+        module = _import_from(module_name, cwd)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
             raise UsageError(f"cannot import module {module_name!r} (looked in {cwd} and on sys.path)") from None
         raise UsageError(f"importing {module_name!r} failed: {exc}") from None
-    except Exception as exc:  # the user's module raised while importing
-        raise UsageError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+    except (CandidateError, UsageError):
+        raise
+    except BaseException as exc:  # the user's module raised (or exited) while importing
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise UsageError(f"importing {module_name!r} failed: {type(exc).__name__}: {_one_line(exc)}") from None
     func = getattr(module, func_name, None)
     if func is None:
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
@@ -523,6 +759,32 @@ def import_function(spec: str) -> Callable[..., Any]:
     if not callable(func):
         raise UsageError(f"{spec} is not callable (it is a {type(func).__name__})")
     return func
+
+
+def _import_from(module_name: str, directory: str):
+    """The module ``module_name`` from ``directory`` when it is there, else from sys.path."""
+    import importlib.machinery
+    import importlib.util
+
+    top = module_name.split(".")[0]
+    if directory not in sys.path:
+        sys.path.append(directory)  # last: the candidate's own helper modules, never before a library
+    found = importlib.machinery.PathFinder.find_spec(top, [directory])
+    if top in sys.modules:
+        loaded = getattr(sys.modules[top], "__file__", None)
+        if found is not None and found.origin and loaded and Path(loaded).resolve() != Path(found.origin).resolve():
+            raise UsageError(f"{found.origin} has the name of the module {top!r} that is already imported from "
+                             f"{loaded}; rename your file (e.g. my_{top}.py)")
+        return importlib.import_module(module_name)
+    if found is not None and found.loader is not None:
+        module = importlib.util.module_from_spec(found)
+        sys.modules[top] = module
+        try:
+            found.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(top, None)
+            raise
+    return importlib.import_module(module_name)
 
 
 def guarded(func: Callable[..., Any], spec: str) -> Callable[..., Any]:

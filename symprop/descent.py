@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,41 @@ from .errors import listing, suggest
 from .graph import latex_name
 from .spec import Network, arrays_to_dict, as_data, parse_values
 
-#: why a run stopped
-STOP_REASONS = ("tol", "max_steps", "diverged")
+#: why a run stopped: converged, out of steps, diverged, the starting loss was not finite, out of time
+STOP_REASONS = ("tol", "max_steps", "diverged", "nonfinite", "budget")
 
 #: a loss is "exploding" when it exceeds BLOWUP * max(initial loss, 1)
 BLOWUP = 1e6
+#: ... or when it stays above RISE * max(initial loss, 1) for PATIENCE updates in a row (a saturated
+#: likelihood loss such as bce grows only linearly in the weights, so it may never reach BLOWUP)
+RISE = 1e3
+PATIENCE = 10
+#: at most this many steps are kept in a trace; beyond it the history is thinned (see Trace.n_steps)
+HISTORY = 10_000
+#: and at most about this many bytes of parameter values (a wide network keeps fewer steps)
+HISTORY_BYTES = 2**27
+
+
+class Values(Mapping):
+    """A read-only mapping name -> float over one float64 vector (a step's values without a dict per step)."""
+
+    __slots__ = ("_index", "_data")
+
+    def __init__(self, index: Mapping[str, int], data: np.ndarray) -> None:
+        self._index = index
+        self._data = data
+
+    def __getitem__(self, name: str) -> float:
+        return float(self._data[self._index[name]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 # --------------------------------------------------------------------------- the trace
@@ -28,10 +59,10 @@ class Step:
     """One update: the values before it, the loss there, the slopes and the step sizes lr * slope."""
 
     index: int
-    values: dict[str, float]
+    values: Mapping[str, float]
     loss: float
-    gradient: dict[str, float]
-    step_size: dict[str, float]
+    gradient: Mapping[str, float]
+    step_size: Mapping[str, float]
 
     @property
     def new_values(self) -> dict[str, float]:
@@ -41,7 +72,13 @@ class Step:
 
 @dataclass(frozen=True)
 class Trace:
-    """A gradient-descent run: every step, the final values and why it stopped."""
+    """A gradient-descent run: its steps, the final values and why it stopped.
+
+    ``steps`` holds every update of a run of up to ``HISTORY`` updates; a longer run keeps the first
+    half of that many and a thinned record of the rest (every 2nd, 4th, ... update, and always the
+    last one), so memory stays bounded whatever ``max_steps`` is. ``n_steps`` is the number of
+    updates made; ``thinned`` says whether some were left out of ``steps``.
+    """
 
     network: Network
     train: tuple[str, ...]
@@ -55,6 +92,16 @@ class Trace:
     final_loss: float
     stopped: str
     reason: str
+    n_steps: int = field(default=-1)
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 0:
+            object.__setattr__(self, "n_steps", len(self.steps))
+
+    @property
+    def thinned(self) -> bool:
+        """True when the run made more updates than ``steps`` keeps."""
+        return self.n_steps > len(self.steps)
 
     @property
     def converged(self) -> bool:
@@ -63,7 +110,7 @@ class Trace:
 
     @property
     def losses(self) -> list[float]:
-        """The loss before every update, then the loss at the final values."""
+        """The loss before every kept update, then the loss at the final values."""
         return [s.loss for s in self.steps] + [self.final_loss]
 
     def path(self, name: str) -> list[float]:
@@ -73,7 +120,7 @@ class Trace:
 
     def __repr__(self) -> str:
         return (
-            f"<Trace {self.stopped} after {len(self.steps)} step(s), lr={self.lr}, train={listing(self.train)}, "
+            f"<Trace {self.stopped} after {self.n_steps} step(s), lr={self.lr}, train={listing(self.train)}, "
             f"final loss {_fmt(self.final_loss, 6)}>"
         )
 
@@ -91,7 +138,8 @@ class Trace:
             "stopped": self.stopped,
             "converged": self.converged,
             "reason": self.reason,
-            "n_steps": len(self.steps),
+            "n_steps": self.n_steps,
+            "steps_kept": len(self.steps),
             "initial": _json_floats(self.initial),
             "final": _json_floats(self.final),
             "final_loss": _json_float(self.final_loss),
@@ -109,32 +157,42 @@ class Trace:
         }
 
     # ----------------------------------------------------------------- tables
-    def rows(self, digits: int = 4, limit: int | None = None) -> list[tuple[str, str, str, str, str, str]]:
+    def rows(self, digits: int = 4, limit: int | None = None,
+             params: int | None = None) -> list[tuple[str, str, str, str, str, str]]:
         """Table rows (step, parameter, loss, slope, step size, new value) as formatted text.
 
         ``limit`` keeps the first and last steps of a long run (``limit`` steps in all) and puts one
-        row saying how many were left out in between.
+        row saying how many were left out in between; ``params`` shows at most that many trained
+        parameters per step (the first ones) and one row saying how many more there are.
         """
         out = []
+        shown = self.train if params is None or len(self.train) <= params else self.train[:params]
         for s in _shown(self.steps, limit):
             if s is None:
                 left_out = len(self.steps) - limit
                 out.append(("…", f"({left_out} steps left out)", "", "", "", ""))
                 continue
-            for i, name in enumerate(self.train):
+            new = {name: s.values[name] - s.step_size[name] for name in shown}
+            for i, name in enumerate(shown):
                 loss = _fmt(s.loss, digits) if i == 0 else ""
                 out.append((str(s.index), name, loss, _fmt(s.gradient[name], digits),
-                            _fmt(s.step_size[name], digits), _fmt(s.new_values[name], digits)))
+                            _fmt(s.step_size[name], digits), _fmt(new[name], digits)))
+            if len(shown) < len(self.train):
+                out.append(("…", f"({len(self.train) - len(shown)} more parameters)", "", "", "", ""))
         return out
 
-    def to_markdown(self, digits: int = 4, summary: bool = True, limit: int | None = None) -> str:
+    def to_markdown(self, digits: int = 4, summary: bool = True, limit: int | None = None,
+                    params: int | None = None) -> str:
         """A Markdown table, one row per (step, trained parameter), then the stopping reason."""
         head = "| step | parameter | loss | slope ∂L/∂p | step size α·slope | new value |"
         lines = [head, "|---:|:---|---:|---:|---:|---:|"]
-        for r in self.rows(digits, limit):
+        for r in self.rows(digits, limit, params):
             name = r[1] if r[0] == "…" else f"`{r[1]}`"
             lines.append("| " + " | ".join((r[0], name) + r[2:]) + " |")
         if summary:
+            if self.thinned:
+                lines += ["", f"The run made {self.n_steps} updates; the table shows the {len(self.steps)} kept "
+                              "(the first ones, then a thinned record and the last)."]
             lines += ["", f"Final loss {_fmt(self.final_loss, digits)}. Stopped ({self.stopped}): {self.reason}"]
         return "\n".join(lines)
 
@@ -166,6 +224,7 @@ class Trace:
         """
         out = []
         for s in self.steps:
+            new_values = s.new_values
             for name in self.train:
                 p = latex_name(name)
                 numbers = (
@@ -175,7 +234,7 @@ class Trace:
                 new = f"{{{p}}}" if "^" in p else p  # no double superscript: {w^{[1]}_{11}}^{new}
                 out.append(
                     f"{new}^{{\\text{{new}}}} = {p} - \\alpha \\frac{{\\partial {loss_symbol}}}{{\\partial {p}}} "
-                    f"= {numbers} = {_latex_num(_fmt(s.new_values[name], digits))}"
+                    f"= {numbers} = {_latex_num(_fmt(new_values[name], digits))}"
                 )
         return out
 
@@ -246,14 +305,14 @@ def train_names(net: Network, train: Any) -> tuple[str, ...]:
     items = [train] if isinstance(train, str) or hasattr(train, "name") else train
     if not isinstance(items, Iterable):
         raise TypeError(f"train must be None, a parameter name or a list of names, got {train!r}")
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered and O(1) membership: a network may have millions of parameters
     for item in items:
         name = getattr(item, "name", item)
         if not isinstance(name, str):
             raise TypeError(f"train lists parameters by name or symbol, got {item!r}")
-        if name not in names:
-            names.append(name)
-    unknown = [n for n in names if n not in net.param_names]
+        names[name] = None
+    known = net._slots  # the parameter names (a tied group by its own name), O(1) membership
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(
             f"train names unknown parameter(s) {listing(unknown)} for {net!r}; valid: "
@@ -264,84 +323,232 @@ def train_names(net: Network, train: Any) -> tuple[str, ...]:
     return tuple(n for n in net.param_names if n in names)
 
 
-def _check_options(lr: Any, tol: Any, max_steps: Any, blowup: Any) -> tuple[float, float | None, int, float]:
+def _whole(value: Any, what: str) -> int:
+    """A whole number >= 0; 1e9 (a float with no fraction, as TOML and JSON write big numbers) is accepted."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a whole number >= 0, got {value!r}")
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        value = int(value)
+    if not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{what} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_options(lr: Any, tol: Any, max_steps: Any, blowup: Any, rise: Any = RISE,
+                   history: Any = HISTORY) -> tuple[float, float | None, int, float, float, int]:
     lr = _number(lr, "lr (the learning rate)", "a finite number > 0")
     tol = None if tol is None else _number(tol, "tol (the step-size threshold)", "None or a finite number > 0")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
-        raise ValueError(f"max_steps must be a whole number >= 0, got {max_steps!r}")
+    max_steps = _whole(max_steps, "max_steps")
     blowup = _number(blowup, "blowup", "a finite number > 1")
     if blowup <= 1:
         raise ValueError(f"blowup must be a finite number > 1, got {blowup!r}")
-    return lr, tol, int(max_steps), blowup
+    rise = _number(rise, "rise", "a finite number > 1")
+    if rise <= 1:
+        raise ValueError(f"rise must be a finite number > 1, got {rise!r}")
+    history = _whole(history, "history")
+    if history < 2:
+        raise ValueError(f"history must be a whole number >= 2 (steps kept in the trace), got {history!r}")
+    return lr, tol, max_steps, blowup, rise, history
+
+
+def _check_order(net: Network, values: Any, X: Any, Y: Any, what: str = "descend") -> None:
+    """descend (and the plots) used to take (net, X, Y, values): say so when a caller still passes that order."""
+    def values_like(obj: Any) -> bool:
+        return isinstance(obj, Mapping) or (isinstance(obj, (tuple, list)) and len(obj) == 2
+                                            and all(isinstance(part, (list, tuple)) and len(part) == net.depth
+                                                    and all(np.ndim(a) >= 1 for a in part) for part in obj))
+
+    if not isinstance(values, Mapping) and (values_like(Y) or isinstance(X, Mapping)):
+        raise TypeError(
+            f"{what} takes (net, values, X, Y), like verify; the argument order changed and this call looks like "
+            f"the old order (net, X, Y, values): write {what}(net, values, X, Y, ...)"
+        )
 
 
 # --------------------------------------------------------------------------- the run
 
 
+class _History:
+    """The steps a trace keeps: the first ``head``, then every ``stride``-th (stride doubling when full)."""
+
+    def __init__(self, limit: int) -> None:
+        self.head_size = limit // 2
+        self.tail_size = max(limit - self.head_size - 1, 1)
+        self.head: list[Step] = []
+        self.tail: list[Step] = []
+        self.stride = 1
+        self.last: Step | None = None
+        self.count = 0
+
+    def add(self, step: Step) -> None:
+        self.count += 1
+        self.last = step
+        if len(self.head) < self.head_size:
+            self.head.append(step)
+            return
+        offset = step.index - self.head_size
+        if offset % self.stride == 0:
+            self.tail.append(step)
+            if len(self.tail) > self.tail_size:
+                self.stride *= 2
+                self.tail = [s for s in self.tail if (s.index - self.head_size) % self.stride == 0]
+
+    def steps(self) -> list[Step]:
+        kept = self.head + self.tail
+        if self.last is not None and (not kept or kept[-1] is not self.last):
+            kept.append(self.last)
+        return kept
+
+
 def descend(
     net: Network,
+    values: Any,
     X: Any,
     Y: Any,
-    values: Any,
     train: Any = None,
     lr: float = 0.1,
     tol: float | None = None,
     max_steps: int = 1000,
     *,
     blowup: float = BLOWUP,
+    rise: float = RISE,
+    history: int = HISTORY,
+    time_limit: float | None = None,
+    progress: bool = False,
 ) -> Trace:
     """Gradient descent ``p <- p - lr * dL/dp`` on the ``train`` parameters; the others stay as given.
 
-    Gradients come from the compiled exact gradient (``net.compile()``). The run stops
+    ``values`` are the starting values (a dict name -> number, or (weights, biases)); X and Y the
+    data, as for ``verify``. Gradients come from the compiled exact gradient (``net.compile()``).
+    The run stops
 
     * ``"tol"`` when every trained parameter's step size ``|lr * dL/dp|`` is below ``tol``
       (that last, tiny update is still applied, as in seed 002);
     * ``"max_steps"`` after ``max_steps`` updates;
-    * ``"diverged"`` when the loss (or a slope) is not finite, or the loss explodes: exceeds
-      ``blowup * max(initial loss, 1)`` (1e6 by default). The exploding state is ``trace.final``.
+    * ``"diverged"`` when the loss (or a slope) stops being finite, or the loss explodes: exceeds
+      ``blowup * max(initial loss, 1)`` (1e6 by default), or stays above ``rise * max(initial loss, 1)``
+      (1e3) for 10 updates in a row, which catches the likelihood losses (bce grows only linearly in
+      saturated weights). The exploding state is ``trace.final``;
+    * ``"nonfinite"`` when the loss at the starting values is already not finite (no update is made);
+    * ``"budget"`` when ``time_limit`` seconds have passed (the CLI sets it from ``--budget``).
+
+    The trace keeps at most ``history`` steps (fewer for wide networks: about 128 MiB of values);
+    a longer run is thinned (``trace.n_steps`` counts every update). Without ``tol`` the whole run
+    of ``max_steps`` updates is certain, so its cost is checked against the work budget
+    (``symprop.budget``) first. ``progress`` draws a progress bar on a terminal.
     """
-    names = train_names(check_network(net), train)
-    lr, tol, max_steps, blowup = _check_options(lr, tol, max_steps, blowup)
+    check_network(net)
+    _check_order(net, values, X, Y)
+    names = train_names(net, train)
+    lr, tol, max_steps, blowup, rise, history = _check_options(lr, tol, max_steps, blowup, rise, history)
     weights, biases = parse_values(net, values)
     X, Y = as_data(net, X, Y)
+    from . import budget
+
+    cost = budget.numeric(net, X.shape[0], passes=2 * max_steps,
+                          what=f"gradient descent of max_steps = {max_steps} updates without tol")
+    if tol is None:
+        budget.check(cost, ["fewer steps (--max-steps / max_steps)", "a tol (the run then stops when it converges)"])
     compiled = net.compile()
+    theta = np.concatenate([part for w, b in zip(weights, biases) for part in (w.ravel(), b)])
+    weights, biases = _views(net, theta)
     initial = arrays_to_dict(net, weights, biases)
-    slots = {n: net.slots(n) for n in names}  # the entries each parameter fills (several when tied)
-    steps: list[Step] = []
+    # theta holds every weight/bias entry (net.param_infos order); a tied parameter fills several
+    entry = {p.name: i for i, p in enumerate(net.param_infos)}
+    index = {n: entry[net.slots(n)[0].name] for n in net.param_names}  # where each parameter's value is read
+    slot_of = [[entry[p.name] for p in net.slots(n)] for n in names]
+    flat_slots = np.array([i for slots in slot_of for i in slots], dtype=np.intp)
+    owner = np.repeat(np.arange(len(names)), [len(slots) for slots in slot_of])
+    train_index = {n: i for i, n in enumerate(names)}
+    per_step = 8 * theta.size + 24 * len(names) + 200
+    kept = _History(max(2, min(history, budget_steps(per_step))))
     stopped, reason, limit = "max_steps", "", math.inf
-    converging = False
-    with np.errstate(all="ignore"):  # overflow is detected and reported below, never printed
-        for index in range(max_steps + 1):
+    converging, above = False, 0
+    deadline = None if time_limit is None else time.monotonic() + float(time_limit)
+    bar = _progress(max_steps, progress and budget.long(cost))
+    with bar, np.errstate(all="ignore"):  # overflow is detected and reported below, never printed
+        for step in range(max_steps + 1):
             loss = float(compiled.loss_arrays(weights, biases, X, Y, check=False))
-            if index == 0:
-                limit = blowup * max(loss, 1.0) if math.isfinite(loss) else math.inf
+            if step == 0:
+                if not math.isfinite(loss):
+                    stopped, reason = "nonfinite", (
+                        f"the loss at the starting values is {loss} (not finite), so no update was made: "
+                        "the values or the data overflow the forward pass; start from smaller values.")
+                    break
+                start = loss
+                limit = blowup * max(loss, 1.0)
             problem = _divergence(loss, limit, blowup)
+            above = above + 1 if loss > rise * max(start, 1.0) else 0
+            if not problem and above >= PATIENCE:
+                problem = (f"the loss stayed above {rise:g} x max(initial loss, 1) = {rise * max(start, 1.0):.4g} for "
+                           f"{PATIENCE} updates in a row (now {loss:.4g}, {loss / start if start else math.inf:.3g} "
+                           "times the initial loss)")
             if problem:
-                stopped, reason = "diverged", f"diverged at step {index}: {problem}; lr = {lr:g} is probably too large."
+                stopped, reason = "diverged", f"diverged at step {step}: {problem}; lr = {lr:g} is probably too large."
                 break
             if converging:
-                stopped, reason = "tol", _converged_reason(steps[-1], tol)
+                stopped, reason = "tol", _converged_reason(kept.last, tol)
                 break
-            if index == max_steps:
-                reason = _max_steps_reason(steps, max_steps, tol)
+            if step == max_steps:
+                reason = _max_steps_reason(kept.last, max_steps, tol)
+                break
+            if deadline is not None and step % 64 == 0 and time.monotonic() > deadline:
+                stopped, reason = "budget", (
+                    f"stopped after {step} update(s): the time budget of {time_limit:g} s ran out before tol or "
+                    f"max_steps = {max_steps} was reached; allow more with --budget SECONDS.")
                 break
             dW, db = compiled.gradient_arrays(weights, biases, X, Y, check=False)
-            slopes = {n: math.fsum(float((dW if p.kind == "w" else db)[p.layer - 1][p.index]) for p in entries)
-                      for n, entries in slots.items()}
-            bad = [n for n, g in slopes.items() if not math.isfinite(g)]
-            if bad:
+            entries = np.concatenate([part for w, b in zip(dW, db) for part in (np.ravel(w), np.ravel(b))])
+            grad = np.bincount(owner, weights=entries[flat_slots], minlength=len(names))  # sum over each tie's uses
+            bad = ~np.isfinite(grad)
+            if bad.any():
                 stopped = "diverged"
-                reason = f"diverged at step {index}: the slope of {listing(bad)} is not finite; lr = {lr:g} is probably too large."
+                reason = (f"diverged at step {step}: the slope of {listing([names[i] for i in np.flatnonzero(bad)])} "
+                          f"is not finite; lr = {lr:g} is probably too large.")
                 break
-            before = arrays_to_dict(net, weights, biases)
-            sizes = {n: lr * g for n, g in slopes.items()}
-            steps.append(Step(index, before, loss, slopes, sizes))
-            for n, entries in slots.items():
-                for p in entries:
-                    (weights if p.kind == "w" else biases)[p.layer - 1][p.index] -= sizes[n]
-            converging = tol is not None and max(abs(s) for s in sizes.values()) < tol
-    return Trace(net, names, lr, tol, max_steps, blowup, initial, steps,
-                 arrays_to_dict(net, weights, biases), loss, stopped, reason)
+            sizes = lr * grad
+            kept.add(Step(step, Values(index, theta.copy()), loss, Values(train_index, grad), Values(train_index, sizes)))
+            theta[flat_slots] -= sizes[owner]
+            converging = tol is not None and float(np.max(np.abs(sizes))) < tol
+            if step % 64 == 63:
+                bar.update(64)
+    return Trace(net, names, lr, tol, max_steps, blowup, initial, kept.steps(),
+                 arrays_to_dict(net, weights, biases), loss, stopped, reason, kept.count)
+
+
+def budget_steps(per_step_bytes: int) -> int:
+    """How many steps fit in HISTORY_BYTES."""
+    return max(2, HISTORY_BYTES // max(per_step_bytes, 1))
+
+
+def _views(net: Network, theta: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """weights and biases as views into one parameter vector (in the network's parameter order)."""
+    weights, biases, at = [], [], 0
+    for rows, cols in net.weight_shapes():
+        weights.append(theta[at:at + rows * cols].reshape(rows, cols))
+        at += rows * cols
+        biases.append(theta[at:at + rows])
+        at += rows
+    return weights, biases
+
+
+class _NoBar:
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def update(self, step: int = 1) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from .display import Progress
+
+    return Progress(total, "descend")
 
 
 def _divergence(loss: float, limit: float, blowup: float) -> str:
@@ -361,10 +568,10 @@ def _converged_reason(last: Step, tol: float | None) -> str:
     )
 
 
-def _max_steps_reason(steps: list[Step], max_steps: int, tol: float | None) -> str:
-    if not steps:
+def _max_steps_reason(last: Step | None, max_steps: int, tol: float | None) -> str:
+    if last is None:
         return "max_steps = 0: no update was made."
-    name, size = max(steps[-1].step_size.items(), key=lambda item: abs(item[1]))
+    name, size = max(last.step_size.items(), key=lambda item: abs(item[1]))
     if tol is None:
         return f"made max_steps = {max_steps} update(s) (no tol given); the last step size was {abs(size):.3g} for {name}."
     return (

@@ -31,3 +31,9 @@ def listing(names: Iterable[str], limit: int = 12) -> str:
     names = list(names)
     head = ", ".join(names[:limit])
     return head + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def printable(text: str) -> str:
+    """Text safe to echo on a terminal: control characters (escape sequences, bidi overrides) are
+    shown escaped, as ``\\x1b`` or ``\\u202e``."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)

@@ -156,9 +156,23 @@ def forward_sample(net: Network, x: list[sp.Expr], W, b) -> tuple[list[list[sp.E
 
 def forward(net: Network, X: Any, exact: bool = False, fix: Any = None):
     """For every sample, (Z, A): Z[l], A[l] are lists of closed forms (A[0] = x, Z[0] = [])."""
+    sub = parameter_values(net, fix, exact)
+    _guard(net, X, sub, exact, "the forward pass as closed forms")
     Xs, _ = sympy_data(net, X, None, exact)
-    W, b = weight_matrices(net, parameter_values(net, fix, exact))
+    W, b = weight_matrices(net, sub)
     return [forward_sample(net, x, W, b) for x in Xs]
+
+
+def _guard(net: Network, X: Any, sub: dict, exact: bool, what: str) -> None:
+    """The work budget (symprop.budget): refuse a closed form of absurd size before building it."""
+    from .budget import guard_closed_form
+
+    try:
+        ndim = np.ndim(X)
+        n = 1 if ndim == 0 or (ndim == 1 and net.n_inputs > 1) else int(np.shape(X)[0])
+    except (TypeError, ValueError):
+        return  # not an array: sympy_data reports it
+    guard_closed_form(net, n, exact or any(k is v for k, v in sub.items()), what)
 
 
 def predict(net: Network, X: Any, exact: bool = False, fix: Any = None) -> sp.Matrix:
@@ -167,8 +181,10 @@ def predict(net: Network, X: Any, exact: bool = False, fix: Any = None) -> sp.Ma
 
 def loss_expr(net: Network, X: Any, Y: Any, exact: bool = False, fix: Any = None) -> sp.Expr:
     """scale(N, m) * sum over samples and outputs of ell(a, y) (+ lam * sum(W**2) with l2), as a closed form."""
+    sub = parameter_values(net, fix, exact)
+    _guard(net, X, sub, exact, "the loss as a closed form")
     Xs, Ys = sympy_data(net, X, Y, exact)
-    W, b = weight_matrices(net, parameter_values(net, fix, exact))
+    W, b = weight_matrices(net, sub)
     ell = losses.element(net.loss_name)
     terms = []
     for x, y in zip(Xs, Ys):

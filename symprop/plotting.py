@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .descent import Trace, check_network, descend, train_names
+from .descent import Trace, _check_order, check_network, descend, train_names
 from .errors import listing
 from .spec import Network, arrays_to_dict, as_data, parse_values
 
@@ -35,13 +35,21 @@ def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list[A
 
 def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
     """Write a figure as PNG or SVG, chosen by the file's extension; returns the path."""
+    from .atomic import write_with
+
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
     if ext not in FORMATS:
         raise ValueError(f"cannot save a figure as {path.name!r}: the extension must be one of .png, .svg")
     if not path.parent.exists():
         raise ValueError(f"cannot save {path}: the folder {path.parent} does not exist")
-    fig.savefig(path, format=ext, dpi=dpi)
+    try:  # written to a temporary file and renamed into place: never a half-written figure
+        write_with(path, lambda fh: fig.savefig(fh, format=ext, dpi=dpi), what="figure")
+    except ValueError as exc:
+        if "arange" in str(exc) or "cannot compute length" in str(exc) or "Maximum allowed size" in str(exc):
+            raise ValueError(f"cannot draw {path.name}: the numbers to plot are too large for float64 axes "
+                             "(values near 1e308 or a loss that overflowed); use smaller values") from None
+        raise
     return path
 
 
@@ -91,15 +99,20 @@ def _range(points: Sequence[float], span: tuple[float, float] | None) -> tuple[f
             raise ValueError(f"span must be (low, high) with low < high, got {span!r}")
         return lo, hi
     lo, hi = min(points), max(points)
-    pad = max(0.25 * (hi - lo), 1e-6 * max(abs(lo), abs(hi)), 1.0)
-    return lo - pad, hi + pad
+    with np.errstate(over="ignore"):
+        pad = max(0.25 * (hi - lo), 1e-6 * max(abs(lo), abs(hi)), 1.0)
+        lo, hi = lo - pad, hi + pad
+    if not (math.isfinite(lo) and math.isfinite(hi)) or max(abs(lo), abs(hi)) > 1e300:
+        raise ValueError(f"cannot draw the loss against a parameter whose values reach {max(abs(v) for v in points):.3g}: "
+                         "too close to the float64 limit (1.8e308) for an axis; use smaller values or span=(low, high)")
+    return lo, hi
 
 
 def loss_curve(
     net: Network,
+    values: Any,
     X: Any,
     Y: Any,
-    values: Any,
     param: Any,
     trace: Trace | None = None,
     *,
@@ -115,7 +128,8 @@ def loss_curve(
     ``tangents`` draws the tangent line (slope dL/dp) at the first that many steps; ``show_steps``
     limits how many of the trace's points are drawn (all by default).
     """
-    name = _one_param(check_network(net, "loss_curve"), param)
+    _check_order(check_network(net, "loss_curve"), values, X, Y, "loss_curve")
+    name = _one_param(net, param)
     X, Y = as_data(net, X, Y)
     base = arrays_to_dict(net, *parse_values(net, values))
     path: list[float] = []
@@ -241,9 +255,9 @@ def _wrap(text: str, width: int) -> str:
 
 def compare_learning_rates(
     net: Network,
+    values: Any,
     X: Any,
     Y: Any,
-    values: Any,
     train: Any = None,
     lrs: Sequence[float] = (0.1, 0.4),
     *,
@@ -258,15 +272,16 @@ def compare_learning_rates(
     """
     if isinstance(lrs, (int, float)) or not isinstance(lrs, Sequence) or not lrs:
         raise ValueError(f"lrs must be a non-empty list of learning rates such as (0.1, 0.5), got {lrs!r}")
-    names = train_names(check_network(net, "compare_learning_rates"), train)
-    traces = [descend(net, X, Y, values, train=names, lr=lr, tol=tol, max_steps=max_steps) for lr in lrs]
+    _check_order(check_network(net, "compare_learning_rates"), values, X, Y, "compare_learning_rates")
+    names = train_names(net, train)
+    traces = [descend(net, values, X, Y, train=names, lr=lr, tol=tol, max_steps=max_steps) for lr in lrs]
     fig, axes = _figure(5.2 * len(lrs), 4.4, ncols=len(lrs))
     for ax, trace in zip(axes, traces):
         title = f"lr = {trace.lr:g}: {trace.stopped} after {len(trace.steps)} step(s)"
         if len(names) == 1 and len(trace.steps) > show_steps:
             title += f"\n(the first {show_steps} drawn)"
         if len(names) == 1:
-            loss_curve(net, X, Y, values, names[0], trace, show_steps=show_steps, tangents=min(3, show_steps),
+            loss_curve(net, values, X, Y, names[0], trace, show_steps=show_steps, tangents=min(3, show_steps),
                        ax=ax, title=title)
         else:
             loss_history(trace, ax=ax, title=title)

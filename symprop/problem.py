@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import listing, suggest
+from .errors import listing, printable, suggest
 from .spec import Network, as_data
 
 if sys.version_info >= (3, 11):
@@ -57,6 +57,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 }
 TOP_LEVEL = ("title", "description") + tuple(SECTIONS) + ("tie",)
 INITS = ("zeros", "normal")
+#: the largest max_steps a file may ask for (descent keeps a bounded history, and a run without tol
+#: is checked against the work budget, so this only rules out nonsense such as 1e300)
+MAX_STEPS = 10**15
 
 
 class ProblemError(ValueError):
@@ -90,26 +93,37 @@ class Problem:
         return {k: v for k, v in self.values.items() if k not in self.train}
 
 
-def load_problem(path: str | Path) -> Problem:
-    """Read and validate a problem file."""
+def load_problem(path: str | Path, *, allow_outside_data: bool = False) -> Problem:
+    """Read and validate a problem file.
+
+    A CSV named by ``[data] csv`` is read relative to the problem file's directory and must lie
+    inside it, unless ``allow_outside_data`` (``--allow-outside-data`` on the command line).
+    """
+    from . import budget
     from .examples import EXAMPLES
 
     if not Path(path).exists() and str(path) in EXAMPLES:  # a built-in example by name: symprop derive seed002
         return problem_from_dict(EXAMPLES[str(path)].problem_dict(), source=None)
     path = Path(path)
+    shown = printable(str(path))
     if path.is_dir():
-        raise ProblemError(f"{path}: is a directory; give a problem file (.toml) such as {_example_in(path)}")
+        raise ProblemError(f"{shown}: is a directory; give a problem file (.toml) such as {_example_in(path)}")
     if not path.is_file():
         nearby = sorted(p.name for p in path.parent.glob("*.toml")) if path.parent.is_dir() else []
-        hint = suggest(path.name, nearby) or suggest(path.name, list(EXAMPLES))
-        raise ProblemError(f"{path}: no such problem file (nor a built-in example: {listing(EXAMPLES)})." + hint)
+        hint = suggest(path.name, nearby + list(EXAMPLES)) or suggest(path.name, nearby)
+        raise ProblemError(f"{shown}: no such problem file (nor a built-in example: {listing(EXAMPLES)})."
+                           + printable(hint))
+    budget.check(budget.reading(path.stat().st_size, f"reading the problem file {shown}"),
+                 ["a smaller file (put large data in a CSV: [data] csv = \"data.csv\")"])
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
-        raise ProblemError(f"{path}: not valid TOML: {exc}") from None
+        raise ProblemError(f"{shown}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
-        raise ProblemError(f"{path}: not a UTF-8 text file") from None
-    return problem_from_dict(raw, source=path)
+        raise ProblemError(f"{shown}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise ProblemError(f"{shown}: not valid TOML: nested too deeply") from None
+    return problem_from_dict(raw, source=path, allow_outside_data=allow_outside_data)
 
 
 def _example_in(directory: Path) -> str:
@@ -117,12 +131,14 @@ def _example_in(directory: Path) -> str:
     return str(found[0]) if found else "derivations/seed002_softplus_ssr.toml"
 
 
-def problem_from_dict(raw: dict[str, Any], source: Path | None = None) -> Problem:
+def problem_from_dict(raw: dict[str, Any], source: Path | None = None, *, allow_outside_data: bool = False) -> Problem:
     """Validate a parsed problem (the dict a TOML file gives)."""
+    from . import budget
+
     where = str(source) if source else "<problem>"
 
     def fail(msg: str) -> ProblemError:
-        return ProblemError(f"{where}: {msg}")
+        return ProblemError(printable(f"{where}: {msg}"))  # keys and values are echoed: no raw escape sequences
 
     for key in raw:
         if key not in TOP_LEVEL:
@@ -148,8 +164,12 @@ def problem_from_dict(raw: dict[str, Any], source: Path | None = None) -> Proble
         net = Network(**{k: v for k, v in net_raw.items()})
     except (ValueError, TypeError) as exc:
         raise fail(f"[network]: {exc}") from None
+    try:
+        budget.check(budget.parameters(net), ["a smaller network (fewer or narrower layers)"])
+    except budget.BudgetError as exc:
+        raise budget.BudgetError(printable(f"{where}: {exc}"), exc.estimate) from None
 
-    X, Y = _data(raw["data"], net, source, fail)
+    X, Y = _data(raw["data"], net, source, fail, allow_outside_data)
     values = _values(raw["values"], net, fail)
 
     train_raw = raw.get("train", {})
@@ -170,8 +190,10 @@ def problem_from_dict(raw: dict[str, Any], source: Path | None = None) -> Proble
     tol = train_raw.get("tol")
     tol = None if tol is None else _number(tol, "[train] tol", fail, positive=True)
     max_steps = train_raw.get("max_steps", 1000)
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise fail(f"[train] max_steps must be a positive integer, got {max_steps!r}")
+    if isinstance(max_steps, float) and max_steps.is_integer() and 1 <= max_steps <= MAX_STEPS:
+        max_steps = int(max_steps)  # max_steps = 1e9: TOML has no integer exponent notation
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= MAX_STEPS:
+        raise fail(f"[train] max_steps must be a positive integer (at most {MAX_STEPS:.0e}), got {max_steps!r}")
 
     derive_raw = raw.get("derive", {})
     _check_keys(derive_raw, SECTIONS["derive"], "derive", fail)
@@ -216,44 +238,84 @@ def _number(value: Any, what: str, fail, positive: bool = False) -> float:
     return value
 
 
-def _data(table: dict, net: Network, source: Path | None, fail) -> tuple[np.ndarray, np.ndarray]:
+def _data(table: dict, net: Network, source: Path | None, fail, allow_outside: bool = False) -> tuple[np.ndarray, np.ndarray]:
     _check_keys(table, SECTIONS["data"], "data", fail)
     if "csv" in table:
         if "x" in table or "y" in table:
             raise fail("[data] gives both csv and inline x/y; use one")
+        if not isinstance(table["csv"], str) or not table["csv"].strip():
+            raise fail("[data] csv must be a file name, e.g. csv = \"data.csv\" (relative to the problem file)")
         for key in ("x_columns", "y_columns"):
             cols = table.get(key)
             if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
                 raise fail(f"[data] with csv needs {key} = [\"column\", ...] naming the CSV columns")
-        base = source.parent if source else Path.cwd()
-        X, Y = _read_csv(base / table["csv"], table["x_columns"], table["y_columns"], fail)
+        path = _data_path(table["csv"], source, fail, allow_outside)
+        X, Y = _read_csv(path, table["x_columns"], table["y_columns"], fail)
     else:
         missing = [k for k in ("x", "y") if k not in table]
         if missing:
             raise fail(f"[data] needs inline {' and '.join(missing)} (or csv = \"file.csv\" with x_columns/y_columns)")
         X, Y = table["x"], table["y"]
+        for key in ("x", "y"):
+            _check_numbers(table[key], f"[data] {key}", fail)
     try:
         return as_data(net, X, Y)
     except (ValueError, TypeError) as exc:
         raise fail(f"[data]: {exc}") from None
 
 
+def _check_numbers(value: Any, what: str, fail) -> None:
+    """Inline data holds numbers only: no strings ("0.5"), no booleans, as for [values]."""
+    stack = [(value, what)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(item))))
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            kind = {bool: "a boolean", str: "a string"}.get(type(item), f"a {type(item).__name__}")
+            raise fail(f"{where} must be a number, got {item!r} ({kind}); write numbers such as 0.5 or 1, not quoted")
+
+
+def _data_path(name: str, source: Path | None, fail, allow_outside: bool) -> Path:
+    """The CSV relative to the problem file's directory; outside it only when allowed."""
+    base = (source.parent if source else Path.cwd()).resolve()
+    path = (base / Path(name).expanduser()).resolve()
+    if not allow_outside and base != path and base not in path.parents:
+        raise fail(f"[data] csv {name!r} is outside the problem file's directory {base}; move the data next to the "
+                   "file, or pass --allow-outside-data (load_problem(..., allow_outside_data=True)) if you trust it")
+    return path
+
+
 def _read_csv(path: Path, x_cols: list[str], y_cols: list[str], fail) -> tuple[list, list]:
+    """Read the columns; errors name the file, line and column, never the file's contents."""
+    from . import budget
+
     if not path.is_file():
         raise fail(f"[data] csv: no such file {path}")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        for col in x_cols + y_cols:
-            if col not in header:
-                raise fail(f"[data] csv {path.name}: no column '{col}'; columns: {listing(header)}." + suggest(col, header))
-        X, Y = [], []
-        for line, row in enumerate(reader, start=2):
-            try:
-                X.append([float(row[c]) for c in x_cols])
-                Y.append([float(row[c]) for c in y_cols])
-            except (TypeError, ValueError):
-                raise fail(f"[data] csv {path.name}, line {line}: a value is not a number: {row}") from None
+    budget.check(budget.reading(path.stat().st_size, f"reading the CSV {path.name}"), ["a smaller CSV (fewer samples)"])
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a UTF-8 byte-order mark is not a column name
+            reader = csv.DictReader(fh)
+            header = [h.strip() if isinstance(h, str) else h for h in (reader.fieldnames or [])]
+            reader.fieldnames = header
+            for col in x_cols + y_cols:
+                if col not in header:
+                    raise fail(f"[data] csv {path.name}: no column '{col}' in its first line ({len(header)} column(s))."
+                               + suggest(col, [h for h in header if isinstance(h, str) and len(h) <= 40]))
+            X, Y = [], []
+            for line, row in enumerate(reader, start=2):
+                for cols, out in ((x_cols, X), (y_cols, Y)):
+                    numbers = []
+                    for c in cols:
+                        try:
+                            numbers.append(float(row[c]))
+                        except (TypeError, ValueError):
+                            raise fail(f"[data] csv {path.name}, line {line}, column '{c}': not a number") from None
+                    out.append(numbers)
+    except UnicodeDecodeError:
+        raise fail(f"[data] csv {path.name}: not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise fail(f"[data] csv {path.name}: not a valid CSV file ({exc})") from None
     return X, Y
 
 
@@ -271,12 +333,14 @@ def _values(table: dict, net: Network, fail) -> dict[str, Any]:
         if init not in INITS:
             raise fail(f"[values] init must be one of {', '.join(INITS)}, got {init!r}" + suggest(str(init), INITS))
         seed = table.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise fail(f"[values] seed must be an integer, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise fail(f"[values] seed must be a whole number >= 0, got {seed!r}")
         std = _number(table.get("std", 1.0), "[values] std", fail, positive=True)
         rng = np.random.default_rng(seed)
-        for name in net.param_names:
-            values[name] = 0.0 if init == "zeros" else float(rng.normal(0.0, std))
+        draws = np.zeros(net.n_params) if init == "zeros" else rng.normal(0.0, std, size=net.n_params)
+        if not np.all(np.isfinite(draws)):
+            raise fail(f"[values] std = {std!r} gives values beyond float64; use a smaller std")
+        values.update(zip(net.param_names, draws.tolist()))
     elif "seed" in table or "std" in table:
         raise fail("[values] seed and std only apply with init = \"normal\"")
     for name in names:

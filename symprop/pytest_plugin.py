@@ -6,6 +6,7 @@ summary line and the report file cover every check of the run, written once by t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_REPORTS] = []
     config.stash[_LOST] = []
+    path = config.getoption("symprop_report", None)
+    if path and not _is_xdist_worker(config):  # refuse a bad path now, not after the whole run
+        target = Path(path)
+        if target.is_dir():
+            raise pytest.UsageError(f"--symprop-report {path}: is a directory; give a file name such as {path}/symprop.md")
+        if target.exists() and not target.is_file():
+            return  # a device such as /dev/null
+        parent = target.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise pytest.UsageError(f"--symprop-report {path}: cannot write in {parent}")
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
@@ -123,6 +136,8 @@ def write_markdown(path: Path, reports: list) -> Path:
     parts = ["# symprop gradient checks", "", summary_line(reports), ""]
     for nodeid, report in reports:
         parts += [f"## {nodeid}", "", report.to_markdown()]
+    from symprop.atomic import write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_text(path, "\n".join(parts), what="--symprop-report")  # a temporary file renamed into place
     return path

@@ -24,7 +24,7 @@ E = SEED_002
 
 @pytest.fixture(scope="module")
 def trace():
-    return descend(E.network, E.X, E.Y, E.values, train=E.train, lr=E.lr, tol=E.tol)
+    return descend(E.network, E.values, E.X, E.Y, train=E.train, lr=E.lr, tol=E.tol)
 
 
 def check_png(fig, path, dpi: int = 100) -> np.ndarray:
@@ -49,7 +49,7 @@ def texts_of(fig) -> list[str]:
 
 
 def test_loss_curve_shows_the_exact_loss_and_the_descent_steps(trace, tmp_path):
-    fig = plotting.loss_curve(E.network, E.X, E.Y, E.values, "b3", trace)
+    fig = plotting.loss_curve(E.network, E.values, E.X, E.Y, "b3", trace)
     check_png(fig, tmp_path / "curve.png")
     ax = fig.axes[0]
     curve = ax.lines[0]
@@ -67,7 +67,7 @@ def test_loss_curve_shows_the_exact_loss_and_the_descent_steps(trace, tmp_path):
 
 
 def test_loss_curve_without_trace_and_as_svg(tmp_path):
-    fig = plotting.loss_curve(E.network, E.X, E.Y, E.values, E.network.param("w3"), span=(-3, 1))
+    fig = plotting.loss_curve(E.network, E.values, E.X, E.Y, E.network.param("w3"), span=(-3, 1))
     path = plotting.save(fig, tmp_path / "curve.svg")
     root = ET.parse(path).getroot()
     assert root.tag.endswith("svg")
@@ -77,15 +77,15 @@ def test_loss_curve_without_trace_and_as_svg(tmp_path):
 
 
 def test_loss_curve_refuses_a_trace_that_moves_other_parameters():
-    multi = descend(E.network, E.X, E.Y, E.values, train=["b3", "w3"], max_steps=3)
+    multi = descend(E.network, E.values, E.X, E.Y, train=["b3", "w3"], max_steps=3)
     with pytest.raises(ValueError, match="moves w3, b3"):
-        plotting.loss_curve(E.network, E.X, E.Y, E.values, "b3", multi)
+        plotting.loss_curve(E.network, E.values, E.X, E.Y, "b3", multi)
     with pytest.raises(ValueError, match="exactly one parameter"):
-        plotting.loss_curve(E.network, E.X, E.Y, E.values, ["b3", "w3"])
+        plotting.loss_curve(E.network, E.values, E.X, E.Y, ["b3", "w3"])
     with pytest.raises(ValueError, match="unknown parameter"):
-        plotting.loss_curve(E.network, E.X, E.Y, E.values, "b7")
+        plotting.loss_curve(E.network, E.values, E.X, E.Y, "b7")
     with pytest.raises(ValueError, match="span"):
-        plotting.loss_curve(E.network, E.X, E.Y, E.values, "b3", span=(2, 1))
+        plotting.loss_curve(E.network, E.values, E.X, E.Y, "b3", span=(2, 1))
 
 
 def test_a_run_that_overflowed_is_drawn_without_warnings(tmp_path):
@@ -95,9 +95,9 @@ def test_a_run_that_overflowed_is_drawn_without_warnings(tmp_path):
     X, Y, start = [1.0, 2.0], [1.0, 3.0], {"w1_1_1": 1e150, "b1_1": 0.0}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        diverged = descend(net, X, Y, start, train="w1_1_1", lr=1e150, max_steps=50)
+        diverged = descend(net, start, X, Y, train="w1_1_1", lr=1e150, max_steps=50)
         assert diverged.stopped == "diverged" and diverged.final_loss == np.inf
-        curve = plotting.loss_curve(net, X, Y, start, "w1_1_1", diverged)
+        curve = plotting.loss_curve(net, start, X, Y, "w1_1_1", diverged)
         history = plotting.loss_history(diverged)
         plotting.save(curve, tmp_path / "curve.png")
         plotting.save(history, tmp_path / "history.png")
@@ -120,7 +120,7 @@ def test_loss_history_plots_every_loss(trace, tmp_path):
 
 
 def test_loss_history_marks_divergence(tmp_path):
-    diverged = descend(E.network, E.X, E.Y, E.values, train="b3", lr=0.5, tol=0.001)
+    diverged = descend(E.network, E.values, E.X, E.Y, train="b3", lr=0.5, tol=0.001)
     fig = plotting.loss_history(diverged)
     check_png(fig, tmp_path / "diverged.png")
     assert "diverged" in texts_of(fig)
@@ -128,7 +128,7 @@ def test_loss_history_marks_divergence(tmp_path):
 
 
 def test_compare_learning_rates_good_and_too_large(tmp_path):
-    fig = plotting.compare_learning_rates(E.network, E.X, E.Y, E.values, "b3", lrs=(0.1, 0.5))
+    fig = plotting.compare_learning_rates(E.network, E.values, E.X, E.Y, "b3", lrs=(0.1, 0.5))
     check_png(fig, tmp_path / "compare.png")
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0] == "lr = 0.1: tol after 10 step(s)\n(the first 6 drawn)"
@@ -139,12 +139,12 @@ def test_compare_learning_rates_good_and_too_large(tmp_path):
 
 
 def test_compare_learning_rates_with_all_parameters_shows_histories(tmp_path):
-    fig = plotting.compare_learning_rates(E.network, E.X, E.Y, E.values, None, lrs=(0.1, 1.0, 5.0))
+    fig = plotting.compare_learning_rates(E.network, E.values, E.X, E.Y, None, lrs=(0.1, 1.0, 5.0))
     check_png(fig, tmp_path / "compare_all.png")
     assert len(fig.axes) == 3
     assert [ax.get_xlabel() for ax in fig.axes] == ["step"] * 3
     with pytest.raises(ValueError, match="lrs"):
-        plotting.compare_learning_rates(E.network, E.X, E.Y, E.values, "b3", lrs=0.1)
+        plotting.compare_learning_rates(E.network, E.values, E.X, E.Y, "b3", lrs=0.1)
 
 
 # --------------------------------------------------------------------------- the network diagram

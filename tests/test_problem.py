@@ -125,7 +125,7 @@ def test_missing_file_bad_toml_and_missing_section(tmp_path: Path) -> None:
     csv_text = SEED_002_TOML.replace('x = [0.0, 0.5, 1.0]\ny = [0.0, 1.0, 0.0]',
                                      'csv = "d.csv"\nx_columns = ["dose"]\ny_columns = ["efficacy"]')
     (tmp_path / "d.csv").write_text("dosage,efficacy\n0,0\n", encoding="utf-8")
-    with pytest.raises(ProblemError, match=r"no column 'dose'; columns: dosage, efficacy\. Did you mean \"dosage\""):
+    with pytest.raises(ProblemError, match=r"no column 'dose' in its first line \(2 column\(s\)\)\. Did you mean \"dosage\""):
         load_problem(write(tmp_path, csv_text))
 
 
