@@ -368,7 +368,8 @@ class Network:
         #: the exact coefficient lam of the penalty lam * sum(W**2) over every weight entry (not the biases)
         self.l2: Fraction = _parse_l2(l2)
         #: the tied parameters: (name, the entries it fills), groups and entries in network order
-        self.tie: tuple[tuple[str, tuple[str, ...]], ...] = _parse_tie(tie, _param_infos(self.layers, self.naming))
+        self.tie: tuple[tuple[str, tuple[str, ...]], ...] = (
+            _parse_tie(tie, _param_infos(self.layers, self.naming)) if tie is not None else ())  # no entry named when untied
 
     # ----------------------------------------------------------------- identity and display
     def _key(self) -> tuple:

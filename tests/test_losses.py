@@ -471,7 +471,7 @@ def test_descend_moves_every_entry_of_a_tied_parameter():
     net = Network([1, 2, 1], hidden="tanh", loss="sse", naming="flat", l2=0.01, tie={"bh": ["b1", "b2"]})
     X, Y = [[0.5], [-1.0]], [[1.0], [0.0]]
     values = {"w1": 0.1, "w2": -0.3, "bh": 0.2, "w3": 1.5, "w4": -0.5, "b3": 0.0}
-    trace = descend(net, X, Y, values, train=["bh", "w3"], lr=0.1, max_steps=3)
+    trace = descend(net, values, X, Y, train=["bh", "w3"], lr=0.1, max_steps=3)
     step = trace.steps[0]
     assert step.gradient == {k: v for k, v in net.compile().gradient(values, X, Y).items() if k in ("bh", "w3")}
     assert step.new_values["bh"] == values["bh"] - 0.1 * step.gradient["bh"]

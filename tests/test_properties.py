@@ -77,7 +77,7 @@ def exact_gradient(net: Network, values, X, Y) -> dict[str, float]:
     F = lambda v: sp.Float(float(v), 40)  # noqa: E731
     grads = net.gradient([[F(v) for v in row] for row in X], [[F(v) for v in row] for row in Y],
                          values={k: F(v) for k, v in values.items()})
-    return {p.name: float(g) for p, g in grads.items()}
+    return {str(p): float(g) for p, g in grads.items()}  # keyed by name
 
 
 def check(net: Network, values, X, Y, prove_up_to: float) -> None:
