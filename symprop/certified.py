@@ -383,12 +383,15 @@ def _float(q: Fraction) -> float:
 class CertifiedGradient(dict):
     """dict parameter name -> the correctly rounded float64 exact gradient, with ``radius`` (name -> a
     rigorous bound on |exact - ball midpoint|), ``certified`` (name -> True when the float64 is proven
-    to be the correct rounding), the final ``prec`` in bits and the ``seconds`` it took."""
+    to be the correct rounding), ``balls`` (name -> the Arb ball itself), the final ``prec`` in bits and
+    the ``seconds`` it took."""
 
     def __init__(self, prec: int = 0) -> None:
         super().__init__()
         self.radius: dict[str, float] = {}
         self.certified: dict[str, bool] = {}
+        #: name -> the final Arb ball (midpoint +/- radius) that encloses the exact gradient
+        self.balls: dict[str, arb] = {}
         self.prec = prec
         self.seconds = 0.0
 
@@ -443,6 +446,7 @@ def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.nd
             for name, total in zip(net.param_names, totals):
                 value, rad, ok = _round(total)
                 out[name], out.radius[name], out.certified[name] = value, rad, ok
+                out.balls[name] = total
             if out.all_certified or prec >= max_prec:
                 break
             prec *= 2
