@@ -11,11 +11,16 @@ import numpy as np
 import pytest
 import sympy as sp
 from flint import arb, ctx
+from helpers import random_targets
 
 import symprop
-from helpers import random_targets
 from symprop import Network, reference
-from symprop.certified import certified_arrays, certified_gradient, hidden_form, output_form
+from symprop.certified import (
+    certified_arrays,
+    certified_gradient,
+    hidden_form,
+    output_form,
+)
 from symprop.spec import ACTIVATION_PARAMS, arrays_to_dict, as_data, parse_values
 
 ACTS = [a for a in ACTIVATION_PARAMS if a != "softmax"]
@@ -49,7 +54,7 @@ def old_pass(net: Network, weights, biases, X, Y, dps: int) -> dict[str, sp.Floa
 def digits_for(net, weights, biases, X, base: int) -> int:
     """``base`` digits plus what saturated units cancel (1 - tanh^2 ~ e^{-2|z|}), for the old pass."""
     Zs, _ = reference.forward(net, weights, biases, X)
-    return base + int(math.ceil(2.5 * max(float(np.max(np.abs(z))) for z in Zs[1:]) / math.log(10)))
+    return base + math.ceil(2.5 * max(float(np.max(np.abs(z))) for z in Zs[1:]) / math.log(10))
 
 
 def fraction_linear(net: Network, weights, biases, X, Y) -> dict[str, Fraction]:
@@ -112,7 +117,7 @@ def test_linear_networks_equal_exact_fractions_bit_for_bit(loss, reduction, l2, 
         W = [rng.normal(size=s) for s in net.weight_shapes()]
         b = [rng.normal(size=s[0]) for s in net.weight_shapes()]
         if tie:  # tied entries hold one value
-            for name, entries in net.tied.items():
+            for entries in net.tied.values():
                 first = net.info(entries[0])
                 v = (W if first.kind == "w" else b)[first.layer - 1][first.index]
                 for e in entries:
@@ -147,8 +152,8 @@ def test_every_activation_and_loss_equals_the_high_precision_closed_form(hidden,
     assert got == {k: float(v) for k, v in old.items()}
 
 
-@pytest.mark.parametrize("kw", [dict(reduction="sum"), dict(reduction="batchmean"), dict(l2="1/3"),
-                                dict(tie={"bh": ["b1_1", "b1_2", "b1_3"]}), dict(l2=0.01, tie={"ww": ["w1_1_1", "w2_2_1"]})])
+@pytest.mark.parametrize("kw", [{"reduction": "sum"}, {"reduction": "batchmean"}, {"l2": "1/3"},
+                                {"tie": {"bh": ["b1_1", "b1_2", "b1_3"]}}, {"l2": 0.01, "tie": {"ww": ["w1_1_1", "w2_2_1"]}}])
 def test_reductions_l2_and_ties_equal_the_closed_form(kw):
     rng = np.random.default_rng(3)
     for hidden, output, loss in [("tanh", "identity", "mse"), ("elu", "softmax", "cross_entropy"), ("silu", "sigmoid", "bce")]:
