@@ -6,7 +6,7 @@ as exact rationals, matrix products are ``arb_mat`` products and every element-w
 dell/da, the fused output deltas) is the SymPy derivative of ``symprop.activations`` /
 ``symprop.losses`` printed into arb code, the way ``symprop.compile`` prints it into NumPy code.
 
-Certification: the pass runs at 128 bits, then 256, 512, ... (``MAX_PREC`` at most) until every
+Certification: the pass runs at 96 bits, then 192, 384, ... (``MAX_PREC`` at most) until every
 gradient ball lies inside one float64 rounding interval: both ends round to the same float64, so that
 float64 *is* the correctly rounded exact gradient. An entry whose ball is exactly 0 (radius 0) is an
 exact zero (a dead relu unit, a zero weight). A kink (relu, leaky_relu, elu at z = 0) uses the
@@ -33,7 +33,7 @@ from .activations import ELU, LeakyReLU, ReLU, Sigmoid, Softplus
 from .spec import Activation, Network, as_data, parse_values
 
 #: the first and the largest working precision (bits) of the certification loop
-MIN_PREC = 128
+MIN_PREC = 96
 MAX_PREC = 16384
 
 
@@ -43,6 +43,7 @@ class _Refine(Exception):
 
 class _State:
     final = False  # at MAX_PREC: join both branches of a kink instead of asking for more precision
+    good_bits = 0  # a cheap element-wise form is kept when its ball has at least this many accurate bits
 
 
 _state = _State()
@@ -117,7 +118,7 @@ def _q(p: int, q: int) -> arb:
     return arb(fmpq(p, q))
 
 
-_NAMESPACE = {"_pw": _pw, "_branch": _branch, "_step": _step, "_sigmoid": _sigmoid, "_softplus": _softplus,
+_NAMESPACE = {"_state": _state, "_pw": _pw, "_branch": _branch, "_step": _step, "_sigmoid": _sigmoid, "_softplus": _softplus,
               "_relu": _relu, "_leaky": _leaky, "_elu": _elu, "_q": _q, "arb": arb}
 
 
@@ -134,20 +135,33 @@ class ArbPrinter:
         self.names = names
 
     def __call__(self, e: sp.Expr) -> str:
+        if e.is_Integer:
+            return f"arb({int(e)})"
+        return self._inner(e)
+
+    def _inner(self, e: sp.Expr) -> str:
+        """Like __call__, but integers as Python ints (operands next to a ball; arb ops accept them)."""
         if e.is_Symbol:
             return self.names[e]
         if e.is_Integer:
-            return f"arb({int(e)})"
+            return str(int(e))
         if e.is_Rational:
             return f"_q({e.p}, {e.q})"
         if e.is_Add:
-            return "(" + " + ".join(self(a) for a in e.args) + ")"
+            terms = sorted(e.args, key=lambda t: t.could_extract_minus_sign())  # a positive term first
+            out = self._inner(terms[0])
+            for t in terms[1:]:
+                out += f" - {self._inner(-t)}" if t.could_extract_minus_sign() else f" + {self._inner(t)}"
+            return f"({out})"
         if e.is_Mul:
-            return "(" + " * ".join(self(a) for a in e.args) + ")"
+            c, rest = e.as_coeff_Mul()
+            if c == -1:
+                return f"(-{self._inner(rest)})"
+            return "(" + " * ".join(self._inner(a) for a in e.args) + ")"
         if e.is_Pow:
             base, ex = e.args
             if ex.is_Integer:
-                return f"({self(base)} ** {int(ex)})" if ex > 0 else f"(1 / {self(base)} ** {-int(ex)})"
+                return f"({self._inner(base)} ** {int(ex)})" if ex > 0 else f"(1 / {self._inner(base)} ** {-int(ex)})"
             if ex == sp.S.Half:
                 return f"({self(base)}).sqrt()"
             raise NotImplementedError(f"arb printer: power {e}")
@@ -187,12 +201,18 @@ class ArbPrinter:
 
 
 def _stable(expr: sp.Expr, z: sp.Symbol) -> sp.Expr:
-    """Identities that keep relative accuracy at saturation (exact rewrites, checked by the tests)."""
+    """Identities that keep relative accuracy at saturation (exact rewrites, checked by the tests):
+    1 - tanh(z)^2 = sech(z)^2, 1 - sigma(z) = sigma(-z), sigma(z) - 1 = -sigma(-z) (as whole sums only)."""
     s = Sigmoid(z)
-    rules = {1 - sp.tanh(z) ** 2: sp.sech(z) ** 2, 1 - s: Sigmoid(-z), s - 1: -Sigmoid(-z)}
-    for old, new in rules.items():
-        expr = expr.subs(old, new)
-    return expr
+    rules = [({sp.S.One, -sp.tanh(z) ** 2}, sp.sech(z) ** 2), ({sp.S.One, -s}, Sigmoid(-z)), ({sp.S.NegativeOne, s}, -Sigmoid(-z))]
+
+    def match(e):
+        return e.is_Add and any(set(e.args) == pattern for pattern, _ in rules)
+
+    def rewrite(e):
+        return next(new for pattern, new in rules if set(e.args) == pattern)
+
+    return expr.replace(match, rewrite)
 
 
 def _compile(args: list[sp.Symbol], exprs: list[sp.Expr], name: str) -> tuple[Callable, str]:
@@ -206,7 +226,10 @@ def _compile(args: list[sp.Symbol], exprs: list[sp.Expr], name: str) -> tuple[Ca
     for sym, sub in repl:
         lines.append(f"    {sym} = {printer(sub)}")
     lines.append(f"    return ({', '.join(printer(e) for e in reduced)},)")
-    source = "\n".join(lines) + "\n"
+    return _exec("\n".join(lines) + "\n", name)
+
+
+def _exec(source: str, name: str) -> tuple[Callable, str]:
     namespace = dict(_NAMESPACE)
     exec(compile(source, f"<symprop.certified {name}>", "exec"), namespace)  # noqa: S102 - our own printed code
     return namespace[name], source
@@ -227,8 +250,28 @@ def _act_prime(act: Activation) -> sp.Expr:
 
 @cache
 def hidden_form(act: Activation) -> tuple[Callable, str]:
-    """z -> (f(z), f'(z)) on balls, printed from the SymPy forms of ``symprop.activations``."""
-    return _compile([_Z], [_act(act), _stable(_act_prime(act), _Z)], f"hidden_{act.name}")
+    """z -> (f(z), f'(z)) on balls, printed from the SymPy forms of ``symprop.activations``.
+
+    f'(z) is first evaluated in its cheap form in terms of a = f(z) (1 - a^2 for tanh, as the NumPy program
+    does); where that ball has lost more than ``_state.loss_bits`` of the working precision (saturation:
+    1 - a^2 cancels) the stable form in z is evaluated instead (sech(z)^2). Both are exact identities."""
+    f, fp = _act(act), _act_prime(act)
+    stable = _stable(fp, _Z)
+    fast = fp.subs(f, _A) if act.name != "identity" else fp
+    if fast == stable or not fast.has(_A):
+        return _compile([_Z], [f, stable], f"hidden_{act.name}")
+    names = {_Z: "z", _A: "a"}
+    printer = ArbPrinter(names)
+    lines = [f"def hidden_{act.name}(z):", f"    a = {printer(f)}", f"    d = {printer(fast)}",
+             "    if d.rel_accuracy_bits() < _state.good_bits:",
+             f"        d = {_cse_expression(stable, names)}",
+             "    return (a, d)"]
+    return _exec("\n".join(lines) + "\n", f"hidden_{act.name}")
+
+
+def _cse_expression(expr: sp.Expr, names: dict) -> str:
+    """One expression as arb code (common subexpressions as inline lambdas are not worth it here)."""
+    return ArbPrinter(names)(expr)
 
 
 def _split_in_y(d: sp.Expr) -> sp.Expr:
@@ -245,11 +288,11 @@ def output_form(act: Activation, loss: str) -> tuple[Callable, str]:
     g = losses.element_derivative(loss).xreplace({losses.A: _A, losses.Y: _Y})
     fp_a = _act_prime(act).subs(f, _A) if act.name != "identity" else sp.S.One
     fused = sp.cancel(g * fp_a)  # sigmoid + bce: a - y (the 1/a and 1/(1-a) cancel)
-    if not fused.has(_Z) and sp.denom(sp.together(fused)) == 1:
-        d = fused.xreplace({_A: f})
+    if sp.denom(sp.together(g)) != 1 and not fused.has(_Z) and sp.denom(sp.together(fused)) == 1:
+        d = _split_in_y(sp.expand(fused.xreplace({_A: f})))
     else:
-        d = g.xreplace({_A: f}) * _act_prime(act)
-    return _compile([_Z, _Y], [f, _split_in_y(sp.expand(d))], f"output_{act.name}_{loss}")
+        d = _split_in_y(g.xreplace({_A: f})) * _stable(_act_prime(act), _Z)
+    return _compile([_Z, _Y], [f, d], f"output_{act.name}_{loss}")
 
 
 @cache
@@ -343,25 +386,41 @@ def _exact(x: arb) -> tuple[Fraction, Fraction]:
 
 def _round(x: arb) -> tuple[float, float, bool]:
     """(float64 value, radius rounded up, certified): certified when the whole ball lies strictly inside the
-    rounding interval of one float64 (so both ends, and the exact value, round to it)."""
+    rounding interval of one float64 f, i.e. |x - f| < half the gap to f's neighbours on both sides (so the
+    exact value rounds to f whatever it is inside the ball)."""
     if not x.is_finite():
         return math.nan, math.inf, False
     if x.is_zero() and x.is_exact():
         return 0.0, 0.0, True
-    man, e = x.mid().man_exp()
-    rm, re = x.rad().man_exp()
-    try:
-        f = math.ldexp(float(int(man)), int(e))  # int -> float rounds correctly; ldexp is exact for normal f
-        r = math.ldexp(float(int(rm)), int(re))  # a 30-bit mantissa: exact unless it underflows
-    except OverflowError:
+    f = float(x)  # some float near the midpoint; the check below proves (or not) that it is the right one
+    if not 2.3e-308 < abs(f) < 1.7e308:
         return _round_exactly(x)
-    if not (2.3e-308 < abs(f) < 1.7e308) or (r == 0 and rm != 0):
-        return _round_exactly(x)
-    below, above = math.nextafter(f, -math.inf), math.nextafter(f, math.inf)
-    fa = arb(f)
-    if x > (fa + arb(below)) / 2 and x < (fa + arb(above)) / 2:  # exact dyadic bounds at >= 64 bits
+    half = min(f - math.nextafter(f, -math.inf), math.nextafter(f, math.inf) - f) / 2  # exact in float64
+    d = x - f  # f has 53 bits next to a midpoint of >= 64: the ball of the difference encloses x - f
+    r = float(x.rad())
+    r = math.nextafter(r, math.inf) if r else 0.0  # float() of the radius may round down: step up once
+    if d < half and d > -half:
         return f, r, True
     return _round_exactly(x)
+
+
+def _round_all(balls: list[arb]) -> list[tuple[float, float, bool]]:
+    """``_round`` for many balls: the candidate floats and their half gaps in NumPy, one comparison each."""
+    f = np.array([float(x) for x in balls], dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        half = np.minimum(f - np.nextafter(f, -np.inf), np.nextafter(f, np.inf) - f) / 2
+    r = np.array([float(x.rad()) for x in balls], dtype=np.float64)
+    r = np.where(r > 0, np.nextafter(r, np.inf), 0.0)  # float() of a radius may round down: step up once
+    normal = (np.abs(f) > 2.3e-308) & (np.abs(f) < 1.7e308)
+    out = []
+    for x, fi, hi, ri, ok in zip(balls, f.tolist(), half.tolist(), r.tolist(), normal.tolist()):
+        if ok:
+            d = x - fi
+            if d < hi and d > -hi:
+                out.append((fi, ri, True))
+                continue
+        out.append(_round(x))
+    return out
 
 
 def _round_exactly(x: arb) -> tuple[float, float, bool]:
@@ -422,12 +481,13 @@ def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.nd
         while True:
             ctx.prec = prec
             _state.final = prec >= max_prec
+            _state.good_bits = prec - 12
             try:
                 Wm = [_to_arb_mat(w) for w in weights]
                 bm = [_to_arb_mat(np.reshape(b, (-1, 1))) for b in biases]
                 dW, db = _pass(net, Wm, bm, Xt, Yt, block, progress, prec)
             except _Refine:
-                prec *= 2
+                prec = min(2 * prec, max_prec)
                 continue
             s = arb(fmpq(scale.numerator, scale.denominator))
             two_lam = arb(fmpq(2 * lam.numerator, lam.denominator))
@@ -443,13 +503,12 @@ def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.nd
                 totals = [sum((entries[index[e.name]] for e in net.slots(name)), arb(0)) for name in net.param_names]
             else:
                 totals = entries
-            for name, total in zip(net.param_names, totals):
-                value, rad, ok = _round(total)
+            for name, total, (value, rad, ok) in zip(net.param_names, totals, _round_all(totals)):
                 out[name], out.radius[name], out.certified[name] = value, rad, ok
                 out.balls[name] = total
             if out.all_certified or prec >= max_prec:
                 break
-            prec *= 2
+            prec = min(2 * prec, max_prec)
     finally:
         ctx.prec = saved
         _state.final = False
