@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from operator import mul
 from collections.abc import Callable
 from fractions import Fraction
 from functools import cache
@@ -340,12 +341,13 @@ def _pass(net: Network, Wm: list[arb_mat], bm: list[arb_mat], Xt: np.ndarray, Yt
         Fs: list[list[list[arb]]] = [[]]
         for l in range(L - 1):
             Z = (Wm[l] * As[-1] + bm[l] * ones_row).tolist()
+            fn = hidden[l]
             a_rows, f_rows = [], []
             for zrow in Z:
-                pairs = [hidden[l](z) for z in zrow]
-                a_rows.append([p[0] for p in pairs])
-                f_rows.append([p[1] for p in pairs])
-            As.append(arb_mat(a_rows))
+                a_row, f_row = zip(*map(fn, zrow))
+                a_rows.append(a_row)
+                f_rows.append(f_row)
+            As.append(arb_mat([list(r) for r in a_rows]))
             Fs.append(f_rows)
         Z = (Wm[L - 1] * As[-1] + bm[L - 1] * ones_row).tolist()
         Yb = Yt[:, start:stop].tolist()
@@ -361,7 +363,7 @@ def _pass(net: Network, Wm: list[arb_mat], bm: list[arb_mat], Xt: np.ndarray, Yt
                     D[j][c] = d[j]
         else:
             fn = output_form(out_act, loss)[0]
-            D = [[fn(z, arb(y))[1] for z, y in zip(zrow, yrow)] for zrow, yrow in zip(Z, Yb)]
+            D = [[fn(z, arb(y))[1] for z, y in zip(zrow, yrow)] for zrow, yrow in zip(Z, Yb)]  # a ball: no float ops
         Dm = arb_mat(D)
         ones = arb_mat([[1]] * cols)
         for l in range(L, 0, -1):
@@ -369,7 +371,7 @@ def _pass(net: Network, Wm: list[arb_mat], bm: list[arb_mat], Xt: np.ndarray, Yt
             db[l - 1] += Dm * ones
             if l > 1:
                 back = (Wm[l - 1].transpose() * Dm).tolist()
-                Dm = arb_mat([[u * v for u, v in zip(brow, frow)] for brow, frow in zip(back, Fs[l - 1])])
+                Dm = arb_mat([list(map(mul, brow, frow)) for brow, frow in zip(back, Fs[l - 1])])
         if progress is not None:
             progress(stop, prec)
     return dW, db
