@@ -322,8 +322,20 @@ def _softmax_ce_delta(a: list[arb], y: list[arb]) -> list[arb]:
 # --------------------------------------------------------------------------- the pass
 
 
+def _to_arb(v: Any) -> arb:
+    """A number as a ball: a float or an int exactly, a Fraction (e.g. a decimal read exactly) as its rational."""
+    if isinstance(v, Fraction):
+        return arb(fmpq(v.numerator, v.denominator))
+    if isinstance(v, (int, np.integer)):
+        return arb(int(v))
+    return arb(float(v))
+
+
 def _to_arb_mat(arr: np.ndarray) -> arb_mat:
-    return arb_mat(np.asarray(arr, dtype=np.float64).tolist())
+    arr = np.asarray(arr)
+    if arr.dtype == object:  # exact numbers (Fractions, ints): rationals enter as balls at the working precision
+        return arb_mat([[_to_arb(v) for v in row] for row in arr.tolist()])
+    return arb_mat(arr.astype(np.float64).tolist())
 
 
 def _pass(net: Network, Wm: list[arb_mat], bm: list[arb_mat], Xt: np.ndarray, Yt: np.ndarray,
@@ -350,20 +362,20 @@ def _pass(net: Network, Wm: list[arb_mat], bm: list[arb_mat], Xt: np.ndarray, Yt
             As.append(arb_mat([list(r) for r in a_rows]))
             Fs.append(f_rows)
         Z = (Wm[L - 1] * As[-1] + bm[L - 1] * ones_row).tolist()
-        Yb = Yt[:, start:stop].tolist()
+        Yb = [[_to_arb(v) for v in row] for row in Yt[:, start:stop].tolist()]
         m, cols = len(Z), stop - start
         if out_act.name == "softmax":
             D = [[None] * cols for _ in range(m)]
             fn = None if loss == "cross_entropy" else softmax_form(loss, m)[0]
             for c in range(cols):
                 a = _softmax([Z[j][c] for j in range(m)])
-                y = [arb(Yb[j][c]) for j in range(m)]
+                y = [Yb[j][c] for j in range(m)]
                 d = _softmax_ce_delta(a, y) if fn is None else fn(*a, *y)
                 for j in range(m):
                     D[j][c] = d[j]
         else:
             fn = output_form(out_act, loss)[0]
-            D = [[fn(z, arb(y))[1] for z, y in zip(zrow, yrow)] for zrow, yrow in zip(Z, Yb)]  # a ball: no float ops
+            D = [[fn(z, y)[1] for z, y in zip(zrow, yrow)] for zrow, yrow in zip(Z, Yb)]
         Dm = arb_mat(D)
         ones = arb_mat([[1]] * cols)
         for l in range(L, 0, -1):
@@ -470,7 +482,11 @@ def _check_prec(value: Any, what: str) -> int:
 def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray,
                      Y: np.ndarray, *, min_prec: int = MIN_PREC, max_prec: int = MAX_PREC, block: int = 256,
                      progress: Callable[[int, int], None] | None = None) -> CertifiedGradient:
-    """The certified gradient from arrays (weights (n_out, n_in), flat biases, X and Y with samples as rows)."""
+    """The certified gradient from arrays (weights (n_out, n_in), flat biases, X and Y with samples as rows).
+
+    Float arrays enter at their exact binary values; object arrays may hold Fractions (or ints), which enter as
+    exact rationals (as balls: 1/10 is not a binary number), e.g. the decimals of a problem file read exactly.
+    """
     min_prec, max_prec = _check_prec(min_prec, "min_prec"), _check_prec(max_prec, "max_prec")
     t0 = time.perf_counter()
     Xt, Yt = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)

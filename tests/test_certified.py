@@ -339,3 +339,15 @@ def test_progress_is_reported_per_block_of_samples():
     calls = []
     certified_arrays(net, W, b, X, Y, progress=lambda done, prec: calls.append((done, prec)))
     assert [c[0] for c in calls][:3] == [256, 512, 600]
+
+
+def test_exact_rationals_enter_as_rationals():
+    """Object arrays of Fractions (a problem file's decimals read exactly): 1/10 is the rational, not 0.1's binary."""
+    net = Network([1, 1], output="identity", loss="mse")
+    w, b, x, y = Fraction(1, 10), Fraction(1, 3), Fraction(3, 7), Fraction(1, 5)
+    W, B = [np.array([[w]], dtype=object)], [np.array([b], dtype=object)]
+    got = certified_arrays(net, W, B, np.array([[x]], dtype=object), np.array([[y]], dtype=object))
+    r = 2 * (w * x + b - y)
+    assert got == {"w1_1_1": float(r * x), "b1_1": float(r)} and got.all_certified
+    floats = certified_arrays(net, [np.array([[0.1]])], [np.array([float(b)])], np.array([[float(x)]]), np.array([[0.2]]))
+    assert floats["b1_1"] != got["b1_1"] or floats["w1_1_1"] != got["w1_1_1"]  # binary values differ from decimals
