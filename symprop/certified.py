@@ -554,8 +554,8 @@ def certified_gradient(net: Network, values: Any, X: Any, Y: Any, *, min_prec: i
     return certified_arrays(net, weights, biases, X, Y, min_prec=min_prec, max_prec=max_prec, progress=progress)
 
 
-#: measured seconds per unit of work (parameters x samples) at 128 bits (docs/certified.md); for estimates
-SECONDS_PER_WORK = 2e-7
+#: measured seconds per unit of work (parameters x samples) at the first precision (docs/certified.md), for estimates
+SECONDS_PER_WORK = 2.5e-7
 
 
 def estimate_seconds(net: Network, n_samples: int) -> float:

@@ -91,7 +91,7 @@ def headline(repeat: int) -> None:
 
 def growth(repeat: int) -> None:
     print("\ngrowth with P x N (tanh, identity output, mse)")
-    print(f"  {'network':<22} {'N':>6} {'P x N':>10} {'certified s':>12} {'float64 s':>10} {'ratio':>6} {'us/(P N)':>9}")
+    print(f"  {'network':<30} {'N':>6} {'P x N':>10} {'certified s':>12} {'float64 s':>10} {'ratio':>6} {'us/(P N)':>9}")
     cases = [([8, 32, 32, 4], 64), ([8, 32, 32, 4], 256), ([8, 32, 32, 4], 677), ([8, 64, 64, 4], 200),
              ([8, 128, 128, 4], 55), ([8, 32, 32, 32, 32, 4], 64), ([8, 32, 32, 32, 32, 32, 32, 4], 64),
              ([8, 32, 32, 32, 32, 32, 32, 4], 150)]
@@ -101,7 +101,7 @@ def growth(repeat: int) -> None:
         t_new = best(lambda: certified_gradient(net, values, X, Y), repeat)
         t_f64 = best(lambda: compiled.gradient(values, X, Y), repeat * 3)
         work = net.n_params * n
-        print(f"  {str(layers):<22} {n:>6} {work:>10,} {t_new:>12.3f} {t_f64:>10.4f} {t_new / t_f64:>6.1f} "
+        print(f"  {'-'.join(map(str, layers)):<30} {n:>6} {work:>10,} {t_new:>12.3f} {t_f64:>10.4f} {t_new / t_f64:>6.1f} "
               f"{t_new / work * 1e6:>9.3f}")
 
 
