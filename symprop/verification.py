@@ -250,6 +250,20 @@ class GradientReport:
     def __repr__(self) -> str:
         return f"<GradientReport {self.summary()} for {self.network!r}>"
 
+    def to_dict(self) -> dict:
+        """A JSON-ready summary: verdict, oracle, notes, problems and per-parameter rows (with ``radius``:
+        the certified oracle's error bound, None for the float64 oracle; non-finite numbers as strings)."""
+        def num(x: float | None):
+            return x if x is None or math.isfinite(x) else str(x)
+
+        return {
+            "ok": self.ok, "oracle": self.oracle, "dtype": self.dtype, "rtol": self.rtol, "atol": self.atol,
+            "cond": self.cond, "notes": list(self.notes), "problems": list(self.problems),
+            "diagnoses": [str(d) for d in self.diagnoses],
+            "rows": [{"name": r.name, "expected": num(r.expected), "actual": num(r.actual), "tol": num(r.tol),
+                      "radius": num(r.radius), "status": r.status} for r in self.rows],
+        }
+
     def to_markdown(self) -> str:
         lines = [f"**{self.summary()}** — {self.header()}", ""]
         lines += [f"- note: {n}" for n in self.notes] + [f"- problem: {p}" for p in self.problems]

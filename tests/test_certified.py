@@ -351,3 +351,21 @@ def test_exact_rationals_enter_as_rationals():
     assert got == {"w1_1_1": float(r * x), "b1_1": float(r)} and got.all_certified
     floats = certified_arrays(net, [np.array([[0.1]])], [np.array([float(b)])], np.array([[float(x)]]), np.array([[0.2]]))
     assert floats["b1_1"] != got["b1_1"] or floats["w1_1_1"] != got["w1_1_1"]  # binary values differ from decimals
+
+
+def test_report_json_carries_the_radius():
+    import json
+
+    net = Network([2, 2, 1], hidden="tanh", output="identity", loss="mse")
+    rng = np.random.default_rng(4)
+    W = [rng.normal(size=s) for s in net.weight_shapes()]
+    b = [rng.normal(size=s[0]) for s in net.weight_shapes()]
+    X, Y = rng.normal(size=(3, 2)), rng.normal(size=(3, 1))
+    report = symprop.verify(lambda W, b, X, Y: reference.backprop_arrays(net, W, b, X, Y), net, (W, b), X, Y)
+    data = json.loads(json.dumps(report.to_dict()))
+    got = certified_arrays(net, W, b, X, Y)
+    assert data["ok"] and data["oracle"].startswith("exact (certified")
+    assert {r["name"]: r["radius"] for r in data["rows"]} == got.radius
+    compiled = symprop.verify(lambda W, b, X, Y: reference.backprop_arrays(net, W, b, X, Y), net, (W, b), X, Y,
+                              oracle="compiled").to_dict()
+    assert {r["radius"] for r in compiled["rows"]} == {None}
