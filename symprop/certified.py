@@ -12,17 +12,17 @@ float64 *is* the correctly rounded exact gradient. An entry whose ball is exactl
 exact zero (a dead relu unit, a zero weight). A kink (relu, leaky_relu, elu at z = 0) uses the
 convention of ``symprop.activations`` (the left derivative, relu'(0) = 0) when the ball *is* the kink
 point (midpoint 0, radius 0); a ball that straddles the kink without being it is refined by precision
-(at ``MAX_PREC`` both branches are joined, and the radius says so honestly).
+(from ``KINK_PREC`` bits on, or at ``MAX_PREC``, both branches are joined, and the radius says so honestly).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from operator import mul
 from collections.abc import Callable
 from fractions import Fraction
 from functools import cache
+from operator import mul
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,6 +36,9 @@ from .spec import Activation, Network, as_data, parse_values
 #: the first and the largest working precision (bits) of the certification loop
 MIN_PREC = 96
 MAX_PREC = 16384
+#: a ball still straddling a kink at this precision is taken as a z exactly at the kink that balls cannot
+#: prove (e.g. a - a of two identical units): both branches are joined instead of raising the precision further
+KINK_PREC = 1536
 
 
 class _Refine(Exception):
@@ -505,7 +508,10 @@ def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.nd
                 bm = [_to_arb_mat(np.reshape(b, (-1, 1))) for b in biases]
                 dW, db = _pass(net, Wm, bm, Xt, Yt, block, progress, prec)
             except _Refine:
-                prec = min(2 * prec, max_prec)
+                if prec >= KINK_PREC:  # still straddling at this precision: a z that is 0 but not provably so
+                    max_prec = prec  # rerun here with both branches joined (the radius says so)
+                else:
+                    prec = min(2 * prec, max_prec)
                 continue
             s = arb(fmpq(scale.numerator, scale.denominator))
             two_lam = arb(fmpq(2 * lam.numerator, lam.denominator))

@@ -252,6 +252,9 @@ def test_structural_zero_that_balls_cannot_prove_is_reported_honestly():
     X, Y = np.array([[0.7]]), np.array([[-1.0]])
     got = certified_arrays(net, W, b, X, Y, max_prec=512)
     assert got.prec == 512 and not got.certified["b2_1"]
+    assert certified_arrays(net, W, b, X, Y).prec == symprop.certified.KINK_PREC  # no futile refinement beyond
+    report = symprop.verify(lambda W, b, X, Y: reference.backprop_arrays(net, W, b, X, Y), net, (W, b), X, Y)
+    assert report.ok and "could not be certified" in report.notes[0]  # the float64 value inside the ball is used
     # the convention (relu'(0) = 0) gives 0; the other branch gives 2 * (0 + 1) = 2: the ball holds both
     assert ball_contains(got.balls["b2_1"], Fraction(0), Fraction(0))
     assert ball_contains(got.balls["b2_1"], Fraction(2), Fraction(0))
