@@ -38,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "Layout": "layout",
     "from_torch": "torch_adapter",
     "verify_torch": "torch_adapter",
+    # the certified exact oracle (issue 16)
+    "certified_gradient": "certified",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
