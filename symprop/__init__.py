@@ -40,6 +40,8 @@ _EXPORTS: dict[str, str] = {
     "verify_torch": "torch_adapter",
     # work budgets (issue 12)
     "budget": "budget",
+    # the certified exact oracle (issue 16)
+    "certified_gradient": "certified",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

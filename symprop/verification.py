@@ -15,7 +15,7 @@ import numpy as np
 from . import reference
 from .errors import listing, suggest
 from .layout import Layout, Reader, labels_of, penalty_gradient, read_data, read_values, result_dtype, sample_factor
-from .spec import Activation, Network, ParamInfo, arrays_to_dict, as_data, gradient_to_dict, parse_values
+from .spec import Activation, Network, ParamInfo, as_data, gradient_to_dict, parse_values
 
 # --------------------------------------------------------------------------- tolerances
 #
@@ -52,10 +52,12 @@ TOLERANCES: dict[str, Tolerance] = {
     "float16": Tolerance(rtol=0.0, atol=0.0, cond=8.0, eps=float(np.finfo(np.float16).eps)),
 }
 
-#: the exact (multi-precision) oracle is used when parameters x samples is at most this
-EXACT_BUDGET = 4000
-#: significant digits of the exact oracle
+#: the exact (certified, symprop.certified) oracle is used when parameters x samples is at most this
+EXACT_BUDGET = 10**6
+#: digits of the old heuristic (working_digits); the certified oracle chooses its precision itself
 EXACT_DPS = 50
+#: report.oracle when the certified exact oracle gave the expected values
+EXACT_ORACLE = "exact (certified, FLINT/Arb balls)"
 ORACLES = ("auto", "exact", "compiled")
 STATUSES = ("ok", "mismatch", "nan", "inf", "missing")
 
@@ -83,6 +85,9 @@ class Row:
     actual: float
     tol: float
     status: str
+    #: the certified oracle's rigorous bound on |exact - its midpoint| (None for the float64 oracle); the expected
+    #: value is the correctly rounded exact gradient whenever the ball lies in one float64 rounding interval
+    radius: float | None = None
 
     @property
     def abs_err(self) -> float:
@@ -121,11 +126,17 @@ def _err(x: float) -> str:
     return f"{x:.2e}"
 
 
-def _cells(row: Row) -> tuple[str, ...]:
+def _cells(row: Row, radius: bool = False) -> tuple[str, ...]:
     result = "pass" if row.passed else f"FAIL ({row.status})" if row.status != "mismatch" else "FAIL"
+    extra = (("-" if row.radius is None else _err(row.radius)),) if radius else ()
     if row.status == "missing":
-        return (row.name, _fmt(row.expected), "-", "-", "-", _err(row.tol), result)
-    return (row.name, _fmt(row.expected), _fmt(row.actual), _err(row.abs_err), _err(row.rel_err), _err(row.tol), result)
+        return (row.name, _fmt(row.expected), "-", "-", "-", _err(row.tol), *extra, result)
+    return (row.name, _fmt(row.expected), _fmt(row.actual), _err(row.abs_err), _err(row.rel_err), _err(row.tol),
+            *extra, result)
+
+
+def _headers(radius: bool) -> tuple[str, ...]:
+    return HEADERS[:-1] + ("radius",) + HEADERS[-1:] if radius else HEADERS
 
 
 @dataclass
@@ -150,6 +161,13 @@ class GradientReport:
     aliases: dict = field(default_factory=dict)
     #: what each weight layer 1..L is called by the caller (verify_torch: "module '0'"), for the summaries
     layer_names: list = field(default_factory=list)
+    #: remarks on the oracle (e.g. the float64 fallback above the certified budget); they do not fail the check
+    notes: list = field(default_factory=list)
+
+    @property
+    def has_radius(self) -> bool:
+        """True when the expected values are certified balls: the tables then show their radii."""
+        return any(r.radius is not None for r in self.rows)
 
     # ------------------------------------------------------------------ verdict
     @property
@@ -215,13 +233,16 @@ class GradientReport:
         )
 
     def __str__(self) -> str:
-        table = [HEADERS] + [_cells(r) for r in self.rows]
-        widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
-        lines = [self.header(), *[f"problem: {p}" for p in self.problems], self.summary()]
+        heads = _headers(self.has_radius)
+        table = [heads] + [_cells(r, self.has_radius) for r in self.rows]
+        widths = [max(len(line[i]) for line in table) for i in range(len(heads))]
+        lines = [self.header(), *[f"note: {n}" for n in self.notes], *[f"problem: {p}" for p in self.problems],
+                 self.summary()]
         if not self.ok:
             lines += [*self.diagnosis_lines(), self.layer_summary()]
+        last = len(heads) - 1
         for k, cells in enumerate(table):
-            lines.append("  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
+            lines.append("  ".join(c.ljust(w) if i in (0, last) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
             if k == 0:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines)
@@ -229,24 +250,41 @@ class GradientReport:
     def __repr__(self) -> str:
         return f"<GradientReport {self.summary()} for {self.network!r}>"
 
+    def to_dict(self) -> dict:
+        """A JSON-ready summary: verdict, oracle, notes, problems and per-parameter rows (with ``radius``:
+        the certified oracle's error bound, None for the float64 oracle; non-finite numbers as strings)."""
+        def num(x: float | None):
+            return x if x is None or math.isfinite(x) else str(x)
+
+        return {
+            "ok": self.ok, "oracle": self.oracle, "dtype": self.dtype, "rtol": self.rtol, "atol": self.atol,
+            "cond": self.cond, "notes": list(self.notes), "problems": list(self.problems),
+            "diagnoses": [str(d) for d in self.diagnoses],
+            "rows": [{"name": r.name, "expected": num(r.expected), "actual": num(r.actual), "tol": num(r.tol),
+                      "radius": num(r.radius), "status": r.status} for r in self.rows],
+        }
+
     def to_markdown(self) -> str:
         lines = [f"**{self.summary()}** — {self.header()}", ""]
-        lines += [f"- problem: {p}" for p in self.problems] + ([""] if self.problems else [])
+        lines += [f"- note: {n}" for n in self.notes] + [f"- problem: {p}" for p in self.problems]
+        lines += [""] if self.problems or self.notes else []
         if not self.ok:
             lines += [f"- {line.strip()}" for line in self.diagnosis_lines()] + [f"- {self.layer_summary()}", ""]
-        lines.append("| " + " | ".join(HEADERS) + " |")
-        lines.append("|" + "|".join([":--"] + ["--:"] * 5 + [":--"]) + "|")
-        lines += ["| " + " | ".join(_cells(r)).replace("`", "") + " |" for r in self.rows]
+        heads = _headers(self.has_radius)
+        lines.append("| " + " | ".join(heads) + " |")
+        lines.append("|" + "|".join([":--"] + ["--:"] * (len(heads) - 2) + [":--"]) + "|")
+        lines += ["| " + " | ".join(_cells(r, self.has_radius)).replace("`", "") + " |" for r in self.rows]
         return "\n".join(lines) + "\n"
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        head = "".join(f"<th>{esc(h)}</th>" for h in HEADERS)
+        head = "".join(f"<th>{esc(h)}</th>" for h in _headers(self.has_radius))
         body = []
         for r in self.rows:
             style = "" if r.passed else ' style="background:#fdd"'
-            body.append(f"<tr{style}>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(r)) + "</tr>")
-        problems = "".join(f"<li>{esc(p)}</li>" for p in self.problems)
+            body.append(f"<tr{style}>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(r, self.has_radius)) + "</tr>")
+        problems = "".join(f"<li>note: {esc(n)}</li>" for n in self.notes)
+        problems += "".join(f"<li>{esc(p)}</li>" for p in self.problems)
         if not self.ok:
             problems += "".join(f"<li>{esc(line.strip())}</li>" for line in self.diagnosis_lines() + [self.layer_summary()])
         return (
@@ -263,7 +301,7 @@ class GradientReport:
             f"dtype {self.dtype}, oracle {self.oracle})",
             f"network: {self.network!r}" + (f"; {self.label}" if self.label else ""),
         ]
-        lines += [f"problem: {p}" for p in self.problems]
+        lines += [f"note: {n}" for n in self.notes] + [f"problem: {p}" for p in self.problems]
         bad = self.failures
         lines.append(f"{len(bad)} / {len(self.rows)} parameters mismatched")
         lines += self.diagnosis_lines()
@@ -315,7 +353,8 @@ def formula(net: Network, name: str, max_chars: int = 400) -> str:
 
 def working_digits(net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray,
                    base: int = EXACT_DPS) -> int:
-    """Digits for the exact oracle: ``base`` plus what saturation can cancel (e^{-2|z|} next to 1)."""
+    """A-priori digits: ``base`` plus what saturation can cancel (e^{-2|z|} next to 1). The certified oracle no
+    longer needs this guess (it raises its precision until every ball is certified); kept as an estimate."""
     Zs, _ = reference.forward(net, weights, biases, X)
     zmax = max(float(np.max(np.abs(z))) for z in Zs[1:])
     return base + int(math.ceil(2 * zmax / math.log(10)))
@@ -323,37 +362,18 @@ def working_digits(net: Network, weights: list[np.ndarray], biases: list[np.ndar
 
 def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndarray],
                    X: np.ndarray, Y: np.ndarray, dps: int | None = None) -> dict[str, float]:
-    """The exact symbolic gradient (reverse pass of SymPy derivatives) evaluated with ``dps`` digits.
+    """The exact gradient at the binary values of the floats, certified by ball arithmetic (symprop.certified).
 
-    Every float (parameter or datum) enters at its exact binary value, so the result is the true
-    gradient at the numbers a float program sees, rounded once to float64 at the end. By default
-    ``dps`` covers the cancellation of saturated units (``working_digits``): 1 - tanh(z)^2 or
-    a - y with a = 1 - e^{-z} lose about 2|z| / ln 10 digits before the 50 that are kept.
+    Every float (parameter or datum) enters at its exact binary value and every value is a FLINT/Arb ball
+    whose precision is raised until it lies in one float64 rounding interval, so the result is the true
+    gradient at the numbers a float program sees, correctly rounded to float64 (``result.radius`` and
+    ``result.certified`` say so per entry). ``dps``, if given, is the least number of decimal digits to start
+    from (the certification raises it as needed).
     """
-    import sympy as sp
+    from .certified import MIN_PREC, certified_arrays
 
-    dps = working_digits(net, weights, biases, X) if dps is None else dps
-
-    from .chainrule import combine, reverse_sample
-    from .graph import parameter_symbols, weight_matrices
-
-    def big(v: float) -> sp.Float:
-        return sp.Float(float(v), dps)
-
-    sub = {sym: big(v) for sym, v in zip(parameter_symbols(net), arrays_to_dict(net, weights, biases).values())}
-    W, b = weight_matrices(net, sub)
-    sums = {p.name: sp.S.Zero for p in net.param_infos}
-    for x, y in zip(X, Y):
-        _, As, deltas = reverse_sample(net, [big(v) for v in x], [big(v) for v in y], W, b)
-        for p in net.param_infos:
-            d = deltas[p.layer][p.row]
-            sums[p.name] += d if p.kind == "b" else d * As[p.layer - 1][p.col]
-    out = {}
-    for name, value in combine(net, sums, X.shape[0], W, dps=dps).items():  # scale, l2 and ties
-        if not (value.is_number and value.is_finite):
-            raise ArithmeticError(f"the exact gradient of {name} is not finite at {dps} digits ({value})")
-        out[name] = float(value)
-    return out
+    start = MIN_PREC if dps is None else max(MIN_PREC, math.ceil(dps * math.log2(10)))
+    return certified_arrays(net, weights, biases, X, Y, min_prec=start, max_prec=max(start, 16384))
 
 
 #: max |f''| of each activation (0 for piecewise-linear ones): carries z's rounding into f'(z)
@@ -414,16 +434,53 @@ def _choose_oracle(net: Network, n_samples: int, oracle: str) -> str:
 
 
 def expected_gradient(net: Network, weights, biases, X, Y, oracle: str = "auto") -> tuple[dict[str, float], str]:
-    """(name -> expected value, the oracle used): exact multi-precision, or the compiled float64 program."""
+    """(name -> expected value, the oracle used): the certified exact gradient (a ``CertifiedGradient``, with
+    ``radius`` and ``certified`` per entry), or the compiled float64 program (above ``EXACT_BUDGET``)."""
     used = _choose_oracle(net, X.shape[0], oracle)
     if used == "exact":
         try:
-            return exact_gradient(net, weights, biases, X, Y), f"exact (>= {EXACT_DPS} digits)"
+            return exact_gradient(net, weights, biases, X, Y), EXACT_ORACLE
         except ArithmeticError:
             if oracle == "exact":
                 raise
     dW, db = net.compile().gradient_arrays(weights, biases, X, Y, check=False)
     return gradient_to_dict(net, dW, db), "compiled float64"
+
+
+def _settle_uncertified(net: Network, weights, biases, X, Y, expected: dict, eps: float) -> tuple[dict, dict]:
+    """(expected values, per-row eps) with the entries the certified oracle could not certify (a z exactly at a
+    kink that balls cannot prove, e.g. two identical units subtracted) taken from the float64 program when its
+    value lies inside the certified ball (the ball proves nothing better); those rows get the compiled
+    oracle's eps. Every other entry keeps its certified value."""
+    certified = getattr(expected, "certified", None)
+    bad = [name for name, ok in (certified or {}).items() if not ok]
+    if not bad:
+        return expected, {}
+    dW, db = net.compile().gradient_arrays(weights, biases, X, Y, check=False)
+    compiled = gradient_to_dict(net, dW, db)
+    values, row_eps = dict(expected), {}
+    for name in bad:
+        if abs(compiled[name] - expected[name]) <= expected.radius[name]:
+            values[name] = compiled[name]
+            row_eps[name] = eps + TOLERANCES["float64"].eps
+    return values, row_eps
+
+
+def _oracle_notes(net: Network, n_samples: int, oracle: str, expected: dict, used: str) -> list[str]:
+    notes = []
+    work = net.n_params * n_samples
+    if oracle == "auto" and used.startswith("compiled") and work > EXACT_BUDGET:
+        notes.append(f"parameters x samples = {work:,} is above the certified oracle's budget of {EXACT_BUDGET:,}: "
+                     "the expected values come from the compiled float64 program (oracle='exact' forces the "
+                     "certified one)")
+    certified = getattr(expected, "certified", None)
+    if certified:
+        bad = [name for name, ok in certified.items() if not ok]
+        if bad:
+            notes.append(f"{len(bad)} expected value(s) ({listing(bad)}) could not be certified to the last float64 "
+                         f"bit at {expected.prec} bits (a kink that balls cannot decide): their expected values are the float64 "
+                         "program's, which lie inside the certified balls; see their radius")
+    return notes
 
 
 # --------------------------------------------------------------------------- the candidate
@@ -546,8 +603,10 @@ def verify(
     samples as rows, weights (n_out, n_in), flat biases, ``(grad_weights, grad_biases)``.
     ``dtype`` (float64, float32 or float16) picks the default tolerances; by default it is the
     candidate's own: the least precise floating dtype it returns.
-    ``oracle``: "exact" (the symbolic gradient at 50 digits or more), "compiled" (the float64 program built
-    from the same exact derivatives; its own rounding is added to the tolerance) or "auto".
+    ``oracle``: "exact" (the exact gradient certified by ball arithmetic: every expected value is the correctly
+    rounded exact gradient, ``Row.radius`` its rigorous error bound), "compiled" (the float64 program built
+    from the same exact derivatives; its own rounding is added to the tolerance) or "auto" (exact up to
+    parameters x samples = ``EXACT_BUDGET`` = 10^6, then compiled, with a note in the report).
     A failing report has ``diagnoses``: the likely mistakes, best first (symprop.diagnoses).
     """
     if not isinstance(net, Network):
@@ -569,9 +628,13 @@ def verify(
     # below tiny (underflow) only absolute accuracy is possible; float16's tiny (6e-5) is large next to its
     # gradients, so there the absolute floor is its smallest subnormal times the number of samples
     tiny = float(np.finfo(dname).tiny) if dname != "float16" else float(np.finfo(np.float16).smallest_subnormal) * X.shape[0]
-    rows = [_row(name, expected[name], actual.get(name), atol + rtol * abs(expected[name]) + tol.cond * (eps * mags[name] + tiny))
+    radius = getattr(expected, "radius", {})
+    values, row_eps = _settle_uncertified(net, weights, biases, X, Y, expected, eps)
+    rows = [_row(name, values[name], actual.get(name), atol + rtol * abs(values[name]) + tol.cond * (row_eps.get(name, eps) * mags[name] + tiny),
+                 radius.get(name))
             for name in net.param_names]
-    report = GradientReport(net, rows, problems, dname, rtol, atol, tol.cond, used, label, layout, crash=crash)
+    report = GradientReport(net, rows, problems, dname, rtol, atol, tol.cond, used, label, layout, crash=crash,
+                            notes=_oracle_notes(net, X.shape[0], oracle, expected, used))
     if not report.ok and crash is None:
         from .diagnoses import diagnose
 
@@ -589,15 +652,15 @@ def _nonneg(x: Any, what: str) -> float:
     return v
 
 
-def _row(info: ParamInfo | str, expected: float, actual: float | None, tol: float) -> Row:
+def _row(info: ParamInfo | str, expected: float, actual: float | None, tol: float, radius: float | None = None) -> Row:
     name = info if isinstance(info, str) else info.name  # a parameter name (a tied one has no ParamInfo)
     if actual is None:
-        return Row(name, expected, math.nan, tol, "missing")
+        return Row(name, expected, math.nan, tol, "missing", radius)
     if math.isnan(actual):
-        return Row(name, expected, actual, tol, "nan")
+        return Row(name, expected, actual, tol, "nan", radius)
     if math.isinf(actual):
-        return Row(name, expected, actual, tol, "inf")
-    return Row(name, expected, actual, tol, "ok" if abs(actual - expected) <= tol else "mismatch")
+        return Row(name, expected, actual, tol, "inf", radius)
+    return Row(name, expected, actual, tol, "ok" if abs(actual - expected) <= tol else "mismatch", radius)
 
 
 def assert_gradients_match(

@@ -130,14 +130,18 @@ def test_seed000_expected_equals_exact_fraction_computation():
         assert row.expected == float(grad[row.name]), row.name
 
 
-def test_exact_and_compiled_oracles_agree_and_auto_switches_on_size():
+def test_exact_and_compiled_oracles_agree_and_auto_switches_on_size(monkeypatch):
     rng = np.random.default_rng(5)
     net = Network([10, 20, 5], hidden="tanh", output="softmax", loss="cross_entropy")
     W = [rng.normal(0, 0.5, s) for s in net.weight_shapes()]
     b = [rng.normal(0, 0.5, s[0]) for s in net.weight_shapes()]
     X, Y = rng.normal(size=(20, 10)), rng.dirichlet(np.ones(5), 20)
+    assert verify(ref_candidate(net), net, (W, b), X, Y).oracle.startswith("exact")  # 6,500 <= 10^6
+    monkeypatch.setattr(symprop.verification, "EXACT_BUDGET", 1000)
     auto = verify(ref_candidate(net), net, (W, b), X, Y)
     assert auto.ok and auto.oracle == "compiled float64"  # 325 parameters x 20 samples > budget
+    assert "above the certified oracle's budget" in auto.notes[0] and "note: parameters x samples" in str(auto)
+    assert all(r.radius is None for r in auto.rows) and "radius" not in str(auto).splitlines()[3]
     small = verify(ref_candidate(net), net, (W, b), X[:2], Y[:2], oracle="exact")
     compiled = verify(ref_candidate(net), net, (W, b), X[:2], Y[:2], oracle="compiled")
     assert small.ok and compiled.ok
@@ -148,7 +152,7 @@ def test_exact_and_compiled_oracles_agree_and_auto_switches_on_size():
 
 
 def test_saturated_units_get_more_digits():
-    """sigmoid + bce with z around 60: 1 - a is e^-60; the oracle keeps enough digits."""
+    """sigmoid + bce with z around 60: 1 - a is e^-60; the certified oracle keeps enough bits."""
     net = Network([1, 1], output="sigmoid", loss="bce")
     W, b = [np.array([[30.0]])], [np.array([0.5])]
     X, Y = np.array([[2.0], [2.1]]), np.array([[1.0], [0.0]])
