@@ -444,7 +444,12 @@ def _fix_mathml(mathml: str) -> str:
             return f'<{tag} style="font-weight: bold">{content}</{tag}>'
         family = "monospace" if variant == "monospace" else "sans-serif"
         return f'<{tag} mathvariant="normal" class="{family}">{content}</{tag}>'
-    return _VARIANT.sub(sub, mathml)
+    mathml = _VARIANT.sub(sub, mathml)
+    # a function name (log, tanh, softplus) after a factor needs the thin space TeX puts before it
+    return _FUNCTION.sub(r'\1<mspace width="0.167em"/>\2', mathml)
+
+
+_FUNCTION = re.compile(r"(</mi>|</mn>|</mrow>)(<m[io]>(?:log|exp|ln|tanh|sin|cos|max|min|[A-Za-z]{4,})</m[io]>)")
 
 
 def _mathml_converter():

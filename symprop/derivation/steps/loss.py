@@ -117,4 +117,4 @@ def assumption(ctx: Context) -> list:
         return []
     sy = ctx.sy
     return [M(rf"\sum_{{k}} {to_latex(sy.y(None, 'n'))}_{{k}} = 1"),
-            M(r"\frac{\partial C^{(n)}}{\partial z^{[L]}_{j}} = \hat{y}_{j} \sum_{k} y_{k} - y_{j}")]
+            M(r"\partial C^{(n)} / \partial z^{[L]}_{j} = \hat{y}_{j} \sum_{k} y_{k} - y_{j}")]

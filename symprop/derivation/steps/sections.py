@@ -360,7 +360,7 @@ def delta(ctx: Context) -> Step:
     shapes = ", ".join(rf"\delta^{{[{l}]}} \in {sy.shape(net.layers[l])}" for l in range(1, L + 1))
     blocks: list = [Para(T(W.of("delta", shapes=M(shapes))))]
     blocks.extend(general_equations(ctx))
-    if net.loss_name == "cross_entropy":
+    if net.loss_name == "cross_entropy" and ctx.param is None:  # (with a parameter, the chain rule said it)
         blocks.append(Para(T(W.of("assumption", sum=loss.assumption(ctx)[0], general=loss.assumption(ctx)[1]))))
     if not ctx.has_numbers:
         return Step("delta", T(W.of("t_delta")), blocks)
