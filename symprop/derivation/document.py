@@ -321,7 +321,8 @@ def latex_table(t: Table, lang: str) -> str:
     head = " & ".join(_latex_parts(c, lang, True) for c in t.header) + r" \\ \hline"
     body = [" & ".join(_latex_parts(c, lang, True) for c in row) + r" \\" for row in t.rows]
     chunks = [body[i:i + TABLE_ROWS] for i in range(0, len(body), TABLE_ROWS)] or [[]]
-    return "\n\n".join("\\begin{center}\\renewcommand{\\arraystretch}{1.45}\n\\begin{tabular}{" + t.align + "}\n"
+    stretch = "2.2" if any(r"\frac" in row for row in body) else "1.35"  # room for display fractions
+    return "\n\n".join("\\begin{center}\\renewcommand{\\arraystretch}{" + stretch + "}\n\\begin{tabular}{" + t.align + "}\n"
                         + head + "\n" + "\n".join(chunk) + "\n\\end{tabular}\n\\end{center}" for chunk in chunks)
 
 

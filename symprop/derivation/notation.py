@@ -141,7 +141,8 @@ def activation_prime_latex(name: str, param: Any = None) -> tuple[str, str]:
         "elu": (rf"\operatorname{{ELU}}'(z) = \begin{{cases}} 1 & z > 0 \\ {p} e^{{z}} & z \le 0 \end{{cases}}",
                 rf"= a + {p} \;(z \le 0)"),
         "silu": (r"\operatorname{SiLU}'(z) = \sigma(z)\left(1 + z \left(1 - \sigma(z)\right)\right)", ""),
-        "softmax": (r"\frac{\partial a_{j}}{\partial z_{k}} = a_{j} \left(\delta_{jk} - a_{k}\right)", ""),
+        "softmax": (r"\frac{\partial a_{j}}{\partial z_{k}} = \begin{cases} a_{j} \left(1 - a_{j}\right) & j = k \\ "
+                    r"-a_{j} a_{k} & j \ne k \end{cases}", ""),
     }[name]
 
 

@@ -80,6 +80,8 @@ TEXTS: dict[str, dict[str, str]] = {
                        "bn": "এখানে {n}টি পথ আছে (একটি একটি করে লেখার জন্য {max} এর বেশি); নিচের delta রূপ সবগুলো একসাথে যোগ করে।"},
     "path": {"en": "Path {k}: {path}. Each factor, its expression, and its number for every sample:",
              "bn": "পথ {k}: {path}। প্রতিটি factor, তার রূপ, এবং প্রতিটি sample এর জন্য তার মান:"},
+    "path_symbolic": {"en": "Path {k}: {path}. Each factor and its expression:",
+                      "bn": "পথ {k}: {path}। প্রতিটি factor ও তার রূপ:"},
     "h_factor": {"en": "factor", "bn": "factor"},
     "h_local": {"en": "expression", "bn": "রূপ"},
     "h_product": {"en": "product", "bn": "গুণফল"},

@@ -38,7 +38,7 @@ def total(ctx: Context) -> Equation:
     summed = ([s + r"\left(" + terms[0]] + terms[1:-1] + [terms[-1] + r"\right)"]) if s and N > 1 else (
         [s + terms[0]] + terms[1:] if s else terms)
     if N == 1 and s:
-        summed = [s + fmt(costs[0])]
+        summed = [s + r"\cdot " + fmt.factor(costs[0])]
     symbolic = [s + r"\sum_{n=1}^{N}", to_latex(sy.cost())]
     return rows(to_latex(sy.loss), symbolic, summed, [ctx.fmt.result(nums.loss())])
 

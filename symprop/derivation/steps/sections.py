@@ -240,7 +240,7 @@ def chain(ctx: Context) -> tuple[Step, dict]:
         blocks.append(Para(T(W.of("assumption", sum=loss.assumption(ctx)[0], general=loss.assumption(ctx)[1]))))
     if not ctx.has_numbers:
         for k, (path, fs) in enumerate(zip(all_paths, factor_lists), start=1):
-            blocks.append(Para(T(W.of("path", k=k, path=M(_path_text(ctx, path))))))
+            blocks.append(Para(T(W.of("path_symbolic", k=k, path=M(_path_text(ctx, path))))))
             header = (T(W.of("h_factor")), T(W.of("h_local")))
             blocks.append(Table(header, tuple((T(M(f.symbol)), T(M(f.expression))) for f in fs), "ll"))
         return Step("chain", T(W.of("t_chain", param=_name(ctx, info.name))), blocks), shown
@@ -274,7 +274,7 @@ def chain(ctx: Context) -> tuple[Step, dict]:
     if s and N > 1:
         terms = [s + r"\left(" + terms[0]] + terms[1:-1] + [terms[-1] + r"\right)"]
     elif s:
-        terms = [s + terms[0]]
+        terms = [s + r"\cdot " + fmt.factor(per_sample[0])]
     gradient = float(ctx.nums.scale * per_sample.sum())
     shown["gradient"] = gradient
     blocks.append(Para(T(W.of("sum_samples"))))
@@ -302,7 +302,7 @@ def _residual_form(ctx: Context, factors: list[Factor]) -> list[list[str]]:
     s = sy.scale_latex(ctx.n_samples)
     if s:
         numeric = [s + r"\left(" + numeric[0]] + numeric[1:-1] + [numeric[-1] + r"\right)"] if len(numeric) > 1 \
-            else [s + numeric[0]]
+            else [s + r"\left(" + numeric[0] + r"\right)"]
     return [symbolic, numeric]
 
 
