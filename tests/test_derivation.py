@@ -19,10 +19,11 @@ import torch
 import symprop
 from symprop import Network, losses, reference, to_latex
 from symprop.derivation import LOSS_SYMBOLS, Derivation, NumberFormat, derive, derive_problem
-from symprop.derivation.document import Equation, Table, resolve
+from symprop.derivation.document import resolve
 from symprop.examples import SEED_001, SEED_002
 from symprop.problem import load_problem
-from helpers import random_targets
+
+from helpers import random_targets  # tests/ is on sys.path
 
 DERIVATIONS = Path(__file__).resolve().parent.parent / "derivations"
 PROBLEMS = sorted(DERIVATIONS.glob("*.toml"))

@@ -262,3 +262,17 @@ def test_bold_ones_vector_and_header_rule_survive_in_html():
     assert "\U0001d7cf" in html  # the ones-vector as the bold digit one (Chromium ignores mathvariant="bold")
     assert 'mathvariant="bold"' not in html
     assert "thead th { border-bottom" in html
+
+
+@needs_pdflatex
+def test_special_characters_in_a_title_and_a_small_tolerance_survive_in_the_pdf(tmp_path):
+    from symprop.examples import SEED_002
+
+    d = derive(SEED_002.network, "b3", SEED_002.values, SEED_002.X, SEED_002.Y, lr=0.1, tol=1e-6,
+               title="Line one\n\nline two: a \\ b, x^2, 50% & $5 #1 a_b {c} ~d", description="First.\n\nSecond.")
+    result = compile_tex(d.to_latex_document(), tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    text = subprocess.run([PDFTOTEXT, "doc.pdf", "-"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "Line one line two: a \\ b, x^2, 50% & $5 #1 a_b {c} ~d" in " ".join(text.split())
+    assert "\\{}" not in text and "times" not in text  # the tolerance is typeset as 1 x 10^-6
+    assert "10−6" in text.replace(" ", "") or "10-6" in text.replace(" ", "")
