@@ -545,3 +545,17 @@ def test_a_small_tolerance_is_math_in_every_format():
     assert r"$1 \times 10^{-6}$" in md
     html_ = d.to_html()
     assert r"\times" not in html_ and "10^" not in html_
+
+
+def test_the_figure_highlights_exactly_the_paths_from_the_parameter():
+    from symprop.derivation.figure import highlight
+
+    edges, nodes = highlight((2, 3, 2), 1, 0, 1)  # w^{[1]}_{12}: x_2 -> a^{[1]}_1, then both outputs
+    assert edges == {(1, 0, 1), (2, 0, 0), (2, 1, 0)}
+    assert nodes == {(0, 1), (1, 0), (2, 0), (2, 1)}
+    edges, nodes = highlight((2, 3, 2), 2, 1, None)  # b^{[2]}_2: only its own neuron
+    assert edges == set() and nodes == {(2, 1)}
+    d = derive(Network([2, 3, 2]), "b2_2")
+    svg = d.figure_svg()
+    assert svg.count('stroke="#c0392b"') == 2  # the neuron's ring and its one arrow into the loss
+    assert svg == derive(Network([2, 3, 2]), "b2_2").figure_svg()  # deterministic

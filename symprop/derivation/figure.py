@@ -99,7 +99,8 @@ def to_tikz(d: Diagram) -> str:
     lines.append(rf"\node[draw, rounded corners, inner sep=4pt] (loss) at ({xl:.2f},0) {{${d.loss_label[0]}$}};")
     for j in range(d.layers[L]):
         x, y = d.position(L, j)
-        style = "draw={rgb,255:red,192;green,57;blue,43}, line width=1.4pt, ->" if d.highlight_loss else "draw=gray!70, ->"
+        hot = d.highlight_loss and (L, j) in d.nodes  # only the outputs the paths go through
+        style = "draw={rgb,255:red,192;green,57;blue,43}, line width=1.4pt, ->" if hot else "draw=gray!70, ->"
         lines.append(rf"\draw[{style}] ({x + R + 0.11:.2f},{y:.2f}) -- (loss.west);")
     lines.append(r"\end{tikzpicture}")
     return "\n".join(lines)
@@ -168,7 +169,8 @@ def to_svg(d: Diagram) -> str:
     box = 14 + 9.5 * len(label)
     for j in range(d.layers[L]):
         a, b = px(d.position(L, j)[0] + R, d.position(L, j)[1])
-        stroke = f'stroke="{HIGHLIGHT}" stroke-width="3"' if d.highlight_loss else f'stroke="{NORMAL}" stroke-width="1.2"'
+        hot = d.highlight_loss and (L, j) in d.nodes
+        stroke = f'stroke="{HIGHLIGHT}" stroke-width="3"' if hot else f'stroke="{NORMAL}" stroke-width="1.2"'
         out.append(f'<line x1="{a:.1f}" y1="{b:.1f}" x2="{lx - box / 2:.1f}" y2="{ly:.1f}" {stroke}/>')
     out.append(f'<rect x="{lx - box / 2:.1f}" y="{ly - 15:.1f}" width="{box:.1f}" height="30" rx="6" '
                f'fill="#ffffff" stroke="#333333" stroke-width="1.4"/>')
