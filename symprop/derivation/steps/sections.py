@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import sympy as sp
 
 from ...printing import to_latex
 from ..document import (
@@ -28,6 +29,7 @@ from . import Context, Factor, activation, dense, loss
 MAX_PATHS = 8  # chain-rule paths written out one by one (beyond: the delta form only)
 SAMPLE_COLUMNS = 5  # samples per table (more samples: the table is continued below)
 MAX_CLOSED_PARAMS = 40  # closed forms are tried only for networks this small
+THETA = sp.Symbol("theta")  # a parameter in general
 
 
 def _m(latex: str) -> M:
@@ -82,7 +84,7 @@ def network(ctx: Context) -> Step:
         (T(M(r"\hat{y} = a^{[L]}")), T(W.of("yhat_meaning"))),
         (T(M(to_latex(sy.cost()))), T(W.of("cost_meaning"))),
         (T(M(to_latex(sy.loss))), T(W.of("loss_meaning"))),
-        (T(M(r"\delta^{[l]} = \frac{\partial C^{(n)}}{\partial z^{[l]}}")), T(W.of("delta_meaning"))),
+        (T(M(f"{to_latex(sy.delta('l'))} = {sy.partial(sy.cost(), sy.z('l'))}")), T(W.of("delta_meaning"))),
     ]
     if ctx.lr is not None or ctx.has_numbers:
         table.append((T(M(r"\alpha")), T(W.of("alpha_meaning"))))
@@ -313,8 +315,8 @@ def all_gradients(ctx: Context) -> Step:
     grads = ctx.nums.gradient()
     s = sy.scale_latex()
     header = (T(W.of("h_param")), T(W.of("h_value")), T(W.of("h_delta_form")),
-              T(M(rf"\frac{{\partial {to_latex(sy.loss)}}}{{\partial \theta}}"))) + (
-        (T(M(r"\theta - \alpha \frac{\partial " + to_latex(sy.loss) + r"}{\partial \theta}")),) if ctx.lr else ())
+              T(M(sy.partial(sy.loss, THETA)))) + (
+        (T(M(rf"\theta - \alpha {sy.partial(sy.loss, THETA)}")),) if ctx.lr else ())
     body = []
     for info in net.param_infos:
         if ctx.fix and info.name in ctx.fix:
@@ -349,8 +351,9 @@ def general_equations(ctx: Context) -> list[Equation]:
     if L > 1:
         out.append(rows(r"\delta^{[l]}", [rf"\left(W^{{[l+1]}}\right){T_}", r"\delta^{[l+1]}", r"\odot",
                                           r"f'^{[l]}\left(z^{[l]}\right)"]))
-    out.append(rows(r"\frac{\partial C^{(n)}}{\partial W^{[l]}}", [r"\delta^{[l]}", rf"\left(a^{{[l-1]}}\right){T_}"]))
-    out.append(rows(r"\frac{\partial C^{(n)}}{\partial b^{[l]}}", [r"\delta^{[l]}"]))
+    sy = ctx.sy
+    out.append(rows(sy.partial(sy.cost(), sy.W("l")), [to_latex(sy.delta("l")), rf"\left({to_latex(sy.a('l-1'))}\right){T_}"]))
+    out.append(rows(sy.partial(sy.cost(), sy.b("l")), [to_latex(sy.delta("l"))]))
     return out
 
 
@@ -397,8 +400,8 @@ def summary(ctx: Context) -> Step:
         k = 2
     body.append((T(W.of("weight_gradient")), T(M(" ".join(eqs[k].rows[0]))), T(W.of("weight_gradient_text"))))
     body.append((T(W.of("bias_gradient")), T(M(" ".join(eqs[k + 1].rows[0]))), T(W.of("bias_gradient_text"))))
-    loss_sym = to_latex(ctx.sy.loss)
-    body.append((T(W.of("update")), T(M(rf"W^{{[l]}} := W^{{[l]}} - \alpha \frac{{\partial {loss_sym}}}{{\partial W^{{[l]}}}}")),
+    W_l = to_latex(ctx.sy.W("l"))
+    body.append((T(W.of("update")), T(M(rf"{W_l} := {W_l} - \alpha {ctx.sy.partial(ctx.sy.loss, ctx.sy.W('l'))}")),
                  T(W.of("update_text"))))
     return Step("summary", T(W.of("t_summary")), [Table(header, tuple(body), "lll")])
 
@@ -433,7 +436,7 @@ def update(ctx: Context, grads: dict[str, float]) -> tuple[Step, dict[str, float
             for l in range(1, net.depth + 1):
                 blocks.extend(dense.update(ctx, l))
         elif ctx.param is None or len(ctx.trained) > 1:
-            header = (T(W.of("h_param")), T(W.of("h_old")), T(M(rf"\frac{{\partial {to_latex(sy.loss)}}}{{\partial \theta}}")),
+            header = (T(W.of("h_param")), T(W.of("h_old")), T(M(sy.partial(sy.loss, THETA))),
                       T(W.of("h_new")))
             body = tuple((T(_name(ctx, n)), T(M(fmt(ctx.nums.value(n)))), T(M(fmt(grads[n]))),
                           T(M(fmt.result(updated[n], ctx.nums.value(n))))) for n in ctx.trained)
