@@ -421,7 +421,7 @@ def render_markdown(title: str, description: str, steps: Sequence[Step], lang: s
                 parts.append("\n".join([head, rule] + body))
             elif isinstance(block, Figure):
                 src = figure or ("data:image/svg+xml;base64," + base64.b64encode(block.svg.encode()).decode())
-                alt = "".join(t for k, t in resolve(block.caption, lang) if k == "text").strip()
+                alt = "".join(resolve_t for _, resolve_t in resolve(block.caption, lang)).strip()  # math as its LaTeX
                 parts.append(f"![{markdown_text(alt)}]({src})\n\n{_md_parts(block.caption, lang)}")
     return "\n\n".join(parts) + "\n"
 

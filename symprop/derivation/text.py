@@ -29,7 +29,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "figure_param": {"en": "The network; highlighted: every path from {param} to the loss.",
                      "bn": "নেটওয়ার্ক; চিহ্নিত অংশটি হলো {param} থেকে loss পর্যন্ত প্রতিটি পথ।"},
     "network": {"en": "The network has {L} layers of sizes {sizes} and {n_params} trainable parameters; the loss is {loss}.",
-                "bn": "নেটওয়ার্কটিতে {L}টি লেয়ার আছে, যাদের আকার {sizes}, এবং মোট {n_params}টি trainable প্যারামিটার; loss হলো {loss}।"},
+                "bn": "নেটওয়ার্কটিতে লেয়ারের সংখ্যা {L}; লেয়ারগুলোর আকার {sizes}, এবং মোট {n_params}টি trainable প্যারামিটার আছে; loss হলো {loss}।"},
     "fixed": {"en": "The parameters {fixed} are held fixed at their values; only {trained} is trained, so only its derivative is needed.",
               "bn": "{fixed} প্যারামিটারগুলো তাদের মানে স্থির রাখা হয়েছে; শুধু {trained} train করা হবে, তাই শুধু এর derivative দরকার।"},
     "h_symbol": {"en": "symbol", "bn": "চিহ্ন"},
