@@ -111,11 +111,11 @@ def to_tikz(d: Diagram) -> str:
 
 def _svg_label(x: float, y: float, base: str, sup: str, sub: str, size: int = 15) -> str:
     small = round(size * 0.72)
-    sup_part = f'<tspan dy="-6" font-size="{small}">{escape(sup)}</tspan>' if sup else ""
+    sup_part = f'<tspan dy="-6" font-size="{small}" font-style="normal">{escape(sup)}</tspan>' if sup else ""
     # the subscript sits under the superscript: move back by the superscript's advance
-    back = f' dx="-{0.55 * small * len(sup):.1f}"' if sup else ""
-    sub_part = f'<tspan dy="{11 if sup else 5}"{back} font-size="{small}">{escape(sub)}</tspan>'
-    return (f'<text x="{x:.1f}" y="{y + 5:.1f}" text-anchor="middle" font-size="{size}" '
+    back = f' dx="-{0.47 * small * len(sup):.1f}"' if sup else ""
+    sub_part = f'<tspan dy="{12 if sup else 5}"{back} font-size="{small}" font-style="normal">{escape(sub)}</tspan>'
+    return (f'<text x="{x - (3 if sup else 0):.1f}" y="{y + (3 if sup else 5):.1f}" text-anchor="middle" font-size="{size}" '
             f'font-style="italic">{escape(base)}{sup_part}{sub_part}</text>')
 
 
