@@ -276,3 +276,16 @@ def test_special_characters_in_a_title_and_a_small_tolerance_survive_in_the_pdf(
     assert "Line one line two: a \\ b, x^2, 50% & $5 #1 a_b {c} ~d" in " ".join(text.split())
     assert "\\{}" not in text and "times" not in text  # the tolerance is typeset as 1 x 10^-6
     assert "10−6" in text.replace(" ", "") or "10-6" in text.replace(" ", "")
+
+
+@needs_pdflatex
+def test_a_4_8_8_3_derivation_fits_at_normal_size(tmp_path):
+    """8 columns of 6-digit numbers are wider than a portrait line: the page turns, nothing is scaled."""
+    rng = np.random.default_rng(0)
+    net = Network([4, 8, 8, 3], hidden="tanh", output="softmax", loss="cross_entropy")
+    values = {n: float(rng.normal(scale=0.5)) for n in net.param_names}
+    X = rng.normal(size=(5, 4))
+    Y = np.eye(3)[rng.integers(0, 3, size=5)]
+    document = derive(net, "w2_1_1", values, X, Y, lr=0.1).to_latex_document()
+    assert "landscape" in document
+    assert_legible(tmp_path, compile_tex(document, tmp_path))

@@ -369,7 +369,12 @@ def render_latex_document(title: str, description: str, steps: Sequence[Step], l
     else:
         head = "\\documentclass[10pt]{article}\n\\usepackage[T1]{fontenc}\n" + LATEX_PACKAGES
     desc = "\n\n".join(latex_text(p) for p in paragraphs(description))
-    return (head + "\\usepackage[margin=1.5cm]{geometry}\n\\setlength{\\parindent}{0pt}\n"
+    # a matrix wider than a portrait line (8 columns of 6-digit numbers) is never scaled or cut:
+    # the document turns to landscape, where it fits at normal size
+    wide = any(measure(x) > WIDTH for step in steps for b in step.blocks if isinstance(b, Equation)
+               for _, _, x in b.rows)
+    geometry = "landscape, margin=1.5cm" if wide else "margin=1.5cm"
+    return (head + f"\\usepackage[{geometry}]{{geometry}}\n\\setlength{{\\parindent}}{{0pt}}\n"
             "\\setlength{\\parskip}{0.5em}\n\\allowdisplaybreaks\n"
             f"\\begin{{document}}\n\\section*{{{latex_text(one_line(title))}}}\n\n{desc}\n\n"
             f"{render_latex_blocks(steps, lang)}\n\\end{{document}}\n")

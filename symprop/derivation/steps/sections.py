@@ -137,8 +137,8 @@ def forward(ctx: Context) -> Step:
     nums = ctx.nums
     blocks.append(Para(T(W.of("values"))))
     for l in range(1, net.depth + 1):
-        blocks.append(Equation(((to_latex(sy.W(l)), "=", dense.matrix(ctx, nums.weights[l - 1]) + r",\quad "
-                                 + to_latex(sy.b(l)) + " = " + dense.column(ctx, nums.biases[l - 1])),)))
+        blocks.append(rows(to_latex(sy.W(l)), [dense.matrix(ctx, nums.weights[l - 1]) + r",\quad",
+                                               to_latex(sy.b(l)) + " = " + dense.column(ctx, nums.biases[l - 1])]))
     blocks.append(Para(T(W.of("forward_table", N=M(f"N = {ctx.n_samples}")))))
     lines: list[tuple[str, np.ndarray]] = []
     for k in range(net.n_inputs):
@@ -258,7 +258,7 @@ def chain(ctx: Context) -> tuple[Step, dict]:
             body = [(T(M(f.symbol)), T(M(f.expression))) + tuple(T(M(fmt(f.values[n]))) for n in cols) for f in fs]
             body.append((T(W.of("h_product")), T(M(r" \cdot ".join("(" + f.expression + ")" if " " in f.expression
                                                                       else f.expression for f in fs)))
-                         if measure(" ".join(f.expression for f in fs)) < 40 else T()) +
+                         if measure(" ".join(f.expression for f in fs)) < 34 - 3 * len(cols) else T()) +
                         tuple(T(M(fmt(product[n]))) for n in cols))
             blocks.append(Table(header, tuple(body), "ll" + "r" * len(cols)))
     per_sample = np.sum(per_path, axis=0)
