@@ -324,7 +324,8 @@ def test_seed002_shows_the_slope_in_the_residual_form_and_the_published_numbers(
     assert r"-2 \left(y^{(n)} - \hat{y}^{(n)}\right)" in chain  # the note's -2 (observed - predicted)
     assert r"= -15.6551 \approx -15.7" in chain
     assert seed002.gradient["b3"] == pytest.approx(_seed002_slope(0.0), rel=1e-12)
-    update = step(seed002, "update").equations[0]
+    size, update = step(seed002, "update").equations
+    assert size.endswith(r"= -1.56551 \approx -1.57")  # the seed's step size
     assert update.endswith(r"= 1.56551 \approx 1.57")
     assert r"b_{3} := b_{3}" in update  # b_3 typeset as b_{3}, not b_{3new}
 

@@ -426,6 +426,11 @@ def update(ctx: Context, grads: dict[str, float]) -> tuple[Step, dict[str, float
         if ctx.lr is not None:
             new = old - ctx.lr * g
             updated[name] = new
+            # the step size first, as the notes compute it: learning rate times slope
+            blocks.append(Para(T(W.of("step_size"))))
+            blocks.append(rows(rf"\alpha {sy.partial(sy.loss, net.param(name))}", [alpha, r"\cdot", fmt.factor(g)],
+                               [fmt.result(ctx.lr * g)]))
+            blocks.append(Para(T(W.of("new_value", param=M(p)))))
             parts += [[fmt(old), "-", alpha, r"\cdot", fmt.factor(g)], [fmt.result(new, old)]]
         blocks.append(rows(p, *parts, rel=":="))
     if ctx.lr is not None:
