@@ -1,4 +1,4 @@
-"""The command line: ``symprop show|derive|grad|descend|plot|verify FILE``; see docs/cli.md."""
+"""The command line: ``symprop show|derive|grad|descend|plot|verify FILE``, ``symprop regenerate DIR``; see docs/cli.md."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ usage: symprop COMMAND FILE [options]      (or: python -m symprop COMMAND FILE .
 
 commands:
   show FILE                 the network, its parameters and the loss as a closed form
-  derive FILE               the derivation (--param P, --format md|tex|html|latex, --lang en|bn, -o OUT)
+  derive FILE               the derivation (--param P, --format md|tex|html|latex, --lang en|bn, -o OUT, --code)
+  regenerate DIR            regenerate the derivations of every problem file in DIR (--check)
   grad FILE                 every parameter's gradient at the file's values (--exact, --json)
   descend FILE              a gradient-descent trace (--train b3, --lr, --tol, --max-steps, --json, --plot OUT.png)
   plot FILE                 a figure (--kind curve|history|lrs|network -o OUT.png|OUT.svg)
@@ -198,7 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="md",
                    help="md (Markdown), tex (standalone LaTeX document), html, latex (LaTeX fragment)")
     p.add_argument("--lang", choices=LANGS, default="en", help="language of the prose (a Bengali tex document compiles with lualatex)")
-    p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
+    p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout (md: the figure OUT.svg beside it)")
+    p.add_argument("--code", action="store_true", help="add the appendix of the code that runs (latexify listing)")
+
+    p = sub.add_parser("regenerate", help="regenerate the derivations of a directory of problem files",
+                       description="Regenerate the .md, .tex, .html and .svg files of every problem file (*.toml) "
+                                   "in DIR.", parents=[common])
+    p.add_argument("directory", metavar="DIR", help="a directory of problem files, e.g. derivations/")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when a generated file is stale")
+    p.set_defaults(run=run_regenerate)
 
     p = command("grad", run_grad, "every parameter's gradient at the file's values")
     p.add_argument("--exact", action="store_true", help="exact rationals where the network allows it")
@@ -387,9 +396,14 @@ def run_derive(args: argparse.Namespace) -> int:
     check_finite_at_values(problem, "derive")
     notice(forms)
     derivation_module = optional_module("derivation", "derive")
-    derivation = derivation_module.derive_problem(problem, param=args.param or problem.param)
+    derivation = derivation_module.derive_problem(problem, param=param, code=args.code)
     if args.format == "md":
-        text = derivation.to_markdown(args.lang)
+        figure = None
+        if args.output is not None:  # the figure as an image file beside the Markdown
+            svg = Path(args.output).with_suffix(".svg")
+            svg.write_text(derivation.figure_svg(), encoding="utf-8")
+            figure = svg.name
+        text = derivation.to_markdown(args.lang, figure=figure)
     elif args.format == "html":
         text = derivation.to_html(args.lang)
     elif args.format == "tex":
@@ -410,6 +424,12 @@ def check_finite_at_values(problem, command: str) -> None:
         raise UsageError(f"{what} at the file's values is {value} (beyond float64: the values overflow); "
                          f"{command} prints these numbers, so use smaller values"
                          + (f" ({len(bad) - 1} more non-finite)" if len(bad) > 1 else ""))
+
+
+def run_regenerate(args: argparse.Namespace) -> int:
+    from .derivation.regenerate import run
+
+    return run(args.directory, check=args.check)
 
 
 # --------------------------------------------------------------------------- grad

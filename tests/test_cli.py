@@ -6,6 +6,7 @@ import io
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from fractions import Fraction
@@ -477,7 +478,35 @@ def test_derive_reproduces_the_shipped_seed_002_markdown(capsys) -> None:
         pytest.skip("derivations/seed002_softplus_ssr.toml is not in this checkout")
     assert cli.main(["derive", str(path)]) == 0
     out = capsys.readouterr().out
-    assert out.strip() and out.strip() in path.with_suffix(".md").read_text(encoding="utf-8")
+
+    def without_figure(text: str) -> str:  # on stdout the figure is embedded; the shipped file links its .svg
+        return re.sub(r"!\[[^\]]*\]\([^)]*\)", "![figure]", text).strip()
+
+    assert out.strip() and without_figure(out) in without_figure(path.with_suffix(".md").read_text(encoding="utf-8"))
+
+
+def test_derive_markdown_to_a_file_writes_its_figure_beside_it(seed002: Path, tmp_path: Path) -> None:
+    out = tmp_path / "seed002.md"
+    assert cli.main(["derive", str(seed002), "-o", str(out)]) == 0
+    assert "![" in out.read_text(encoding="utf-8") and "(seed002.svg)" in out.read_text(encoding="utf-8")
+    assert (tmp_path / "seed002.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+
+
+def test_regenerate_command(tmp_path: Path, capsys) -> None:
+    shutil.copy(ROOT / "derivations" / "seed002_softplus_ssr.toml", tmp_path)
+    assert cli.main(["regenerate", str(tmp_path), "--check"]) == 1
+    assert "stale" in capsys.readouterr().out
+    assert cli.main(["regenerate", str(tmp_path)]) == 0
+    assert cli.main(["regenerate", str(tmp_path), "--check"]) == 0
+    assert cli.main(["regenerate", str(tmp_path / "nowhere")]) == 2
+    assert "not a directory of problem files" in capsys.readouterr().err
+
+
+def test_derive_code_appendix_on_request(seed002: Path, capsys) -> None:
+    assert cli.main(["derive", str(seed002), "--format", "latex"]) == 0
+    assert r"\mathtt{" not in capsys.readouterr().out
+    assert cli.main(["derive", str(seed002), "--format", "latex", "--code"]) == 0
+    assert r"\mathtt{" in capsys.readouterr().out
 
 
 def test_intro_points_to_the_built_in_example_without_a_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

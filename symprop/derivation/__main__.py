@@ -1,0 +1,5 @@
+"""``python -m symprop.derivation DIRECTORY [--check]``: the same as ``symprop regenerate``."""
+
+from .regenerate import main
+
+raise SystemExit(main())
