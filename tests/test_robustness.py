@@ -256,8 +256,11 @@ def test_cli_output_file_is_complete_and_alone(tmp_path: Path) -> None:
     out = tmp_path / "seed002.md"
     result = run("derive", "seed002", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert out.read_text(encoding="utf-8") == run("derive", "seed002").stdout
-    assert [p.name for p in tmp_path.iterdir()] == ["seed002.md"]
+    text = out.read_text(encoding="utf-8")
+    shown = run("derive", "seed002").stdout  # stdout embeds the figure; a file links the .svg written beside it
+    assert "](seed002.svg)" in text and "](data:image/svg+xml;base64," in shown
+    assert text.splitlines()[-5:] == shown.splitlines()[-5:]  # written to the end
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed002.md", "seed002.svg"]  # no temporary left
 
 
 # --------------------------------------------------------------------------- items 5, 8: overflow, JSON
