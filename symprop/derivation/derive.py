@@ -95,11 +95,7 @@ def _context(net: Any, param: Any, values: Any, X: Any, Y: Any, fix: Any, lr: An
     if not isinstance(net, Network):
         raise TypeError(f"derive needs a symprop Network, got {type(net).__name__}")
     _check_order(values, X, Y)
-    if net.l2 or net.tie:
-        raise ValueError(f"derive does not yet show an l2 penalty or tied parameters ({net!r}); "
-                         "verify, descend, grad and the compiled gradient support them: derive the network without "
-                         "l2/tie for the step-by-step document")
-    name = None if param is None else net.info(getattr(param, "name", param)).name
+    name = None if param is None else net.check_name(getattr(param, "name", param))
     if (X is None) != (Y is None):
         raise ValueError("give both X and Y (the data), or neither for the symbolic derivation")
     fixed = {k: float(v) for k, v in values_mapping(net, fix, require_all=False).items()} if fix else None

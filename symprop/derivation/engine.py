@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import losses, reference
-from ..spec import Network, as_data, parse_values
+from ..spec import Network, as_data, gradient_to_dict, parse_values
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Numbers:
     dC_da: np.ndarray | None  # (N, m): d C^{(n)} / d a^{[L]} (None when the output stage is fused)
     deltas: tuple  # delta^{[l](n)} = dC^{(n)}/dz^{[l]} (N, n_l), deltas[0] None
     scale: float
+    l2: float = 0.0  # the network's lam of lam * sum(W**2) over every weight entry
 
     @property
     def n_samples(self) -> int:
@@ -49,11 +50,19 @@ class Numbers:
             ell = reference.LOSSES[net.loss_name][0](a, y)
         return ell.sum(axis=1)
 
-    def loss(self) -> float:
+    def data_loss(self) -> float:
+        """scale * sum_n C^{(n)}: the loss without the l2 penalty."""
         return float(self.scale * self.costs().sum())
 
-    def gradients(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """dL/dW^{[l]} = scale sum_n delta^{(n)} a^{[l-1](n)T} and dL/db^{[l]} = scale sum_n delta^{(n)}."""
+    def penalty(self) -> float:
+        """lam * sum(W**2) over every weight entry of every layer (0 without l2)."""
+        return float(reference.l2_penalty(self.weights, self.l2)) if self.l2 else 0.0
+
+    def loss(self) -> float:
+        return self.data_loss() + self.penalty()
+
+    def data_gradients(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """scale sum_n delta^{(n)} a^{[l-1](n)T} and scale sum_n delta^{(n)}: the data term per entry."""
         gw, gb = [], []
         for l in range(1, self.net.depth + 1):
             D = self.deltas[l].T  # columns are samples, as in reference
@@ -61,16 +70,29 @@ class Numbers:
             gb.append(self.scale * reference.bias_gradient(D))
         return gw, gb
 
-    def gradient(self) -> dict[str, float]:
-        gw, gb = self.gradients()
-        return {info.name: float(gb[info.layer - 1][info.row] if info.kind == "b"
-                                 else gw[info.layer - 1][info.row, info.col]) for info in self.net.param_infos}
+    def gradients(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """dL/dW^{[l]} = scale sum_n delta^{(n)} a^{[l-1](n)T} + 2 lam W^{[l]} and dL/db^{[l]} = scale
+        sum_n delta^{(n)}, per weight/bias *entry* (a tied parameter's entries are summed by ``gradient``)."""
+        gw, gb = self.data_gradients()
+        if self.l2:
+            gw = [g + reference.l2_gradient(W, self.l2) for g, W in zip(gw, self.weights)]
+        return gw, gb
 
-    def value(self, name: str) -> float:
+    def gradient(self) -> dict[str, float]:
+        """Parameter name -> dL/dparam; a tied parameter's is the sum over the entries it fills."""
+        gw, gb = self.gradients()
+        return gradient_to_dict(self.net, gw, gb)
+
+    def entry(self, name: str) -> float:
+        """The value of one weight/bias entry (by its entry name)."""
         info = self.net.info(name)
         if info.kind == "b":
             return float(self.biases[info.layer - 1][info.row])
         return float(self.weights[info.layer - 1][info.row, info.col])
+
+    def value(self, name: str) -> float:
+        """The value of a parameter (a tied one's is the value of each entry it fills)."""
+        return self.entry(self.net.slots(name)[0].name)
 
 
 def _param(act: Any) -> float | None:
@@ -107,4 +129,4 @@ def numbers(net: Network, values: Any, X: Any, Y: Any) -> Numbers:
     n, m = Y.shape
     scale = float(losses.scale_value(net, n))  # the scale the page shows
     return Numbers(net, X, Y, tuple(weights), tuple(biases), tuple(Zs), tuple(As), tuple(fprime), dC_da,
-                   tuple(deltas), scale)
+                   tuple(deltas), scale, float(net.l2))

@@ -90,7 +90,25 @@ class Symbols:
 
     @property
     def loss(self) -> Notation:
+        """What gradient descent minimises: the loss, or with an l2 penalty the objective J."""
+        return sym("J") if self.net.l2 else self.data_loss
+
+    @property
+    def data_loss(self) -> Notation:
+        """The loss itself (its own symbol), without any penalty."""
         return sym(LOSS_SYMBOLS[self.net.loss_name])
+
+    @property
+    def lam(self) -> Notation:
+        return sym(r"\lambda")
+
+    def lam_value(self) -> sp.Expr:
+        """The l2 coefficient as the exact number the network holds."""
+        return sp.Rational(self.net.l2.numerator, self.net.l2.denominator)
+
+    def penalty(self) -> str:
+        """lambda sum_l sum_{j,k} (w^{[l]}_{jk})^2."""
+        return to_latex(self.lam) + r" \sum_{l=1}^{L} \sum_{j,k} \left(w^{[l]}_{jk}\right)^{2}"
 
     def param(self, name: str) -> sp.Symbol:
         return self.net.param(name)

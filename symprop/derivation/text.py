@@ -150,6 +150,42 @@ TEXTS: dict[str, dict[str, str]] = {
                   "bn": "{n}টি আপডেটের পর step size tolerance এর চেয়ে ছোট: {param} এর মান {value} এ converge করেছে।"},
     "not_converged": {"en": "After {n} updates the step is still not below the tolerance.",
                       "bn": "{n}টি আপডেটের পরও step size tolerance এর চেয়ে ছোট হয়নি।"},
+    # ------------------------------------------------------------------ l2 penalty and tied parameters
+    "l2_objective": {"en": "With the l2 penalty ({lam}) the objective {J} is the loss plus {lam_} times the sum of the squared "
+                           "weights (every entry of every weight matrix; the biases have no penalty):",
+                     "bn": "l2 penalty ({lam}) সহ objective {J} হলো loss যোগ {lam_} গুণ সব weight এর বর্গের যোগফল (প্রতিটি weight "
+                           "ম্যাট্রিক্সের প্রতিটি উপাদান; bias এর কোনো penalty নেই):"},
+    "l2_total": {"en": "The penalty at these weights, and the objective:",
+                 "bn": "এই weight গুলোতে penalty, এবং objective:"},
+    "l2_meaning": {"en": "the objective: the loss plus the l2 penalty", "bn": "objective: loss যোগ l2 penalty"},
+    "lam_meaning": {"en": "the l2 coefficient", "bn": "l2 coefficient"},
+    "l2_weight": {"en": "{param} is a weight, so the penalty adds its own derivative {term}:",
+                  "bn": "{param} একটি weight, তাই penalty তার নিজের derivative {term} যোগ করে:"},
+    "l2_gradients": {"en": "Every weight matrix's gradient gains the penalty's derivative {term}:",
+                     "bn": "প্রতিটি weight ম্যাট্রিক্সের gradient এ penalty এর derivative {term} যোগ হয়:"},
+    "l2_summary": {"en": "l2 penalty", "bn": "l2 penalty"},
+    "l2_summary_text": {"en": "the penalty's derivative added to every weight's", "bn": "প্রতিটি weight এর gradient এ penalty এর derivative যোগ"},
+    "tied": {"en": "Tied parameters (one parameter filling several entries): {ties}.",
+             "bn": "Tied প্যারামিটার (একটি প্যারামিটার কয়েকটি জায়গায় বসে): {ties}।"},
+    "tied_uses": {"en": "{param} fills {n} entries ({entries}); the loss depends on it through each of them, so its derivative "
+                        "is the sum of the derivatives with respect to its uses, each taken as if the entry were its own "
+                        "parameter (all at the value {param} has):",
+                  "bn": "{param} {n}টি জায়গায় বসে ({entries}); loss প্রতিটির মধ্য দিয়ে এর উপর নির্ভর করে, তাই এর derivative হলো "
+                        "প্রতিটি ব্যবহারের সাপেক্ষে derivative গুলোর যোগফল, প্রতিটি জায়গাকে আলাদা প্যারামিটার ধরে (সবগুলোর মান {param} এর মান):"},
+    "t_use": {"en": "Use {k}: the entry {entry}", "bn": "ব্যবহার {k}: {entry} এর জায়গা"},
+    "tied_sum": {"en": "Adding the uses:", "bn": "ব্যবহারগুলো যোগ করে:"},
+    # ------------------------------------------------------------------ appendix: closed forms
+    "t_closed": {"en": "Appendix: the closed forms", "bn": "পরিশিষ্ট: closed form"},
+    "closed_appendix": {"en": "The prediction written out as a closed form of the parameters and the input, broken over lines "
+                              "(the main text works factor by factor instead):",
+                        "bn": "Prediction কে প্যারামিটার ও input এর closed form হিসেবে লেখা, কয়েক লাইনে ভাঙা (মূল লেখায় "
+                              "এর বদলে factor ধরে ধরে হিসাব করা হয়েছে):"},
+    "closed_derivative": {"en": "The derivative of one sample's cost with respect to {param} as a closed form:",
+                          "bn": "{param} এর সাপেক্ষে একটি sample এর cost এর derivative, closed form হিসেবে:"},
+    "closed_too_long": {"en": "(The closed form of {what} has about {n} terms, too many to print legibly; it is left out.)",
+                        "bn": "({what} এর closed form এ প্রায় {n}টি পদ, পড়ার মতো করে ছাপার জন্য অনেক বেশি; তাই বাদ দেওয়া হলো।)"},
+    "matrix_columns": {"en": "Matrices wider than a line are split into blocks of columns, continued on the next line.",
+                       "bn": "এক লাইনের চেয়ে চওড়া ম্যাট্রিক্স কয়েকটি কলাম-ব্লকে ভাগ করে পরের লাইনে চালিয়ে লেখা হয়েছে।"},
     # ------------------------------------------------------------------ code
     "code": {"en": "The reference NumPy functions symprop checks the derivation against, rendered by latexify-py.",
              "bn": "যে NumPy reference function গুলোর সাথে symprop এই হিসাব মিলিয়ে দেখে, latexify-py দিয়ে লেখা।"},

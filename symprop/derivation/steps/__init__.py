@@ -36,10 +36,43 @@ class Context:
     max_steps: int = 1000
     nums: Numbers | None = None
     code: bool = False
+    #: the entry of a tied parameter that the chain rule follows (None: param is one entry)
+    entry: str | None = None
 
     @property
     def info(self) -> ParamInfo | None:
-        return None if self.param is None else self.net.info(self.param)
+        """The weight/bias entry the chain rule follows: ``entry``, else the (untied) parameter's own."""
+        if self.entry is not None:
+            return self.net.info(self.entry)
+        return None if self.param is None or self.tied(self.param) else self.net.info(self.param)
+
+    def tied(self, name: str) -> bool:
+        return name in self.net.tied
+
+    def entries(self, name: str) -> tuple[ParamInfo, ...]:
+        """The weight/bias entries parameter ``name`` fills (one unless it is tied)."""
+        return self.net.slots(name)
+
+    def symbol(self, name: str) -> Any:
+        """The symbol of a parameter or of a weight/bias entry: an entry of a tie is written as the entry
+        (w_{3}) where the chain rule follows that use, and as its parameter elsewhere."""
+        if name in self.net.param_names:
+            return self.net.param(name)
+        from ...graph import Param
+
+        return Param(name)
+
+    @property
+    def param_symbol(self) -> Any:
+        """What the chain rule differentiates by: the entry being followed, or the parameter."""
+        return self.symbol(self.entry if self.entry is not None else self.param)
+
+    def entry_symbol(self, name: str) -> Any:
+        """The symbol that stands in a formula for the weight/bias entry ``name``: its parameter's
+        (the tie's symbol for a tied entry), except the entry the chain rule follows."""
+        if name == self.entry:
+            return self.symbol(name)
+        return self.net.param(self.net.param_of[name])
 
     @property
     def has_numbers(self) -> bool:

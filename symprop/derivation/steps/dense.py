@@ -44,7 +44,7 @@ def weight_name(ctx: Context, layer: int, row: int, col: int) -> str:
 def factor_input(ctx: Context, l: int, j: int, k: int) -> Factor:
     """d z^{[l]}_j / d a^{[l-1]}_k = w^{[l]}_{jk}: the same number for every sample."""
     sy = ctx.sy
-    w = ctx.net.param(weight_name(ctx, l, j, k))
+    w = ctx.entry_symbol(weight_name(ctx, l, j, k))
     n = ctx.n_samples if ctx.nums is not None else 0
     value = ctx.nums.weights[l - 1][j, k] if ctx.nums is not None else 0.0
     return Factor(sy.partial(sy.z(l, j), sy.a(l - 1, k)), to_latex(w), np.full(n, value))
@@ -53,7 +53,7 @@ def factor_input(ctx: Context, l: int, j: int, k: int) -> Factor:
 def factor_param(ctx: Context) -> Factor:
     """d z^{[l]}_j / d theta: the input it multiplies (a weight) or 1 (a bias)."""
     sy, info = ctx.sy, ctx.info
-    p = ctx.net.param(info.name)
+    p = ctx.param_symbol
     n = ctx.n_samples if ctx.nums is not None else 0
     if info.kind == "b":
         return Factor(sy.partial(sy.z(info.layer, info.row), p), "1", np.ones(n))
@@ -95,9 +95,12 @@ def gradients(ctx: Context, l: int, weights: bool = True, biases: bool = True) -
                     if N > 1 else to_latex(sy.delta(l, None, 0))],
                 [delta_matrix(ctx, l), rf"\in {sy.shape(n[l], N)}"])]
     if weights:
-        out.append(rows(sy.partial(sy.loss, sy.W(l)),
-                        [s + D, rf"\left({A}\right)^{{\mathsf{{T}}}}"],
-                        [s + matrix(ctx, nums.deltas[l].T), matrix(ctx, nums.A[l - 1])],
+        symbolic = [s + D, rf"\left({A}\right)^{{\mathsf{{T}}}}"]
+        numeric = [s + matrix(ctx, nums.deltas[l].T), matrix(ctx, nums.A[l - 1])]
+        if net.l2:  # + 2 lambda W^{[l]}: the penalty's own derivative
+            symbolic += ["+", "2", to_latex(sy.lam), to_latex(sy.W(l))]
+            numeric += ["+", "2", r"\cdot", ctx.fmt.factor(float(net.l2)), matrix(ctx, nums.weights[l - 1])]
+        out.append(rows(sy.partial(sy.loss, sy.W(l)), symbolic, numeric,
                         [matrix(ctx, gw[l - 1]), rf"\in {sy.shape(n[l], n[l - 1])}"]))
     if biases:
         out.append(rows(sy.partial(sy.loss, sy.b(l)), [s + D, r"\mathbf{1}"],

@@ -22,7 +22,7 @@ def definition(ctx: Context) -> list[Equation]:
     m = net.n_outputs
     cost = rf"\sum_{{j=1}}^{{m}} \ell\left({to_latex(sy.yhat(None, 'n'))}_{{j}}, {to_latex(sy.y(None, 'n'))}_{{j}}\right)" \
         if m > 1 else rf"\ell\left({to_latex(sy.yhat(None, 'n'))}, {to_latex(sy.y(None, 'n'))}\right)"
-    out = [rows(to_latex(sy.loss), [sy.scale_latex() + r"\sum_{n=1}^{N}", to_latex(sy.cost())]),
+    out = [rows(to_latex(sy.data_loss), [sy.scale_latex() + r"\sum_{n=1}^{N}", to_latex(sy.cost())]),
            rows(to_latex(sy.cost()), [cost]),
            rows(r"\ell\left(\hat{y}, y\right)", [to_latex(_ell(ctx))])]
     return out
@@ -40,7 +40,25 @@ def total(ctx: Context) -> Equation:
     if N == 1 and s:
         summed = [s + r"\cdot " + fmt.factor(costs[0])]
     symbolic = [s + r"\sum_{n=1}^{N}", to_latex(sy.cost())]
-    return rows(to_latex(sy.loss), symbolic, summed, [ctx.fmt.result(nums.loss())])
+    return rows(to_latex(sy.data_loss), symbolic, summed, [ctx.fmt.result(nums.data_loss())])
+
+
+def objective(ctx: Context) -> Equation:
+    """With l2: J = loss + lambda sum_l sum_{j,k} (w^{[l]}_{jk})^2 (the definition)."""
+    sy = ctx.sy
+    return rows(to_latex(sy.loss), [to_latex(sy.data_loss), "+", sy.penalty()])
+
+
+def objective_total(ctx: Context) -> list[Equation]:
+    """With l2 and numbers: the penalty lambda * (sum of the squared weights) and J = loss + penalty."""
+    sy, nums, fmt = ctx.sy, ctx.nums, ctx.fmt
+    squares = float(sum(np.sum(W * W) for W in nums.weights))
+    lam = float(ctx.net.l2)
+    penalty = nums.penalty()
+    terms = [fmt(lam), r"\cdot", fmt.factor(squares)]
+    return [rows(sy.penalty(), terms, [fmt.result(penalty)]),
+            rows(to_latex(sy.loss), [to_latex(sy.data_loss), "+", sy.penalty()],
+                 [fmt.factor(nums.data_loss()), "+", fmt.factor(penalty)], [fmt.result(nums.loss())])]
 
 
 def is_squared(ctx: Context) -> bool:

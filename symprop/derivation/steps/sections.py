@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import math
 
 import numpy as np
 import sympy as sp
@@ -37,7 +39,7 @@ def _m(latex: str) -> M:
 
 
 def _name(ctx: Context, name: str) -> M:
-    return M(to_latex(ctx.net.param(name)))
+    return M(to_latex(ctx.symbol(name)))
 
 
 def _chunks(n: int) -> list[range]:
@@ -48,12 +50,15 @@ def _chunks(n: int) -> list[range]:
 
 
 def figure(ctx: Context) -> Figure:
-    net, info = ctx.net, ctx.info
-    edges, nodes = (frozenset(), frozenset()) if info is None else highlight(net.layers, info.layer, info.row, info.col)
+    net = ctx.net
+    edges, nodes = frozenset(), frozenset()
+    for info in ctx.entries(ctx.param) if ctx.param is not None else ():  # a tied parameter: all its uses
+        e, n = highlight(net.layers, info.layer, info.row, info.col)
+        edges, nodes = edges | e, nodes | n
     symbol = LOSS_SYMBOLS[net.loss_name]
     plain = symbol.replace(r"\mathrm{", "").replace("}", "")
-    d = Diagram(net.layers, (symbol, plain), edges, nodes, highlight_loss=info is not None)
-    caption = T(W.of("figure_param", param=_name(ctx, info.name))) if info else T(W.of("figure"))
+    d = Diagram(net.layers, (symbol, plain), edges, nodes, highlight_loss=ctx.param is not None)
+    caption = T(W.of("figure_param", param=_name(ctx, ctx.param))) if ctx.param else T(W.of("figure"))
     return Figure(to_svg(d), to_tikz(d), caption)
 
 
@@ -86,9 +91,16 @@ def network(ctx: Context) -> Step:
         (T(M(to_latex(sy.loss))), T(W.of("loss_meaning"))),
         (T(M(f"{to_latex(sy.delta('l'))} = {sy.partial(sy.cost(), sy.z('l'))}")), T(W.of("delta_meaning"))),
     ]
+    if net.l2:
+        table.append((T(M(f"{to_latex(sy.loss)} = {to_latex(sy.data_loss)} + {sy.penalty()}")), T(W.of("l2_meaning"))))
+        table.append((T(M(f"{to_latex(sy.lam)} = {ctx.fmt(float(net.l2))}")), T(W.of("lam_meaning"))))
     if ctx.lr is not None or ctx.has_numbers:
         table.append((T(M(r"\alpha")), T(W.of("alpha_meaning"))))
     blocks.append(Table(header, tuple(table), "ll"))
+    if net.tie:
+        ties = [f"{to_latex(net.param(name))} = " + " = ".join(to_latex(ctx.symbol(e)) for e in entries)
+                for name, entries in net.tie]
+        blocks.append(Para(T(W.of("tied", ties=M(r",\quad ".join(ties))))))
     acts = ", ".join(rf"f^{{[{l}]}} = {sy.f(l)}" for l in range(1, L + 1))
     blocks.append(Para(T(W.of("activations", acts=M(acts)))))
     blocks.extend(activation.prime_statements(ctx))
@@ -173,9 +185,16 @@ def loss_section(ctx: Context) -> Step:
     intro = W.of("loss", loss=name, scale=M(to_latex(scale))) if scale != 1 else W.of("loss_sum", loss=name)
     blocks: list = [Para(T(intro))]
     blocks.extend(loss.definition(ctx))
+    if ctx.net.l2:
+        lam = M(f"{to_latex(ctx.sy.lam)} = {ctx.fmt(float(ctx.net.l2))}")
+        blocks.append(Para(T(W.of("l2_objective", lam=lam, J=M(to_latex(ctx.sy.loss)), lam_=M(to_latex(ctx.sy.lam))))))
+        blocks.append(loss.objective(ctx))
     if ctx.has_numbers:
         blocks.append(Para(T(W.of("loss_total"))))
         blocks.append(loss.total(ctx))
+        if ctx.net.l2:
+            blocks.append(Para(T(W.of("l2_total"))))
+            blocks.extend(loss.objective_total(ctx))
     return Step("loss", T(W.of("t_loss")), blocks)
 
 
@@ -203,7 +222,7 @@ def path_factors(ctx: Context, path: tuple[int, ...]) -> list[Factor]:
 
 def _path_text(ctx: Context, path: tuple[int, ...]) -> str:
     sy, info = ctx.sy, ctx.info
-    nodes = [to_latex(ctx.net.param(info.name))]
+    nodes = [to_latex(ctx.param_symbol)]
     for offset, j in enumerate(path):
         l = info.layer + offset
         nodes.append(to_latex(sy.z(l, j)))
@@ -217,17 +236,54 @@ def _path_text(ctx: Context, path: tuple[int, ...]) -> str:
 
 def chain(ctx: Context) -> tuple[Step, dict]:
     """Every path from the parameter to the loss: each factor symbolically, with its numbers, the
-    product per sample; the sum over paths, then over samples with the scale. Returns the shown numbers."""
+    product per sample; the sum over paths, then over samples with the scale; with l2 the penalty's
+    term 2 lambda w. A tied parameter: the same for each entry it fills, then the sum of its uses.
+    Returns the step and the shown numbers."""
+    heading = T(W.of("t_chain", param=_name(ctx, ctx.param)))
+    if not ctx.tied(ctx.param):
+        blocks, shown = _chain_entry(ctx)
+        return Step("chain", heading, blocks), shown
+    net, sy, fmt = ctx.net, ctx.sy, ctx.fmt
+    p = net.param(ctx.param)
+    uses = ctx.entries(ctx.param)
+    entry_symbols = [ctx.symbol(e.name) for e in uses]
+    blocks: list = [Para(T(W.of("tied_uses", param=_name(ctx, ctx.param), n=len(uses),
+                                entries=M(", ".join(to_latex(e) for e in entry_symbols)))))]
+    blocks.append(rows(sy.partial(sy.loss, p), [" + ".join(sy.partial(sy.loss, e) for e in entry_symbols)]))
+    shown: dict = {"uses": [], "gradient": None}
+    for k, use in enumerate(uses, start=1):
+        sub = dataclasses.replace(ctx, entry=use.name)
+        blocks.append(Para(T(W.of("t_use", k=k, entry=M(to_latex(entry_symbols[k - 1]))))))
+        use_blocks, use_shown = _chain_entry(sub)
+        blocks.extend(use_blocks)
+        shown["uses"].append({"entry": use.name, **use_shown})
+    if ctx.has_numbers and all(u["gradient"] is not None for u in shown["uses"]):
+        values = [u["gradient"] for u in shown["uses"]]
+        total = math.fsum(values)
+        shown["gradient"] = total
+        blocks.append(Para(T(W.of("tied_sum"))))
+        terms = [fmt(values[0])] + [f"+ {fmt(v)}" if v >= 0 else f"- {fmt(-v)}" for v in values[1:]]
+        blocks.append(rows(sy.partial(sy.loss, p), [" + ".join(sy.partial(sy.loss, e) for e in entry_symbols)],
+                           terms, [fmt.result(total)]))
+    return Step("chain", heading, blocks), shown
+
+
+def _chain_entry(ctx: Context) -> tuple[list, dict]:
+    """The chain rule for one weight/bias entry (``ctx.info``), written for the symbol ``ctx.param_symbol``."""
     net, sy, fmt, info = ctx.net, ctx.sy, ctx.fmt, ctx.info
-    p = net.param(info.name)
+    p = ctx.param_symbol
     all_paths = paths(ctx)
-    shown: dict = {"paths": [], "per_sample": None, "gradient": None}
-    blocks: list = [Para(T(W.of("chain", param=_name(ctx, info.name), n=len(all_paths),
+    shown: dict = {"paths": [], "per_sample": None, "data": None, "penalty": None, "gradient": None}
+    blocks: list = [Para(T(W.of("chain", param=M(to_latex(p)), n=len(all_paths),
                                 paths=W.of("one_path" if len(all_paths) == 1 else "n_paths", n=len(all_paths)))))]
-    blocks.append(rows(sy.partial(sy.loss, p), [sy.scale_latex() + r"\sum_{n=1}^{N}", sy.partial(sy.cost(), p)]))
+    l2 = bool(net.l2) and info.kind == "w"
+    penalty = ["+", "2", to_latex(sy.lam), to_latex(p)] if l2 else []
+    blocks.append(rows(sy.partial(sy.loss, p), [sy.scale_latex() + r"\sum_{n=1}^{N}", sy.partial(sy.cost(), p), *penalty]))
     if len(all_paths) > MAX_PATHS:
         blocks.append(Para(T(W.of("too_many_paths", n=len(all_paths), max=MAX_PATHS))))
-        return Step("chain", T(W.of("t_chain", param=_name(ctx, info.name))), blocks), shown
+        if ctx.has_numbers:  # the number still comes from the delta form
+            shown["gradient"] = _entry_gradient(ctx)
+        return blocks, shown
     factor_lists = [path_factors(ctx, path) for path in all_paths]
     products = [r" \cdot ".join(f.symbol for f in fs) for fs in factor_lists]
     lhs = sy.partial(sy.cost(), p)
@@ -245,7 +301,7 @@ def chain(ctx: Context) -> tuple[Step, dict]:
             blocks.append(Para(T(W.of("path_symbolic", k=k, path=M(_path_text(ctx, path))))))
             header = (T(W.of("h_factor")), T(W.of("h_local")))
             blocks.append(Table(header, tuple((T(M(f.symbol)), T(M(f.expression))) for f in fs), "ll"))
-        return Step("chain", T(W.of("t_chain", param=_name(ctx, info.name))), blocks), shown
+        return blocks, shown
     N = ctx.n_samples
     per_path = []
     for k, (path, fs) in enumerate(zip(all_paths, factor_lists), start=1):
@@ -277,13 +333,35 @@ def chain(ctx: Context) -> tuple[Step, dict]:
         terms = [s + r"\left(" + terms[0]] + terms[1:-1] + [terms[-1] + r"\right)"]
     elif s:
         terms = [s + r"\cdot " + fmt.factor(per_sample[0])]
-    gradient = float(ctx.nums.scale * per_sample.sum())
-    shown["gradient"] = gradient
+    data = float(ctx.nums.scale * per_sample.sum())
+    shown["data"] = data
     blocks.append(Para(T(W.of("sum_samples"))))
     middle = _residual_form(ctx, factor_lists[0]) if len(all_paths) == 1 else []
-    blocks.append(rows(sy.partial(sy.loss, p), [sy.scale_latex(N) + r"\sum_{n=1}^{N}", lhs], *middle, terms,
-                       [fmt.result(gradient)]))
-    return Step("chain", T(W.of("t_chain", param=_name(ctx, info.name))), blocks), shown
+    if not l2:
+        shown["gradient"] = data
+        blocks.append(rows(sy.partial(sy.loss, p), [sy.scale_latex(N) + r"\sum_{n=1}^{N}", lhs], *middle, terms,
+                           [fmt.result(data)]))
+        return blocks, shown
+    # the data term as above, then the penalty's own derivative 2 lambda w at the weight's value
+    data_symbol = sy.partial(sy.data_loss, p)
+    blocks.append(rows(data_symbol, [sy.scale_latex(N) + r"\sum_{n=1}^{N}", lhs], *middle, terms, [fmt.result(data)]))
+    w = ctx.nums.entry(info.name)
+    lam = float(net.l2)
+    term = 2.0 * lam * w
+    gradient = data + term
+    shown["penalty"], shown["gradient"] = term, gradient
+    blocks.append(Para(T(W.of("l2_weight", param=M(to_latex(p)), term=M(rf"2 {to_latex(sy.lam)} {to_latex(p)}")))))
+    blocks.append(rows(sy.partial(sy.loss, p), [data_symbol, "+", "2", to_latex(sy.lam), to_latex(p)],
+                       [fmt.factor(data), "+", "2", r"\cdot", fmt.factor(lam), r"\cdot", fmt.factor(w)],
+                       [fmt.factor(data), "+" if term >= 0 else "-", fmt(abs(term))], [fmt.result(gradient)]))
+    return blocks, shown
+
+
+def _entry_gradient(ctx: Context) -> float:
+    """dJ/d(entry) from the delta form (data term and, for a weight, 2 lambda w)."""
+    info = ctx.info
+    gw, gb = ctx.nums.gradients()
+    return float(gb[info.layer - 1][info.row] if info.kind == "b" else gw[info.layer - 1][info.row, info.col])
 
 
 def _residual_form(ctx: Context, factors: list[Factor]) -> list[list[str]]:
@@ -295,7 +373,7 @@ def _residual_form(ctx: Context, factors: list[Factor]) -> list[list[str]]:
     rest = np.prod([f.values for f in factors[1:]], axis=0)
     yn, yhn = to_latex(sy.y(None, "n")), to_latex(sy.yhat(None, "n"))
     symbolic = [sy.scale_latex() + r"\sum_{n=1}^{N}", rf"-2 \left({yn} - {yhn}\right)",
-                sy.partial(sy.yhat(None, "n"), ctx.net.param(ctx.param))]
+                sy.partial(sy.yhat(None, "n"), ctx.param_symbol)]
     numeric = []
     for n in range(ctx.n_samples):
         y, yh = ctx.nums.Y[n, 0], ctx.nums.A[-1][n, 0]
@@ -318,16 +396,20 @@ def all_gradients(ctx: Context) -> Step:
               T(M(sy.partial(sy.loss, THETA)))) + (
         (T(M(rf"\theta - \alpha {sy.partial(sy.loss, THETA)}")),) if ctx.lr else ())
     body = []
-    for info in net.param_infos:
-        if ctx.fix and info.name in ctx.fix:
-            continue
-        entry = rf"{s}\sum_{{n}} {to_latex(sy.delta(info.layer, info.row, 'n'))}"
-        if info.kind == "w":
-            entry += " " + to_latex(sy.a(info.layer - 1, info.col, "n"))
-        old = ctx.nums.value(info.name)
-        row = (T(_name(ctx, info.name)), T(M(fmt(old))), T(M(entry)), T(M(fmt(grads[info.name]))))
+    for name in ctx.trained:
+        terms = []
+        for info in ctx.entries(name):  # a tied parameter: the sum over the entries it fills
+            entry = rf"{s}\sum_{{n}} {to_latex(sy.delta(info.layer, info.row, 'n'))}"
+            if info.kind == "w":
+                entry += " " + to_latex(sy.a(info.layer - 1, info.col, "n"))
+                if net.l2:
+                    entry += rf" + 2 {to_latex(sy.lam)} {to_latex(net.param(name))}"
+            terms.append(entry)
+        entry = " + ".join(terms) if len(terms) == 1 else " + ".join(rf"\left({t}\right)" for t in terms)
+        old = ctx.nums.value(name)
+        row = (T(_name(ctx, name)), T(M(fmt(old))), T(M(entry)), T(M(fmt(grads[name]))))
         if ctx.lr:
-            row += (T(M(fmt.result(old - ctx.lr * grads[info.name], old))),)
+            row += (T(M(fmt.result(old - ctx.lr * grads[name], old))),)
         body.append(row)
     blocks = [Para(T(W.of("all_gradients", n=len(body)))), Table(header, tuple(body), "lrlr" + ("r" if ctx.lr else ""))]
     return Step("all_gradients", T(W.of("t_all_gradients")), blocks)
@@ -368,7 +450,7 @@ def delta(ctx: Context) -> Step:
     if not ctx.has_numbers:
         return Step("delta", T(W.of("t_delta")), blocks)
     # only what the trained parameters need: deltas down to the lowest trained layer, their gradients
-    trained = [net.info(n) for n in ctx.trained]
+    trained = [info for n in ctx.trained for info in ctx.entries(n)]
     lowest = min(i.layer for i in trained)
     for n in range(ctx.n_samples):
         blocks.append(Para(T(W.of("delta_sample", n=M(f"n = {n + 1}")))))
@@ -379,6 +461,8 @@ def delta(ctx: Context) -> Step:
     blocks.append(Para(T(W.of("delta_gradients" if scale else "delta_gradients_sum", D=M(r"\Delta^{[l]}"),
                               A=M(r"A^{[l-1]} = \left[a^{[l-1](1)} \cdots a^{[l-1](N)}\right]"),
                               scale=M(scale), ones=M(r"\mathbf{1}")))))
+    if net.l2 and any(i.kind == "w" for i in trained):
+        blocks.append(Para(T(W.of("l2_gradients", term=M(rf"2 {to_latex(sy.lam)} {to_latex(sy.W('l'))}")))))
     for l in range(L, lowest - 1, -1):
         kinds = {i.kind for i in trained if i.layer == l}
         if kinds:
@@ -400,6 +484,11 @@ def summary(ctx: Context) -> Step:
         k = 2
     body.append((T(W.of("weight_gradient")), T(M(" ".join(eqs[k].rows[0]))), T(W.of("weight_gradient_text"))))
     body.append((T(W.of("bias_gradient")), T(M(" ".join(eqs[k + 1].rows[0]))), T(W.of("bias_gradient_text"))))
+    if ctx.net.l2:
+        sy = ctx.sy
+        body.append((T(W.of("l2_summary")), T(M(rf"{sy.partial(sy.loss, sy.W('l'))} = {sy.scale_latex()}\sum_{{n}} "
+                                                   rf"{sy.partial(sy.cost(), sy.W('l'))} + 2 {to_latex(sy.lam)} "
+                                                   rf"{to_latex(sy.W('l'))}")), T(W.of("l2_summary_text"))))
     W_l = to_latex(ctx.sy.W("l"))
     body.append((T(W.of("update")), T(M(rf"{W_l} := {W_l} - \alpha {ctx.sy.partial(ctx.sy.loss, ctx.sy.W('l'))}")),
                  T(W.of("update_text"))))
