@@ -55,10 +55,15 @@ def cell(c) -> str:
 
 
 def matrices(latex: str) -> list[np.ndarray]:
-    """Every numeric matrix printed by BackpropLatexPrinter in ``latex``."""
-    out = []
-    for body in re.findall(r"\\left\[\\begin\{matrix\}(.*?)\\end\{matrix\}\\right\]", latex):
-        out.append(np.array([[number(v) for v in row.split("&")] for row in body.split(r"\\")]))
+    """Every numeric matrix printed by BackpropLatexPrinter in ``latex``; a wide one split into blocks of
+    columns (opened by \\left[, continued by \\left. ... \\right., closed by \\right]) is put back together."""
+    out, blocks = [], None
+    for opening, body, closing in re.findall(
+            r"\\left(\[|\.)\\begin\{matrix\}(.*?)\\end\{matrix\}\\right(\]|\.)", latex):
+        block = np.array([[number(v) for v in row.split("&")] for row in body.split(r"\\")])
+        blocks = [block] if opening == "[" else blocks + [block]
+        if closing == "]":
+            out.append(np.hstack(blocks))
     return out
 
 
@@ -560,3 +565,19 @@ def test_the_figure_highlights_exactly_the_paths_from_the_parameter():
     svg = d.figure_svg()
     assert svg.count('stroke="#c0392b"') == 2  # the neuron's ring and its one arrow into the loss
     assert svg == derive(Network([2, 3, 2]), "b2_2").figure_svg()  # deterministic
+
+
+def test_wide_matrices_split_into_column_blocks_keep_every_number():
+    """A 4-8-8-3 network on 12 samples: Delta, A and the gradient matrices are wider than a line and are
+    split into blocks of columns; put back together they are the oracle's numbers."""
+    rng = np.random.default_rng(5)
+    net = Network([4, 8, 8, 3], hidden="tanh", output="identity", loss="mse")
+    values = {n: float(rng.normal(scale=0.5)) for n in net.param_names}
+    X, Y = rng.normal(size=(12, 4)), rng.normal(size=(12, 3))
+    d = derive(net, None, values, X, Y, lr=0.1)
+    delta_eqs = step(d, "delta").equations
+    assert any(r"\right." in e and r"\left." in e for e in delta_eqs)
+    assert_every_number(net, d, values, X, Y, 0.1)
+    o = oracle(net, values, X, Y)
+    (D1,) = [e for e in delta_eqs if e.startswith(r"\Delta^{[1]} =")]
+    np.testing.assert_allclose(matrices(D1)[-1], o["delta"][1].T, rtol=6e-6, atol=1e-12)

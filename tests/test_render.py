@@ -279,13 +279,21 @@ def test_special_characters_in_a_title_and_a_small_tolerance_survive_in_the_pdf(
 
 
 @needs_pdflatex
-def test_a_4_8_8_3_derivation_fits_at_normal_size(tmp_path):
-    """8 columns of 6-digit numbers are wider than a portrait line: the page turns, nothing is scaled."""
+@pytest.mark.parametrize("N", [5, 20])
+def test_a_4_8_8_3_derivation_fits_at_normal_size(N, tmp_path):
+    """8 columns of 6-digit numbers are wider than a portrait line: the matrices are split into blocks of
+    columns continued on the next line (the page stays portrait, nothing is scaled); 20 samples make sums
+    that break inside a bracket, closed and reopened on every line."""
     rng = np.random.default_rng(0)
     net = Network([4, 8, 8, 3], hidden="tanh", output="softmax", loss="cross_entropy")
     values = {n: float(rng.normal(scale=0.5)) for n in net.param_names}
-    X = rng.normal(size=(5, 4))
-    Y = np.eye(3)[rng.integers(0, 3, size=5)]
+    X = rng.normal(size=(N, 4))
+    Y = np.eye(3)[rng.integers(0, 3, size=N)]
     document = derive(net, "w2_1_1", values, X, Y, lr=0.1).to_latex_document()
-    assert "landscape" in document
+    assert "landscape" not in document
+    assert r"\right." in document and r"\left." in document  # a split matrix or a broken bracket
     assert_legible(tmp_path, compile_tex(document, tmp_path))
+    words = subprocess.run([PDFTOTEXT, "-bbox", "doc.pdf", "-"], cwd=tmp_path, capture_output=True, text=True,
+                           check=True).stdout
+    page = re.search(r'<page width="([0-9.]+)" height="([0-9.]+)"', words)
+    assert float(page.group(1)) < float(page.group(2)), "the page is portrait"

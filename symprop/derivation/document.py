@@ -247,27 +247,96 @@ def _measure(s: str, i: int) -> tuple[float, int]:
     return width, i
 
 
+_MATRIX_OPEN = r"\left[\begin{matrix}"
+_MATRIX_CLOSE = r"\end{matrix}\right]"
+_LEFT = re.compile(r"\\left(?![A-Za-z])")
+_RIGHT = re.compile(r"\\right(?![A-Za-z])")
+
+
+def split_matrix(atom: str, budget: float) -> list[str]:
+    """An atom holding a matrix wider than ``budget`` as pieces of at most that width: the matrix's
+    columns in blocks, the bracket opened on the first block and closed on the last (``\\right.`` /
+    ``\\left.`` in between), so that a wide matrix continues on the next line at normal size."""
+    if measure(atom) <= budget:
+        return [atom]
+    start = atom.find(_MATRIX_OPEN)
+    if start < 0:
+        return [atom]
+    body_start = start + len(_MATRIX_OPEN)
+    end = atom.find(_MATRIX_CLOSE, body_start)
+    if end < 0 or r"\begin{matrix}" in atom[body_start:end]:
+        return [atom]
+    prefix, suffix = atom[:start], atom[end + len(_MATRIX_CLOSE):]
+    cells = [row.split("&") for row in atom[body_start:end].split(r"\\")]
+    n_cols = max(len(r) for r in cells)
+    if n_cols < 2:
+        if measure(suffix) > budget / 2:  # the wide part is later in the atom
+            return [prefix + atom[start:end + len(_MATRIX_CLOSE)]] + split_matrix(suffix, budget)
+        return [atom]
+    widths = [max((measure(r[c]) for r in cells if c < len(r)), default=0) + 1.2 for c in range(n_cols)]
+    room = budget - 2 - max(measure(prefix), measure(suffix))
+    blocks, current, used = [], [], 0.0
+    for c, w in enumerate(widths):
+        if current and used + w > room:
+            blocks.append(current)
+            current, used = [], 0.0
+        current.append(c)
+        used += w
+    blocks.append(current)
+    per = -(-n_cols // len(blocks))  # as many blocks, of even widths
+    even = [list(range(c, min(c + per, n_cols))) for c in range(0, n_cols, per)]
+    if len(even) == len(blocks) and all(sum(widths[c] for c in cols) <= room for cols in even):
+        blocks = even
+    if len(blocks) == 1:
+        return [prefix + atom[start:end + len(_MATRIX_CLOSE)]] + (split_matrix(suffix, budget) if suffix else [])
+    pieces = []
+    for k, cols in enumerate(blocks):
+        body = r" \\ ".join(" & ".join(r[c].strip() if c < len(r) else "" for c in cols) for r in cells)
+        opening = r"\left[" if k == 0 else r"\left."
+        closing = r"\right]" if k == len(blocks) - 1 else r"\right."
+        pieces.append(opening + r"\begin{matrix}" + body + r"\end{matrix}" + closing)
+    pieces[0] = prefix + pieces[0]
+    return pieces[:-1] + split_matrix(pieces[-1] + suffix, budget)
+
+
+def _balanced(lines: list[str]) -> list[str]:
+    """Each line's ``\\left``/``\\right`` paired within the line (a bracket left open at a line break is
+    closed there by ``\\right.`` and reopened on the next line by ``\\left.``): LaTeX and MathML need it."""
+    out, carry = [], 0
+    for line in lines:
+        text = r"\left. " * carry + line
+        depth = len(_LEFT.findall(text)) - len(_RIGHT.findall(text))
+        if depth < 0:  # a closing bracket whose opening is not in the line
+            text = r"\left. " * -depth + text
+            depth = 0
+        out.append(text + r" \right." * depth)
+        carry = depth
+    return out
+
+
 def rows(lhs: str, *rhss: Sequence[str] | str, rel: str = "=", width: float = WIDTH) -> Equation:
     """``lhs = rhs_1 = rhs_2 ...``, each right side a list of atoms joined by spaces; a row that would be
-    wider than ``width`` is broken at atoms onto continuation lines, aligned at the relation sign."""
+    wider than ``width`` is broken at atoms onto continuation lines, aligned at the relation sign; a
+    matrix wider than a line is split into blocks of columns (``split_matrix``)."""
     out: list[tuple[str, str, str]] = []
     budget = width - measure(lhs) - 2
     for k, rhs in enumerate(rhss):
         relation = rel if k == 0 else "="
-        atoms = [rhs] if isinstance(rhs, str) else [a for a in rhs if a]
+        atoms = [piece for a in ([rhs] if isinstance(rhs, str) else [a for a in rhs if a])
+                 for piece in split_matrix(a, budget - 2)]
+        lines: list[list[str]] = []
         line: list[str] = []
-        first = True
         for atom in atoms:
             trial = " ".join(line + [atom])
-            if line and measure(trial) > budget - (0 if first else 2):
-                out.append((lhs if not out else "", relation if first else "", " ".join(line) if first
-                            else r"\quad " + " ".join(line)))
-                line, first = [atom], False
+            if line and measure(trial) > budget - (0 if not lines else 2):
+                lines.append(line)
+                line = [atom]
             else:
                 line.append(atom)
         if line:
-            out.append((lhs if not out else "", relation if first else "", " ".join(line) if first
-                        else r"\quad " + " ".join(line)))
+            lines.append(line)
+        for i, text in enumerate(_balanced([" ".join(x) for x in lines])):
+            out.append((lhs if not out else "", relation if i == 0 else "", text if i == 0 else r"\quad " + text))
     return Equation(tuple(out))
 
 
@@ -359,7 +428,7 @@ BENGALI_PREAMBLE = (
     "\\babelcharproperty{\"0964}[\"0965]{locale}{bengali}\n"  # the danda, shared with Devanagari
 )
 #: packages a fragment (Derivation.to_latex) needs in the including document's preamble
-LATEX_PACKAGES = "\\usepackage{amsmath,amssymb}\n\\usepackage{tikz}\n"
+LATEX_PACKAGES = "\\usepackage{amsmath,amssymb}\n\\usepackage{tikz}\n\\setcounter{MaxMatrixCols}{64}\n"
 
 
 def render_latex_document(title: str, description: str, steps: Sequence[Step], lang: str) -> str:
@@ -369,11 +438,8 @@ def render_latex_document(title: str, description: str, steps: Sequence[Step], l
     else:
         head = "\\documentclass[10pt]{article}\n\\usepackage[T1]{fontenc}\n" + LATEX_PACKAGES
     desc = "\n\n".join(latex_text(p) for p in paragraphs(description))
-    # a matrix wider than a portrait line (8 columns of 6-digit numbers) is never scaled or cut:
-    # the document turns to landscape, where it fits at normal size
-    wide = any(measure(x) > WIDTH for step in steps for b in step.blocks if isinstance(b, Equation)
-               for _, _, x in b.rows)
-    geometry = "landscape, margin=1.5cm" if wide else "margin=1.5cm"
+    # a matrix wider than a line is never scaled or cut: rows() splits it into blocks of columns
+    geometry = "margin=1.5cm"
     return (head + f"\\usepackage[{geometry}]{{geometry}}\n\\setlength{{\\parindent}}{{0pt}}\n"
             "\\setlength{\\parskip}{0.5em}\n\\allowdisplaybreaks\n"
             f"\\begin{{document}}\n\\section*{{{latex_text(one_line(title))}}}\n\n{desc}\n\n"

@@ -184,8 +184,6 @@ TEXTS: dict[str, dict[str, str]] = {
                           "bn": "{param} এর সাপেক্ষে একটি sample এর cost এর derivative, closed form হিসেবে:"},
     "closed_too_long": {"en": "(The closed form of {what} has about {n} terms, too many to print legibly; it is left out.)",
                         "bn": "({what} এর closed form এ প্রায় {n}টি পদ, পড়ার মতো করে ছাপার জন্য অনেক বেশি; তাই বাদ দেওয়া হলো।)"},
-    "matrix_columns": {"en": "Matrices wider than a line are split into blocks of columns, continued on the next line.",
-                       "bn": "এক লাইনের চেয়ে চওড়া ম্যাট্রিক্স কয়েকটি কলাম-ব্লকে ভাগ করে পরের লাইনে চালিয়ে লেখা হয়েছে।"},
     # ------------------------------------------------------------------ code
     "code": {"en": "The reference NumPy functions symprop checks the derivation against, rendered by latexify-py.",
              "bn": "যে NumPy reference function গুলোর সাথে symprop এই হিসাব মিলিয়ে দেখে, latexify-py দিয়ে লেখা।"},

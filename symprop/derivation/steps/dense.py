@@ -14,7 +14,9 @@ from . import Context, Factor
 def matrix(ctx: Context, M: np.ndarray) -> str:
     """A numeric matrix (or column vector) through the printer, every entry by the one formatter."""
     M = np.atleast_2d(M)
-    return to_latex(sp.Matrix(M.shape[0], M.shape[1], lambda i, j: ctx.fmt.atom(M[i, j])))
+    # always the matrix environment (sympy switches to array beyond 10 columns): rows() splits a wide
+    # one into blocks of columns, and the preamble allows up to MAX_MATRIX_COLUMNS
+    return to_latex(sp.Matrix(M.shape[0], M.shape[1], lambda i, j: ctx.fmt.atom(M[i, j])), mat_str="matrix")
 
 
 def column(ctx: Context, v: np.ndarray) -> str:
