@@ -36,6 +36,7 @@ RATES = {
     "bytes": 5e-7,  # reading one byte of a problem file or CSV (TOML/CSV parsing in Python)
     "figure elements": 3e-3,  # one labelled matplotlib artist
     "output numbers": 3e-6,  # formatting one number into a table or JSON
+    "derivation numbers": 3e-4,  # one number on a derivation's pages: built, printed to LaTeX and MathML
 }
 
 _BUDGET: ContextVar[float | None] = ContextVar("symprop_budget", default=None)

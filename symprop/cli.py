@@ -388,14 +388,14 @@ def run_derive(args: argparse.Namespace) -> int:
     if param is not None:
         check_param(problem.network, param, "--param")
     n = problem.X.shape[0]
-    what = f"the derivation of dL/d{param}" if param else "the derivation of every parameter's gradient"
-    forms = budget.closed_form(problem.network, n, f"{what} (its closed forms)", param=param, gradient=True)
+    derivation_module = optional_module("derivation", "derive")
+    # the derivation shows numbers factor by factor (no closed form beyond one line): its cost is the numbers shown
+    forms = derivation_module.estimate(problem.network, n if problem.values is not None else None, param is not None)
     budget.check(forms, [f"fewer samples (the file has {n})",
                          "a parameter nearer the output (--param)" if param else "one parameter (--param P)",
-                         "`symprop grad` for the numbers without the closed forms"])
+                         "`symprop grad` for the numbers without the derivation"])
     check_finite_at_values(problem, "derive")
     notice(forms)
-    derivation_module = optional_module("derivation", "derive")
     derivation = derivation_module.derive_problem(problem, param=param, code=args.code)
     if args.format == "md":
         figure = None

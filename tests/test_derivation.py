@@ -581,3 +581,22 @@ def test_wide_matrices_split_into_column_blocks_keep_every_number():
     o = oracle(net, values, X, Y)
     (D1,) = [e for e in delta_eqs if e.startswith(r"\Delta^{[1]} =")]
     np.testing.assert_allclose(matrices(D1)[-1], o["delta"][1].T, rtol=6e-6, atol=1e-12)
+
+
+def test_an_absurd_derivation_is_refused_up_front_with_its_estimate():
+    from symprop import budget
+
+    huge = Network([100000, 100000, 1])  # 10^10 parameters: refused before one is named
+    X = np.zeros((2, 100000))
+    with pytest.raises(budget.BudgetError) as err:
+        derive(huge, None, {"w1_1_1": 0.0}, X, [[0.0], [1.0]])
+    line = str(err.value)
+    assert "\n" not in line and line.startswith("refused: the derivation of a network of layers [100000, 100000, 1]")
+    assert "derivation numbers" in line and "more than the budget of 60 s" in line
+    assert "param_infos" not in huge.__dict__  # no parameter was named
+    # the same derivation as the estimate counts it: a small one passes, and a tiny budget refuses it
+    net = Network([2, 3, 1])
+    values = {n: 0.1 for n in net.param_names}
+    derive(net, None, values, [[1, 2]], [3])
+    with budget.limit(1e-6), pytest.raises(budget.BudgetError, match="the derivation of a network"):
+        derive(net, None, values, [[1, 2]], [3])

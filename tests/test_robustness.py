@@ -61,8 +61,8 @@ def write(path: Path, text: str) -> Path:
     ([100000, 100000, 1], "grad"),
     ([100000, 100000, 1], "show"),
     ([10] * 50, "show"),
-    ([10] * 50, "derive"),
-    ([1] * 50, "derive"),
+    ([100000, 100000, 1], "derive"),  # the derivation shows numbers, not closed forms: absurd by its numbers
+    ([200, 200, 200, 1], "derive"),
     pytest.param([1000, 1000, 1], "show", marks=pytest.mark.slow),  # a million parameters: ~10 s to load
     pytest.param([1000, 1000, 1], "derive", marks=pytest.mark.slow),
 ], ids=lambda v: "x".join(map(str, v[:3])) + ("..." if len(v) > 3 else "") if isinstance(v, list) else v)

@@ -11,7 +11,7 @@ The package, stage by stage:
 * ``regenerate``: ``symprop regenerate DIR [--check]``.
 """
 
-from .derive import Derivation, derive, derive_problem
+from .derive import Derivation, derive, derive_problem, estimate
 from .document import BENGALI_FONTS, BENGALI_PREAMBLE, LATEX_PACKAGES, Step
 from .notation import ACTIVATION_LATEX, LOSS_SYMBOLS
 from .numbers import DIGITS, NumberFormat
@@ -31,6 +31,7 @@ __all__ = [
            "Step",
            "derive",
            "derive_problem",
+           "estimate",
            "main",
            "regenerate",
            "render_problem",

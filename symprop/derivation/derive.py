@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import budget
 from ..spec import Network, as_data, values_mapping
 from . import document
 from .engine import Numbers, numbers
@@ -90,6 +91,45 @@ def _positive(what: str, v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+def _n_samples(X: Any) -> int:
+    shape = getattr(X, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else 1
+    try:
+        return len(X)
+    except TypeError:
+        return 1
+
+
+def estimate(net: Network, n_samples: int | None, param: bool = True) -> budget.Estimate:
+    """The numbers a derivation shows (from the layer sizes alone, no parameter named): every W and b
+    with its gradient and update (and without ``param`` the table of every derivative), the forward
+    table and the deltas per sample, the matrices of the delta form, the chain-rule tables. Without
+    data (``n_samples`` None) the derivation is symbolic: only the parameters are named."""
+    if n_samples is None:
+        return budget.parameters(net, "the symbolic derivation")
+    layers = net.layers
+    P = budget.n_params(layers)
+    S = sum(layers[1:])
+    per_sample = layers[0] + 6 * S + sum(layers[:-1]) + 3 * layers[-1] + 1 + (8 * (2 * net.depth + 2) if param else 0)
+    shown = (5 if param else 10) * P + n_samples * per_sample
+    what = (f"the derivation of a network of {budget._layers(layers)} ({P:,} parameters) on {n_samples:,} samples, "
+            f"its pages showing every number")
+    return budget.Estimate(what, float(shown), "derivation numbers")
+
+
+def _guard(net: Any, param: Any, values: Any, X: Any, tol: Any, lr: Any, max_steps: Any) -> None:
+    """Refuse an absurd derivation up front, with the estimate (before any parameter is named)."""
+    if not isinstance(net, Network):
+        return
+    n = None if X is None or values is None else _n_samples(X)
+    budget.check(estimate(net, n, param is not None),
+                 ["a parameter (param=) instead of every one", "fewer samples", "a smaller network"])
+    if n is not None and param is not None and tol is not None and lr is not None and isinstance(max_steps, int):
+        budget.check(budget.numeric(net, n, passes=2 * max_steps, what=f"the descent trace (up to {max_steps:,} steps)"),
+                     ["fewer steps (max_steps)", "a larger tol"])
+
+
 def _context(net: Any, param: Any, values: Any, X: Any, Y: Any, fix: Any, lr: Any, tol: Any, max_steps: Any,
              code: bool, digits: int) -> Context:
     if not isinstance(net, Network):
@@ -126,8 +166,10 @@ def derive(net: Network, param: Any = None, values: Any = None, X: Any = None, Y
     the chain rule, the deltas, the update with learning rate ``lr``); without data the derivation is
     symbolic. ``fix`` holds parameters at their values (they are not trained); ``tol`` (with param,
     values and lr) adds the gradient-descent trace; ``code=True`` adds the code appendix; every number
-    is shown with ``digits`` significant digits.
+    is shown with ``digits`` significant digits. A derivation whose estimated cost exceeds the work
+    budget (symprop.budget) is refused up front with a ``BudgetError`` giving the estimate.
     """
+    _guard(net, param, values, X, tol, lr, max_steps)
     ctx = _context(net, param, values, X, Y, fix, lr, tol, max_steps, code, digits)
     if ctx.values is not None:
         ctx.nums = numbers(net, ctx.values, ctx.X, ctx.Y)

@@ -564,7 +564,7 @@ HTML_TEMPLATE = """<!DOCTYPE html>
 body {{ font-family: {fonts}; line-height: 1.45; max-width: 62em; margin: 2em auto; padding: 0 1em; color: #111; }}
 math {{ font-family: "Latin Modern Math", "STIX Two Math", "DejaVu Math TeX Gyre", math; font-size: 1.12em; }}
 .eq {{ display: grid; grid-template-columns: max-content max-content max-content; justify-content: center;
-      align-items: baseline; column-gap: 0.35em; row-gap: 0.55em; margin: 0.9em 0; overflow-x: auto; }}
+      align-items: baseline; column-gap: 0.35em; row-gap: 0.55em; margin: 0.9em 0; overflow-x: auto; overflow-y: hidden; padding: 0.35em 0; }}
 .eq .lhs {{ text-align: right; }} .eq .rhs {{ text-align: left; }}
 .monospace {{ font-family: "DejaVu Sans Mono", "Latin Modern Mono", monospace; }}
 .sans-serif {{ font-family: "DejaVu Sans", sans-serif; }}
