@@ -158,3 +158,133 @@ def _factors(term: sp.Mul) -> list[sp.Expr]:
     if denom != 1:
         parts.append(sp.Pow(denom, -1, evaluate=False))
     return sorted(parts, key=lambda f: (not f.is_number, sp.default_sort_key(f)))
+
+
+_GROUPING = ("tanh", "sinh", "cosh", "log", "ln", "sin", "cos", "exp")
+
+
+def _ungroup(before: str, after: str) -> tuple[str | None, str]:
+    """Drop the braces that only group a function's argument around the cut (``\\tanh{\\left(`` ...
+    ``\\right)}``), since a line break cannot fall inside braces; (None, after) when braces of another
+    kind (a fraction, a script) enclose the cut."""
+    import re
+
+    depth, opened = 0, []
+    for i, c in enumerate(before):
+        if c == "{":
+            opened.append(i)
+        elif c == "}" and opened:
+            opened.pop()
+    depth = len(opened)
+    if not depth:
+        return before, after
+    for i in reversed(opened):
+        m = re.search(r"\\([A-Za-z]+)(\^\{[^{}]*\})?$", before[:i])
+        if not m or m.group(1) not in _GROUPING:
+            return None, after
+        before = before[:i] + before[i + 1:]
+    closes = 0
+    chars = list(after)
+    level = 0
+    for i, c in enumerate(chars):
+        if c == "{":
+            level += 1
+        elif c == "}":
+            if level:
+                level -= 1
+            else:
+                chars[i] = ""
+                closes += 1
+                if closes == depth:
+                    break
+    return before, "".join(chars)
+
+
+class _Hole(sp.Symbol):
+    """A placeholder printed as a marker, so that the LaTeX around one argument can be cut at it."""
+
+    def _latex(self, printer: Any) -> str:
+        return r"\SYMPROPHOLE"
+
+
+_HOLE = _Hole("symprop_hole")
+
+
+def broken_atoms(expr: Any, width: float, measure: Any = len, **settings: Any) -> list[str]:
+    r"""The LaTeX of ``expr`` as pieces each at most about ``width`` wide (``measure`` of a piece), cut
+    where SymPy's own structure allows: between the terms of a sum, between the factors of a product,
+    and around the argument of a function or the base of a power (``\tanh\left(`` ... ``\right)``). A
+    line breaker joins the pieces; brackets cut open are closed and reopened at each line break.
+    """
+    printer = BackpropLatexPrinter(settings)
+    printed: dict = {}
+
+    def doprint(e: sp.Basic) -> str:
+        if e not in printed:
+            printed[e] = printer.doprint(e)
+        return printed[e]
+
+    def atoms(e: sp.Basic) -> list[str]:
+        text = doprint(e)
+        if measure(text) <= width:
+            return [text]
+        if isinstance(e, sp.Add):
+            out: list[str] = []
+            for k, term in enumerate(printer._as_ordered_terms(e, order=None)):
+                sign = "+"
+                if term.could_extract_minus_sign():
+                    sign, term = "-", -term
+                parts = atoms(term) if not isinstance(term, sp.Add) else [r"\left("] + atoms(term) + [r"\right)"]
+                if k == 0:
+                    out += ([f"- {parts[0]}"] + parts[1:]) if sign == "-" else parts
+                else:
+                    out += [f"{sign} {parts[0]}"] + parts[1:]
+            return out
+        if isinstance(e, sp.Mul):
+            sign = ""
+            if e.could_extract_minus_sign():
+                sign, e = "-", -e
+            factors = _factors(e)
+            # the short factors (numbers, symbols) lead as one product, so that no "2" stands alone on a line
+            short = [f for f in factors if measure(doprint(f)) <= 8]
+            long_ = [f for f in factors if measure(doprint(f)) > 8]
+            out = []
+            for k, factor in enumerate(long_):
+                if isinstance(factor, sp.Add):
+                    parts = [r"\left(" + p if i == 0 else p for i, p in enumerate(atoms(factor))]
+                    parts[-1] += r"\right)"
+                else:
+                    parts = atoms(factor)
+                if k > 0:
+                    parts[0] = r"\cdot " + parts[0]
+                out += parts
+            if short:
+                lead = printer.doprint(sp.Mul(*short, evaluate=False)) if len(short) > 1 else printer.doprint(short[0])
+                out = [lead + " " + out[0]] + out[1:] if out and measure(lead + out[0]) <= width else [lead] + out
+            if sign:
+                out[0] = "- " + out[0]
+            return out
+        if e.args and not isinstance(e, (sp.Piecewise, sp.Derivative, sp.Subs)):  # a function or a power: cut around its widest argument
+            widest = max(e.args, key=lambda a: len(doprint(a)))
+            if isinstance(e, sp.exp):
+                shell = r"\exp\left(\SYMPROPHOLE\right)"  # not e^{...}: a superscript cannot be cut
+            elif isinstance(e, sp.Pow) and e.exp == -1:
+                shell = r"\left(\SYMPROPHOLE\right)^{-1}"  # not \frac{1}{...}
+            else:
+                try:
+                    shell = printer.doprint(e.xreplace({widest: _HOLE}))
+                except (TypeError, ValueError):  # an expression that cannot hold a placeholder
+                    return [text]
+            if shell.count(r"\SYMPROPHOLE") == 1 and widest is not e:
+                before, after = _ungroup(*shell.split(r"\SYMPROPHOLE"))
+                if before is None:  # the argument sits inside a braced group that cannot be opened
+                    return [text]
+                inner = atoms(widest)
+                if isinstance(widest, sp.Add) and isinstance(e, sp.Pow) and not before.rstrip().endswith(r"\left("):
+                    before, after = before + r"\left(", r"\right)" + after
+                inner[0] = before + inner[0]
+                inner[-1] = inner[-1] + after
+                return inner
+        return [text]
+
+    return atoms(sp.sympify(expr))

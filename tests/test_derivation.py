@@ -600,3 +600,42 @@ def test_an_absurd_derivation_is_refused_up_front_with_its_estimate():
     derive(net, None, values, [[1, 2]], [3])
     with budget.limit(1e-6), pytest.raises(budget.BudgetError, match="the derivation of a network"):
         derive(net, None, values, [[1, 2]], [3])
+
+
+def test_long_closed_forms_go_to_an_appendix_broken_over_lines():
+    """Seed 001's prediction and d C / d w are too long for one line: they are in an appendix after the
+    update, broken over aligned lines no wider than a line, with no number put into them; the main flow
+    stays factor by factor."""
+    from symprop.derivation.document import WIDTH, measure
+
+    d = derive_problem(load_problem(DERIVATIONS / "seed001_sigmoid_quadratic.toml"))
+    kinds = [s.kind for s in d.steps]
+    assert kinds.index("closed") > kinds.index("update")
+    assert "closed" not in [s.kind for s in d.steps[:kinds.index("update")]]
+    eqs = [b for b in step(d, "closed").blocks if hasattr(b, "rows")]
+    assert len(eqs) == 3 and all(len(e.rows) > 1 for e in eqs)  # y-hat_1, y-hat_2, dC/dw
+    for e in eqs:
+        for lhs, _, rhs in e.rows:
+            assert measure(lhs) + measure(rhs) <= WIDTH + 4, rhs
+            assert not re.search(r"(?<![_{\[])\b\d+\.\d", rhs), rhs  # no decimal number substituted
+    # broken at the structure only: the pieces hold the same symbols as the whole closed form
+    p = d.network.param(d.param)
+    whole = to_latex(p)
+    assert any(whole in r for e in eqs for _, _, r in e.rows)
+
+
+def test_broken_atoms_cut_sums_products_and_function_arguments():
+    import sympy as sp
+
+    from symprop.derivation.document import measure, rows
+    from symprop.printing import broken_atoms
+
+    x = sp.symbols("x1:30", real=True)
+    e = sp.tanh(sp.Add(*[xi * xj for xi, xj in zip(x, x[1:])])) * sp.Max(0, x[0]) + sp.exp(sp.Add(*x))
+    atoms = broken_atoms(e, 40, measure)
+    assert len(atoms) > 3 and all(measure(a) <= 48 for a in atoms)
+    eq = rows("y", atoms)
+    for _, _, r in eq.rows:  # every line pairs its brackets and braces
+        assert r.count(r"\left") == r.count(r"\right") and r.count("{") == r.count("}"), r
+    piecewise = sp.Piecewise((sp.Add(*x), x[0] > 0), (0, True))
+    assert broken_atoms(piecewise, 40, measure)  # cannot be cut inside: printed whole

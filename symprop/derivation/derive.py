@@ -192,6 +192,9 @@ def derive(net: Network, param: Any = None, values: Any = None, X: Any = None, Y
         if ctx.param is not None and ctx.tol is not None and ctx.lr is not None:
             step, d.descent = sections.descent(ctx)
             d.steps.append(step)
+    appendix = sections.closed_appendix(ctx)
+    if appendix is not None:
+        d.steps.append(appendix)
     if code:
         d.steps.append(sections.code(ctx))
     return d

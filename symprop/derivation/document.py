@@ -191,6 +191,9 @@ _ZERO = {"left", "right", "mathopen", "mathclose", "displaystyle", "textstyle", 
          "mathbf", "mathsf", "mathtt", "mathbb", "hat", "bigl", "bigr", "Big", "quad", "qquad"}
 
 
+_OPERATORS = {"tanh", "sinh", "cosh", "log", "ln", "exp", "sin", "cos", "max", "min", "sgn", "arg"}
+
+
 def _measure(s: str, i: int) -> tuple[float, int]:
     width = 0.0
     while i < len(s):
@@ -231,6 +234,8 @@ def _measure(s: str, i: int) -> tuple[float, int]:
                 width += 2
             elif name == "qquad":
                 width += 4
+            elif name in _OPERATORS:  # an upright name: as wide as its letters
+                width += 0.9 * len(name)
             elif name in _ZERO or name in ("end",):
                 if name == "end":
                     _, i = _group(s, i)

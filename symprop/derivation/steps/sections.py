@@ -9,7 +9,8 @@ import math
 import numpy as np
 import sympy as sp
 
-from ...printing import to_latex
+from ... import losses
+from ...printing import broken_atoms, to_latex
 from ..document import (
     WIDTH,
     Equation,
@@ -110,28 +111,88 @@ def network(ctx: Context) -> Step:
 # ----------------------------------------------------------------------------- 2. the forward pass
 
 
-def _closed_forms(ctx: Context) -> list[Equation]:
-    """The prediction as a closed form of the parameters, only where it fits one line at normal size."""
+#: an appendix closed form longer than this many lines is left out (with its size said)
+MAX_APPENDIX_LINES = 30
+
+
+def _prediction_forms(ctx: Context) -> list[tuple[str, sp.Expr]] | None:
+    """(lhs, closed form) of every output for one sample, parameters and inputs as symbols (None when
+    the network is too large to try)."""
     net = ctx.net
-    if net.n_params > MAX_CLOSED_PARAMS or net.output.name == "softmax":
-        return []
-    from ...graph import (
-        forward_sample,
-        input_symbols,
-        parameter_values,
-        weight_matrices,
-    )
+    if net.n_params > MAX_CLOSED_PARAMS:
+        return None
+    from ...graph import forward_sample, input_symbols, parameter_values, weight_matrices
 
     W_, b_ = weight_matrices(net, parameter_values(net, None, False))
     _, As = forward_sample(net, list(input_symbols(net)), W_, b_)
+    return [(to_latex(ctx.sy.yhat(j if net.n_outputs > 1 else None)), expr) for j, expr in enumerate(As[-1])]
+
+
+def _closed_forms(ctx: Context) -> list[Equation]:
+    """The prediction as a closed form of the parameters, in the main flow only where it fits one line."""
+    forms = _prediction_forms(ctx)
+    if not forms or ctx.net.output.name == "softmax":
+        return []
     out = []
-    for j, expr in enumerate(As[-1]):
-        lhs = to_latex(ctx.sy.yhat(j if net.n_outputs > 1 else None))
+    for lhs, expr in forms:
         text = to_latex(expr)
         if measure(text) + measure(lhs) + 2 > WIDTH:
             return []
         out.append(rows(lhs, [text]))
     return out
+
+
+#: closed forms estimated larger than this many terms (symprop.budget) are not built for the appendix
+MAX_APPENDIX_TERMS = 250
+
+
+def _too_long(what: M, terms: float) -> Para:
+    return Para(T(W.of("closed_too_long", what=what, n=f"{terms:,.0f}")))
+
+
+def _broken(ctx: Context, lhs: str, expr: sp.Expr, what: M) -> list:
+    """``lhs = expr`` broken over aligned lines, or a note of its size when it would take too many."""
+    eq = rows(lhs, broken_atoms(expr, WIDTH - measure(lhs) - 6, measure))
+    if len(eq.rows) > MAX_APPENDIX_LINES:
+        return [_too_long(what, sum(1 for _ in sp.preorder_traversal(expr)))]
+    return [eq]
+
+
+def closed_appendix(ctx: Context) -> Step | None:
+    """Appendix: the closed forms too long for the main flow, broken over lines (the prediction, and
+    the derivative of one sample's cost with respect to the parameter), never with numbers put in."""
+    from ... import budget
+
+    net, sy = ctx.net, ctx.sy
+    if net.n_params > MAX_CLOSED_PARAMS:
+        return None
+    if budget._forward_sizes(net)[1][-1] > MAX_APPENDIX_TERMS:  # the prediction alone is too long
+        return Step("closed", T(W.of("t_closed")), [_too_long(M(to_latex(sy.yhat())),
+                                                              budget._forward_sizes(net)[1][-1])])
+    forms = _prediction_forms(ctx)
+    blocks: list = []
+    if not _closed_forms(ctx):  # the prediction did not fit one line in the main flow
+        blocks.append(Para(T(W.of("closed_appendix"))))
+        for lhs, expr in forms:
+            blocks.extend(_broken(ctx, lhs, expr, M(lhs)))
+    terms = budget.gradient_terms(net, 1, ctx.param) if ctx.param is not None and not ctx.tied(ctx.param) else 0
+    if ctx.param is not None and terms > MAX_APPENDIX_TERMS:
+        blocks.append(_too_long(M(sy.partial(sy.cost(), net.param(ctx.param))), terms))
+    elif ctx.param is not None:
+        targets = [sy.y(j if net.n_outputs > 1 else None) for j in range(net.n_outputs)]
+        ell = losses.element(net.loss_name)
+        yhat = [e for _, e in forms]
+        cost = sp.Add(*[ell.xreplace({losses.A: a, losses.Y: y}) for a, y in zip(yhat, targets)])
+        p = net.param(ctx.param)
+        derivative = sp.diff(cost, p)
+        lhs = sy.partial(sy.cost(), p)
+        one_line = to_latex(derivative)
+        if measure(one_line) + measure(lhs) + 2 > WIDTH or blocks:
+            blocks.append(Para(T(W.of("closed_derivative", param=_name(ctx, ctx.param)))))
+            blocks.extend(_broken(ctx, lhs, derivative, M(lhs)))
+    if not blocks:
+        return None
+    return Step("closed", T(W.of("t_closed")), blocks)
 
 
 def forward(ctx: Context) -> Step:
