@@ -151,8 +151,13 @@ def assert_every_number(net: Network, d: Derivation, values, X, Y, lr=None) -> N
     """The whole check: forward table, factors per path per sample, sums, deltas, gradients, updates."""
     o = oracle(net, values, X, Y)
     compiled = net.compile().gradient(values, X, Y)
+    # per weight/bias entry (a tied parameter's entries each their own): the same network untied
+    untied = Network(**{k: v for k, v in net.kwargs().items() if k != "tie"}) if net.tie else net
+    entry_values = {p.name: values[net.param_of[p.name]] for p in net.param_infos}
+    per_entry = untied.compile().gradient(entry_values, X, Y) if net.tie else compiled
     N = o["a"][0].shape[0]
     scale = float(losses.scale_value(net.loss_name, N, net.n_outputs))
+    penalty = float(net.l2) * sum(float(np.sum(W * W)) for W in o["weights"])
     # the forward table: every z and a per sample, the costs
     fw = step(d, "forward")
     rows = {}
@@ -173,7 +178,7 @@ def assert_every_number(net: Network, d: Derivation, values, X, Y, lr=None) -> N
         assert close(rows["C^{(n)}"][n], o["cost"][n]), n
     # the total loss
     loss_eq = step(d, "loss").equations[-1]
-    assert close(number(loss_eq.split(" = ")[-1].split(r" \approx")[0]), scale * o["cost"].sum())
+    assert close(number(loss_eq.split(" = ")[-1].split(r" \approx")[0]), scale * o["cost"].sum() + penalty)
     # the chain rule: each factor per sample, the product, the per-sample sum, the gradient
     if d.param is not None and d.shown.get("paths"):
         expected = path_values(net, d.param, o)
@@ -204,7 +209,7 @@ def assert_every_number(net: Network, d: Derivation, values, X, Y, lr=None) -> N
     delta_eqs = step(d, "delta").equations
     for l in range(1, net.depth + 1):
         for kind, sym in (("w", f"W^{{[{l}]}}"), ("b", f"b^{{[{l}]}}")):
-            lhs = rf"\frac{{\partial {LOSS_SYMBOLS[net.loss_name]}}}{{\partial {sym}}}"
+            lhs = rf"\frac{{\partial {'J' if net.l2 else LOSS_SYMBOLS[net.loss_name]}}}{{\partial {sym}}}"
             found = [e for e in delta_eqs if e.startswith(lhs + " =")]
             if not found:
                 continue
@@ -212,7 +217,7 @@ def assert_every_number(net: Network, d: Derivation, values, X, Y, lr=None) -> N
             for info in net.param_infos:
                 if info.layer == l and info.kind == kind:
                     idx = (info.row, 0) if kind == "b" else (info.row, info.col)
-                    assert close(shown[idx], compiled[info.name]), info.name
+                    assert close(shown[idx], per_entry[info.name]), info.name
     for name, g in d.gradient.items():
         assert g == pytest.approx(compiled[name], rel=1e-9, abs=1e-12), name
     if lr is not None:
@@ -225,7 +230,7 @@ def assert_every_number(net: Network, d: Derivation, values, X, Y, lr=None) -> N
                 new = matrices(found[0])[-1]
                 for info in net.param_infos:
                     if info.layer == l and info.kind == "w":
-                        assert close(new[info.row, info.col], values[info.name] - lr * compiled[info.name])
+                        assert close(new[info.row, info.col], entry_values[info.name] - lr * per_entry[info.name])
 
 
 # ----------------------------------------------------------------------------- the committed examples
@@ -239,7 +244,7 @@ def case(request):
 
 def test_the_five_worked_examples_are_there():
     assert [p.name for p in PROBLEMS] == [
-        "seed000_linear_mse.toml", "seed001_sigmoid_quadratic.toml", "seed002_softplus_ssr.toml",
+        "l2_tied_tanh_sse.toml", "seed000_linear_mse.toml", "seed001_sigmoid_quadratic.toml", "seed002_softplus_ssr.toml",
         "sigmoid_bce_classifier.toml", "softmax_cross_entropy_classifier.toml"]
 
 

@@ -209,7 +209,7 @@ def derive_problem(problem: Any, param: str | None = None, *, code: bool = False
         param = problem.train[0]
     fix = problem.fixed if problem.train is not None else None
     if param is not None:
-        param = net.info(param).name
+        param = net.check_name(param)
         if fix and param in fix:
             raise ValueError(f'"{param}" is not trained by this problem ([train] params = {list(problem.train)}); '
                              f"choose one of {', '.join(problem.train)}")

@@ -69,7 +69,7 @@ def network(ctx: Context) -> Step:
     blocks: list = [figure(ctx)]
     sizes = ", ".join(str(n) for n in net.layers)
     blocks.append(Para(T(W.of("network", L=M(f"L = {L}"), sizes=M(rf"\left({sizes}\right)"),
-                                  n_params=net.n_params, loss=W.of(f"loss_{net.loss_name}", symbol=M(to_latex(sy.loss)))))))
+                                  n_params=net.n_params, loss=W.of(f"loss_{net.loss_name}", symbol=M(to_latex(sy.data_loss)))))))
     if ctx.fix:
         names = ", ".join(to_latex(net.param(n)) for n in ctx.fix)
         blocks.append(Para(T(W.of("fixed", fixed=M(names), trained=M(", ".join(to_latex(net.param(n))
@@ -89,7 +89,7 @@ def network(ctx: Context) -> Step:
         (T(M(r"a^{[l]} = f^{[l]}\left(z^{[l]}\right),\ a^{[0]} = x")), T(W.of("a_meaning"))),
         (T(M(r"\hat{y} = a^{[L]}")), T(W.of("yhat_meaning"))),
         (T(M(to_latex(sy.cost()))), T(W.of("cost_meaning"))),
-        (T(M(to_latex(sy.loss))), T(W.of("loss_meaning"))),
+        (T(M(to_latex(sy.data_loss))), T(W.of("loss_meaning"))),
         (T(M(f"{to_latex(sy.delta('l'))} = {sy.partial(sy.cost(), sy.z('l'))}")), T(W.of("delta_meaning"))),
     ]
     if net.l2:
@@ -241,7 +241,7 @@ def forward(ctx: Context) -> Step:
 
 
 def loss_section(ctx: Context) -> Step:
-    name = W.of(f"loss_{ctx.net.loss_name}", symbol=M(to_latex(ctx.sy.loss)))
+    name = W.of(f"loss_{ctx.net.loss_name}", symbol=M(to_latex(ctx.sy.data_loss)))
     scale = ctx.sy.scale()
     intro = W.of("loss", loss=name, scale=M(to_latex(scale))) if scale != 1 else W.of("loss_sum", loss=name)
     blocks: list = [Para(T(intro))]
