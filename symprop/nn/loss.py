@@ -187,7 +187,7 @@ class CrossEntropyLoss(Loss):
         se = ar.sum(e, axis=1, keepdims=True)
         lse = ar.log(se) + shift
         ysum = ar.sum(y, axis=1, keepdims=True)
-        value, s = _reduce(ar, self, lse * ysum - y * out, out.shape)
+        value, s = _reduce(ar, self, (lse * ysum).reshape(-1) - ar.sum(y * out, axis=1), out.shape)
         return value, lambda: (e / se * ysum - y) * s
 
 
