@@ -227,3 +227,68 @@ def test_bad_input_gives_clear_errors():
         nn.gradient(Sequential(Linear(2, 3), Dropout(0.2)), values, np.zeros((1, 2)), np.zeros((1, 3)))
     with pytest.raises(ValueError, match="unknown loss"):
         nn.gradient(model, values, np.zeros((1, 2)), np.zeros((1, 3)), loss="mse2")
+
+
+# ----------------------------------------------------------------------------- prove
+
+
+def test_prove_names_and_proves_every_kind_once():
+    model = Sequential(
+        Linear(5, 6), LayerNorm(6), ReLU(), Residual(Sequential(Linear(6, 6), BatchNorm1d(6), GELU("tanh"))),
+        Residual(Sequential(Linear(6, 6), BatchNorm1d(6), GELU("tanh"))), Dropout(0.5, mask=np.ones((2, 6))),
+        Linear(6, 4), Softmax(),
+    )
+    report = nn.prove(model, (5,), loss="cross_entropy")
+    assert report.ok, str(report)
+    kinds = [k.kind for k in report.kinds]
+    assert kinds == ["Sequential", "Linear", "LayerNorm", "ReLU", "Residual", "BatchNorm1d", "GELU", "Dropout",
+                     "Softmax", "CrossEntropyLoss"]
+    assert all(k.checks > 0 for k in report.kinds)
+
+
+@pytest.mark.parametrize("kind", [Sigmoid(), Tanh(), Softplus(beta=2.0, threshold=1.0), ELU(0.5), SiLU(), GELU(),
+                                  LeakyReLU(0.3), Identity(), LayerNorm(3, elementwise_affine=False),
+                                  BatchNorm1d(3).eval(), Flatten(), Softmax(dim=0)])
+def test_prove_each_remaining_kind(kind):
+    report = nn.prove(Sequential(kind), (3,))
+    assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("loss", ["mse", "sse", "quadratic", "l1", "bce", "bce_with_logits", "nll",
+                                  nn.MSELoss("batchmean")])
+def test_prove_losses(loss):
+    report = nn.prove(Sequential(Linear(2, 3)), loss=loss)
+    assert report.ok, str(report)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class WrongTanh(Tanh):
+    """A planted mistake: tanh' written as 1 - y instead of 1 - y^2."""
+
+    def forward(self, ar, x, params, buffers):
+        y = ar.tanh(x)
+        return y, lambda dy: (dy * (ar.const(1) - y), {})
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class WrongLayerNorm(LayerNorm):
+    """A planted mistake: the mean(g x_hat) term of the LayerNorm delta forgotten."""
+
+    def forward(self, ar, x, params, buffers):
+        y, back = super().forward(ar, x, params, buffers)
+
+        def wrong(dy):
+            dx, grads = back(dy)
+            xc = x - ar.mean(x, axis=-1, keepdims=True)
+            return dx + xc * ar.mean(dy * xc, axis=-1, keepdims=True), grads
+
+        return y, wrong
+
+
+def test_prove_disproves_a_planted_wrong_rule_and_names_its_kind():
+    model = Sequential(Linear(2, 3), WrongTanh(), Linear(3, 3), WrongLayerNorm(3), ReLU(), Linear(3, 1))
+    report = nn.prove(model, (2,))
+    assert not report.ok
+    assert {k.kind for k in report.failures} == {"WrongTanh", "WrongLayerNorm"}
+    assert "WrongTanh" in report.blame() and "dx[" in report.blame()
+    assert all(k.holds for k in report.kinds if k.kind in ("Linear", "ReLU", "Sequential"))

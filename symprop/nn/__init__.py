@@ -35,6 +35,9 @@ the strings "mse", "sse", "quadratic", "bce", "bce_with_logits", "cross_entropy"
 Engine (``engine.py``): ``forward, loss_value, gradient, value_and_gradient, exact_gradient, closed_form,
 parameter_symbols, init_values``; gradients keyed by state-dict name, values given as a state dict.
 ``from_network(net)`` / ``Network.to_sequential()`` give the MLP shorthand as (model, loss, l2).
+``prove(model, in_shape, loss=)`` proves each distinct kind's backward rule on generic symbols, on the
+small instance ``module.proof_case(in_shape)`` returns (override it for kinds with sizes).
+``init_values`` uses ``in_features`` or a ``fan_in(in_shape)`` method for torch's U(-1/sqrt(fan_in), ...).
 
 >>> from symprop.nn import Sequential, Linear, ReLU
 >>> Sequential(Linear(2, 3), ReLU())[0]
@@ -87,6 +90,7 @@ from .loss import (
 )
 from .module import Module, Residual, Sequential, ShapeError
 from .norm import BatchNorm1d, LayerNorm
+from .prove import KindProof, NNProofReport, prove
 
 __all__ = [
     "ACTIVATION_MODULES",
@@ -105,6 +109,7 @@ __all__ = [
     "Dropout",
     "Flatten",
     "Identity",
+    "KindProof",
     "L1Loss",
     "LayerNorm",
     "LeakyReLU",
@@ -114,6 +119,7 @@ __all__ = [
     "ModelLoss",
     "Module",
     "NLLLoss",
+    "NNProofReport",
     "QuadraticLoss",
     "ReLU",
     "Residual",
@@ -136,6 +142,7 @@ __all__ = [
     "network_gradient",
     "network_state_dict",
     "parameter_symbols",
+    "prove",
     "state_shapes",
     "value_and_gradient",
 ]

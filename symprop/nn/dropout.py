@@ -81,6 +81,11 @@ class Dropout(Module):
 
         return y, backprop
 
+    def proof_case(self, in_shape):
+        if not self.training or self.p == 0:
+            return self, (3,), 2
+        return Dropout(self.p, mask=[[1, 0, 1], [0, 1, 1]], training=True), (3,), 2
+
     def latex_forward(self, x=r"a^{[l-1]}", y=r"a^{[l]}"):
         if not self.training:
             return f"{y} = {x}"

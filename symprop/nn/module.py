@@ -82,6 +82,13 @@ class Module:
     def forward(self, ar, x: np.ndarray, params: Mapping[str, np.ndarray], buffers: Mapping[str, np.ndarray]):
         raise NotImplementedError
 
+    # ----------------------------------------------------------------- proof
+    def proof_case(self, in_shape: tuple[int, ...]) -> tuple[Module, tuple[int, ...], int] | None:
+        """(a small instance of this kind with the same options, its per-sample input shape, batch size)
+        on which ``symprop.nn.prove`` checks the backward rule with generic symbols.  The default is the
+        module itself on ``in_shape`` with 2 samples; kinds with sizes override it to stay small."""
+        return self, tuple(in_shape), 2
+
     # ----------------------------------------------------------------- notation
     def latex_forward(self, x: str = r"a^{[l-1]}", y: str = r"a^{[l]}") -> str:
         return f"{y} = {type(self).__name__}\\left({x}\\right)"
@@ -201,6 +208,13 @@ class Sequential(Module):
 
         return x, backprop
 
+    def proof_case(self, in_shape):
+        """The container's own rule (the chain rule in reverse order) on a small composition."""
+        from .activation import Tanh
+        from .linear import Linear
+
+        return Sequential(Linear(3, 2), Tanh(), training=self.training), (3,), 2
+
     def latex_forward(self, x=r"a^{[0]}", y=r"a^{[L]}"):
         return f"{y} = f_{{{len(self) - 1}}} \\circ \\cdots \\circ f_0\\left({x}\\right)"
 
@@ -262,6 +276,13 @@ class Residual(Module):
             return dx + dy, {"block." + k: v for k, v in g.items()}
 
         return x + y, backprop
+
+    def proof_case(self, in_shape):
+        """The container's own rule (dx = dy + J^T dy) on a small block."""
+        from .activation import Tanh
+        from .linear import Linear
+
+        return Residual(Sequential(Linear(2, 2), Tanh()), training=self.training), (2,), 2
 
     def latex_forward(self, x=r"a^{[l-1]}", y=r"a^{[l]}"):
         return f"{y} = {x} + F\\left({x}\\right)"

@@ -12,6 +12,7 @@ handled exactly.  In evaluation mode BatchNorm1d uses its running_mean/running_v
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -122,6 +123,11 @@ class LayerNorm(Module):
 
         return y, backprop
 
+    def proof_case(self, in_shape):
+        k = len(self.normalized_shape)
+        shape = (3,) if k == 1 else (2,) * k
+        return dataclasses.replace(self, normalized_shape=shape), shape, 2
+
     def latex_forward(self, x=r"a^{[l-1]}", y=r"a^{[l]}"):
         core = f"\\frac{{{x} - \\mu}}{{\\sqrt{{\\sigma^2 + \\epsilon}}}}"
         if self.has_bias:
@@ -222,6 +228,10 @@ class BatchNorm1d(Module):
             return dx, grads
 
         return y, backprop
+
+    def proof_case(self, in_shape):
+        shape = (2,) if len(in_shape) == 1 else (2, 2)
+        return dataclasses.replace(self, num_features=2), shape, 3
 
     def latex_forward(self, x=r"a^{[l-1]}", y=r"a^{[l]}"):
         mu, var = (r"\mu_B", r"\sigma_B^2") if self.uses_batch_stats else (r"\hat\mu", r"\hat\sigma^2")
