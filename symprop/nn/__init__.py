@@ -12,7 +12,9 @@ A layer kind is ONE frozen dataclass subclassing ``Module`` (``symprop/nn/module
   sample's shape (the batch dimension excluded; inputs are (N, *in_shape) as torch's);
 * ``out_shape(in_shape)``; raise ``ShapeError`` (a ValueError) naming the layer and the shapes when the input
   does not fit;
-* ``forward(ar, x, params, buffers) -> (y, backprop)`` and ``backprop(dy) -> (dx, {param name: grad})``:
+* ``forward(ar, x, params, buffers) -> (y, backprop)`` and ``backprop(dy, need_dx=True) -> (dx, {param name: grad})``
+  (with ``need_dx=False``, which the engine passes for the model's first layer, dx may be None; backprop
+  must not modify ``dy`` in place, since a Residual reuses it):
   the local backward rule (J^T dy and the parameter gradients) beside the forward, written ONCE against the
   arithmetic ``ar`` (``symprop/nn/arith.py``: ``FLOAT``, ``MP(dps)``, ``SYMBOLIC``).  Use only ``ar``'s
   methods (``ar.matmul, ar.sum, ar.exp, ar.relu, ar.step, ar.where(ar.gt(x, c), a, b), ar.const(c)`` ...)

@@ -58,7 +58,7 @@ _register(ActivationEntry(
     "relu", "ReLU", r"\operatorname{ReLU}", r"H(z)", "relu'(0) = 0 (the left derivative, as PyTorch)", 0.0,
     "the rectified linear unit max(z, 0).",
     lambda ar, x, m: ar.relu(x),
-    lambda ar, x, y, dy, m: dy * ar.step(x),
+    lambda ar, x, y, dy, m: ar.relu_backward(x, dy),
 ))
 _register(ActivationEntry(
     "leaky_relu", "LeakyReLU", r"\operatorname{LeakyReLU}", r"\begin{cases}1 & z > 0\\ s & z \le 0\end{cases}",
@@ -184,7 +184,7 @@ class _Elementwise(Module):
         entry = self.entry
         y = entry.forward(ar, x, self)
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             return entry.backward(ar, x, y, dy, self), {}
 
         return y, backprop
@@ -316,7 +316,7 @@ class Softmax(Module):
             e = np.exp(x - np.max(x, axis=axis, keepdims=True))
         y = e / ar.sum(e, axis=axis, keepdims=True)
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             return y * (dy - ar.sum(dy * y, axis=axis, keepdims=True)), {}
 
         return y, backprop

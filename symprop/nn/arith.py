@@ -109,6 +109,10 @@ class Arith:
         """H(x) with H(0) = 0: relu's (left) derivative, as PyTorch."""
         raise NotImplementedError
 
+    def relu_backward(self, x, dy):
+        """dy * step(x)."""
+        return dy * self.step(x)
+
     def abs(self, x):
         raise NotImplementedError
 
@@ -204,6 +208,10 @@ class FloatArith(Arith):
 
     def step(self, x):
         return (x > 0).astype(np.float64)
+
+    def relu_backward(self, x, dy):
+        """dy * step(x) in one pass."""
+        return np.multiply(dy, x > 0)
 
     def pi(self):
         return math.pi

@@ -61,7 +61,7 @@ class Dropout(Module):
 
     def forward(self, ar, x, params, buffers):
         if not self.training or self.p == 0:
-            return x, lambda dy: (dy, {})
+            return x, lambda dy, need_dx=True: (dy, {})
         if self.mask is None:
             raise ValueError(
                 f"Dropout(p={self.p}) in training mode needs a fixed mask: Dropout({self.p}, mask=m) with m of the "
@@ -76,7 +76,7 @@ class Dropout(Module):
             factor = ar.asarray(m) * ar.const(1 / (1 - _exact(self.p)))
         y = x * factor
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             return dy * factor, {}
 
         return y, backprop

@@ -181,7 +181,8 @@ def _run(model, values, X, Y, loss, arith, l2, want_grad):
         value = value + lam * ar.sum(params[name] * params[name])
     if not want_grad:
         return value, None
-    _, grads = back(loss_back())  # apply the chain rule, layer by layer, from the loss back to the input
+    # apply the chain rule, layer by layer, from the loss back to the first layer (X needs no gradient)
+    _, grads = back(loss_back(), need_dx=False)
     for name in penal:
         grads[name] = grads[name] + (ar.const(2) * lam) * params[name]
     order = list(params)

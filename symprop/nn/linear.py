@@ -56,13 +56,13 @@ class Linear(Module):
         if self.bias:
             y += params["bias"]  # in place: y is a fresh array
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             x2 = x.reshape(-1, self.in_features)
             dy2 = dy.reshape(-1, self.out_features)
             grads = {"weight": ar.matmul(dy2.T, x2)}
             if self.bias:
                 grads["bias"] = ar.sum(dy2, axis=0)
-            return ar.matmul(dy, w), grads
+            return (ar.matmul(dy, w) if need_dx else None), grads
 
         return y, backprop
 

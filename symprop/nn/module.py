@@ -6,7 +6,8 @@ models are equal and hash equal, so a model is a cache key).  Per kind it define
 * ``param_shapes(in_shape)`` / ``buffer_shapes(in_shape)``: torch's names, shapes and registration
   order (``in_shape`` is one sample's shape; the batch dimension is excluded);
 * ``out_shape(in_shape)``;
-* ``forward(ar, x, params, buffers) -> (y, backprop)`` with ``backprop(dy) -> (dx, {name: dparam})``:
+* ``forward(ar, x, params, buffers) -> (y, backprop)`` with ``backprop(dy, need_dx=True) -> (dx, {name: dparam})``
+  (``need_dx=False``: the input needs no gradient, dx may be None; backprop must not modify ``dy``):
   the layer's local backward rule (J^T dy and the parameter gradients), written once against the
   arithmetic ``ar`` (see ``symprop.nn.arith``) and run on floats, multi-precision numbers and SymPy
   expressions alike;
@@ -198,10 +199,10 @@ class Sequential(Module):
             x, back = child.forward(ar, x, _sub(params, pre), _sub(buffers, pre))
             backs.append((pre, back))
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             grads: dict[str, np.ndarray] = {}
-            for pre, back in reversed(backs):
-                dy, g = back(dy)
+            for i, (pre, back) in reversed(list(enumerate(backs))):
+                dy, g = back(dy, need_dx=need_dx or i > 0)
                 for k, v in g.items():
                     grads[pre + k] = v
             return dy, grads
@@ -271,9 +272,9 @@ class Residual(Module):
         if y.shape != x.shape:
             raise ShapeError(f"Residual: the block maps shape {x.shape[1:]} to {y.shape[1:]}; they must match")
 
-        def backprop(dy):
-            dx, g = back(dy)
-            return dx + dy, {"block." + k: v for k, v in g.items()}
+        def backprop(dy, need_dx=True):
+            dx, g = back(dy, need_dx=need_dx)
+            return (dx + dy if need_dx else None), {"block." + k: v for k, v in g.items()}
 
         return x + y, backprop
 

@@ -29,8 +29,20 @@ def _eps(value, what: str):
         raise ValueError(f"{what}: eps must be finite and >= 0, got {value!r}")
 
 
+def _mean_product(a, b, axes):
+    """FLOAT: mean(a * b) over ``axes`` (keepdims) without a temporary when reducing the last axis."""
+    if axes == (a.ndim - 1,) and a.ndim == 2:
+        return np.einsum("ij,ij->i", a, b)[:, None] / a.shape[-1]
+    return np.mean(a * b, axis=axes, keepdims=True)
+
+
 def _normalize(ar, x, axes, eps, count):
     """x_hat and 1/sqrt(var + eps) over ``axes`` (biased variance)."""
+    if not ar.is_object:  # FLOAT: the same formula with fewer passes over memory
+        xc = x - np.mean(x, axis=axes, keepdims=True)
+        inv = 1.0 / np.sqrt(_mean_product(xc, xc, axes) + float(eps))
+        xc *= inv
+        return xc, inv
     inv_count = ar.const(Fraction(1, count))
     mu = ar.sum(x, axis=axes, keepdims=True) * inv_count
     xc = x - mu
@@ -39,11 +51,22 @@ def _normalize(ar, x, axes, eps, count):
     return xc * inv, inv
 
 
-def _normalize_backward(ar, g, xhat, inv, axes, count):
-    """J^T g for x -> x_hat over ``axes``."""
+def _normalize_backward(ar, g, xhat, inv, axes, count, mgx=None):
+    """J^T g for x -> x_hat over ``axes``: inv (g - mean(g) - x_hat mean(g x_hat)).
+
+    ``mgx`` = mean(g x_hat) when the caller has it already."""
+    if not ar.is_object:  # FLOAT: in place on one fresh array
+        if mgx is None:
+            mgx = _mean_product(g, xhat, axes)
+        dx = g - np.mean(g, axis=axes, keepdims=True)
+        tmp = np.multiply(xhat, mgx)
+        dx -= tmp
+        dx *= inv
+        return dx
     inv_count = ar.const(Fraction(1, count))
     mg = ar.sum(g, axis=axes, keepdims=True) * inv_count
-    mgx = ar.sum(g * xhat, axis=axes, keepdims=True) * inv_count
+    if mgx is None:
+        mgx = ar.sum(g * xhat, axis=axes, keepdims=True) * inv_count
     return inv * (g - mg - xhat * mgx)
 
 
@@ -108,18 +131,27 @@ class LayerNorm(Module):
         xhat, inv = _normalize(ar, x, axes, self.eps, count)
         y = xhat * params["weight"] if self.has_weight else xhat
         if self.has_bias:
-            y = y + params["bias"]
-
-        def backprop(dy):
-            grads = {}
             if self.has_weight:
-                grads["weight"] = ar.sum(dy * xhat, axis=batch_axes)
-                g = dy * params["weight"]
+                y += params["bias"]  # y is a fresh array
+            else:
+                y = y + params["bias"]
+
+        def backprop(dy, need_dx=True):
+            grads = {}
+            mgx = None
+            if self.has_weight:
+                w = params["weight"]
+                dyx = dy * xhat
+                grads["weight"] = ar.sum(dyx, axis=batch_axes)
+                g = dy * w
+                if not ar.is_object:  # FLOAT: mean(g x_hat) = mean(dy x_hat w), reusing dy x_hat in place
+                    dyx *= w
+                    mgx = np.mean(dyx, axis=axes, keepdims=True)
             else:
                 g = dy
             if self.has_bias:
                 grads["bias"] = ar.sum(dy, axis=batch_axes)
-            return _normalize_backward(ar, g, xhat, inv, axes, count), grads
+            return _normalize_backward(ar, g, xhat, inv, axes, count, mgx), grads
 
         return y, backprop
 
@@ -215,7 +247,7 @@ class BatchNorm1d(Module):
         else:
             y = xhat
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             grads = {}
             g = dy * w if self.affine else dy
             if self.affine:
