@@ -124,6 +124,8 @@ class LayerNorm(Module):
         return tuple(in_shape)
 
     def forward(self, ar, x, params, buffers):
+        if not ar.is_object:
+            return self._forward_float(x, params)
         k = len(self.normalized_shape)
         axes = tuple(range(x.ndim - k, x.ndim))
         batch_axes = tuple(range(x.ndim - k))
@@ -154,6 +156,46 @@ class LayerNorm(Module):
             return _normalize_backward(ar, g, xhat, inv, axes, count, mgx), grads
 
         return y, backprop
+
+    def _forward_float(self, x, params):
+        """FLOAT: the same rule on an (M, F) view, row and column sums as BLAS matrix-vector products
+        (mean(g) = dy @ w / F, mean(g x_hat) = (dy x_hat) @ w / F), so that few passes touch memory."""
+        shape = x.shape
+        f = math.prod(self.normalized_shape)
+        x2 = x.reshape(-1, f)
+        m = x2.shape[0]
+        w = params["weight"].reshape(f) if self.has_weight else None
+        xhat = x2 - (x2 @ np.full(f, 1.0 / f))[:, None]
+        inv = 1.0 / np.sqrt(np.einsum("ij,ij->i", xhat, xhat) / f + float(self.eps))
+        xhat *= inv[:, None]
+        y = xhat * w if w is not None else xhat.copy()
+        if self.has_bias:
+            y += params["bias"].reshape(f)
+
+        def backprop(dy, need_dx=True):
+            dy2 = dy.reshape(-1, f)
+            ones_m = np.ones(m)
+            grads = {}
+            t = dy2 * xhat
+            if w is not None:
+                grads["weight"] = (ones_m @ t).reshape(self.normalized_shape)
+            if self.has_bias:
+                grads["bias"] = (ones_m @ dy2).reshape(self.normalized_shape)
+            if not need_dx:
+                return None, grads
+            if w is not None:
+                mgx, mg = (t @ w) / f, (dy2 @ w) / f
+                dx = dy2 * w
+            else:
+                mgx, mg = t.sum(axis=1) / f, dy2.sum(axis=1) / f
+                dx = dy2.copy()
+            dx -= mg[:, None]
+            np.multiply(xhat, mgx[:, None], out=t)
+            dx -= t
+            dx *= inv[:, None]
+            return dx.reshape(shape), grads
+
+        return y.reshape(shape), backprop
 
     def proof_case(self, in_shape):
         k = len(self.normalized_shape)
