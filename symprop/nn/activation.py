@@ -34,10 +34,10 @@ class ActivationEntry:
     #: sup |f''| over the reals: a number, or a function of the module (when it depends on its parameters)
     curvature: float | Callable[[Any], float]
     text: str  #: one sentence for documents
-    #: f(ar, x, module) -> y
-    forward: Callable[[Any, np.ndarray, Any], np.ndarray]
-    #: f'(x) dy: backward(ar, x, y, dy, module) -> dx
-    backward: Callable[[Any, np.ndarray, np.ndarray, np.ndarray, Any], np.ndarray]
+    #: f(ar, x, module) -> y, or (y, saved) to hand intermediate values to the backward rule
+    forward: Callable[[Any, np.ndarray, Any], Any]
+    #: f'(x) dy: backward(ar, x, y, dy, module, saved=None) -> dx
+    backward: Callable[..., np.ndarray]
 
 
 REGISTRY: dict[str, ActivationEntry] = {}
@@ -52,32 +52,32 @@ def _register(entry: ActivationEntry) -> ActivationEntry:
 _register(ActivationEntry(
     "identity", "Identity", r"\operatorname{id}", "1", "", 0.0, "the identity: a = z.",
     lambda ar, x, m: x,
-    lambda ar, x, y, dy, m: dy,
+    lambda ar, x, y, dy, m, saved=None: dy,
 ))
 _register(ActivationEntry(
     "relu", "ReLU", r"\operatorname{ReLU}", r"H(z)", "relu'(0) = 0 (the left derivative, as PyTorch)", 0.0,
     "the rectified linear unit max(z, 0).",
     lambda ar, x, m: ar.relu(x),
-    lambda ar, x, y, dy, m: ar.relu_backward(x, dy),
+    lambda ar, x, y, dy, m, saved=None: ar.relu_backward(x, dy),
 ))
 _register(ActivationEntry(
     "leaky_relu", "LeakyReLU", r"\operatorname{LeakyReLU}", r"\begin{cases}1 & z > 0\\ s & z \le 0\end{cases}",
     "leaky_relu'(0) = negative_slope (the left derivative, as PyTorch)", 0.0,
     "z for z > 0 and negative_slope * z otherwise.",
     lambda ar, x, m: ar.leaky_relu(x, ar.const(m.negative_slope)),
-    lambda ar, x, y, dy, m: dy * ar.where(ar.gt(x, 0), ar.const(1), ar.const(m.negative_slope)),
+    lambda ar, x, y, dy, m, saved=None: dy * ar.where(ar.gt(x, 0), ar.const(1), ar.const(m.negative_slope)),
 ))
 _register(ActivationEntry(
     "sigmoid", "Sigmoid", r"\sigma", r"\sigma(z)\left(1 - \sigma(z)\right)", "", math.sqrt(3) / 18,
     "the logistic function 1 / (1 + e^{-z}).",
     lambda ar, x, m: ar.sigmoid(x),
-    lambda ar, x, y, dy, m: dy * (y * (ar.const(1) - y)),
+    lambda ar, x, y, dy, m, saved=None: dy * (y * (ar.const(1) - y)),
 ))
 _register(ActivationEntry(
     "tanh", "Tanh", r"\tanh", r"1 - \tanh^2(z)", "", 4 / (3 * math.sqrt(3)),
     "the hyperbolic tangent.",
     lambda ar, x, m: ar.tanh(x),
-    lambda ar, x, y, dy, m: dy * (ar.const(1) - y * y),
+    lambda ar, x, y, dy, m, saved=None: dy * (ar.const(1) - y * y),
 ))
 
 
@@ -90,7 +90,7 @@ def _softplus_forward(ar, x, m):
     return ar.where(ar.gt(bx, ar.const(m.threshold)), x, soft)
 
 
-def _softplus_backward(ar, x, y, dy, m):
+def _softplus_backward(ar, x, y, dy, m, saved=None):
     bx = x * ar.const(m.beta)
     if m.threshold == math.inf:
         return dy * ar.sigmoid(bx)
@@ -108,11 +108,11 @@ _register(ActivationEntry(
     "elu'(0) = alpha (the left derivative, as PyTorch)", lambda m: abs(float(m.alpha)),
     "z for z > 0 and alpha (e^z - 1) otherwise.",
     lambda ar, x, m: ar.elu(x, ar.const(m.alpha)),
-    lambda ar, x, y, dy, m: dy * ar.where(ar.gt(x, 0), ar.const(1), y + ar.const(m.alpha)),
+    lambda ar, x, y, dy, m, saved=None: dy * ar.where(ar.gt(x, 0), ar.const(1), y + ar.const(m.alpha)),
 ))
 
 
-def _silu_backward(ar, x, y, dy, m):
+def _silu_backward(ar, x, y, dy, m, saved=None):
     s = ar.sigmoid(x)
     one = ar.const(1)
     return dy * (s * (one + x * (one - s)))
@@ -133,18 +133,29 @@ def _gelu_forward(ar, x, m):
     half, one = ar.const(Fraction(1, 2)), ar.const(1)
     if m.approximate == "tanh":
         c = ar.sqrt(ar.const(2) / ar.pi())
-        return half * x * (one + ar.tanh(c * (x + ar.const(GELU_TANH_C) * x * x * x)))
-    return half * x * (one + ar.erf(x / ar.sqrt(ar.const(2))))
+        t = ar.tanh(c * (x + ar.const(GELU_TANH_C) * x * x * x))
+        return half * x * (one + t), t
+    cdf = half * (one + ar.erf(x / ar.sqrt(ar.const(2))))
+    return x * cdf, cdf
 
 
-def _gelu_backward(ar, x, y, dy, m):
+def _gelu_backward(ar, x, y, dy, m, saved=None):
     half, one = ar.const(Fraction(1, 2)), ar.const(1)
     if m.approximate == "tanh":
         c = ar.sqrt(ar.const(2) / ar.pi())
         k = ar.const(GELU_TANH_C)
-        t = ar.tanh(c * (x + k * x * x * x))
+        t = saved if saved is not None else ar.tanh(c * (x + k * x * x * x))
         return dy * (half * (one + t) + half * x * (one - t * t) * c * (one + ar.const(3) * k * x * x))
-    cdf = half * (one + ar.erf(x / ar.sqrt(ar.const(2))))
+    cdf = saved if saved is not None else half * (one + ar.erf(x / ar.sqrt(ar.const(2))))
+    if not ar.is_object:  # FLOAT: the same formula in place on one fresh array
+        d = np.square(x)
+        d *= -0.5
+        np.exp(d, out=d)
+        d *= x
+        d *= 1.0 / math.sqrt(2 * math.pi)
+        d += cdf
+        d *= dy
+        return d
     pdf = ar.exp(-(x * x) * half) / ar.sqrt(ar.const(2) * ar.pi())
     return dy * (cdf + x * pdf)
 
@@ -183,9 +194,12 @@ class _Elementwise(Module):
     def forward(self, ar, x, params, buffers):
         entry = self.entry
         y = entry.forward(ar, x, self)
+        saved = None
+        if isinstance(y, tuple):
+            y, saved = y
 
         def backprop(dy, need_dx=True):
-            return entry.backward(ar, x, y, dy, self), {}
+            return entry.backward(ar, x, y, dy, self, saved), {}
 
         return y, backprop
 
