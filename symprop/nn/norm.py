@@ -271,6 +271,8 @@ class BatchNorm1d(Module):
         axes = (0,) if x.ndim == 2 else (0, 2)
         shape = (-1,) if x.ndim == 2 else (-1, 1)  # a per-channel vector broadcast over (N, C[, L])
         count = x.shape[0] * (1 if x.ndim == 2 else x.shape[2])
+        if self.uses_batch_stats and not ar.is_object and x.ndim == 2 and count >= 2:
+            return self._forward_float_batch(x, params)
         if self.uses_batch_stats:
             if count < 2:
                 raise ShapeError(
@@ -306,6 +308,36 @@ class BatchNorm1d(Module):
     def proof_case(self, in_shape):
         shape = (2,) if len(in_shape) == 1 else (2, 2)
         return dataclasses.replace(self, num_features=2), shape, 3
+
+    def _forward_float_batch(self, x, params):
+        """FLOAT, (N, C) in training mode: column sums as BLAS products; with g = w dy per channel,
+        mean(g) = w sum(dy) / N and mean(g x_hat) = w sum(dy x_hat) / N are the bias and weight gradients."""
+        n = x.shape[0]
+        ones = np.ones(n)
+        xhat = x - (ones @ x) / n
+        inv = 1.0 / np.sqrt(np.einsum("ij,ij->j", xhat, xhat) / n + float(self.eps))
+        xhat *= inv
+        if self.affine:
+            w = params["weight"]
+            y = xhat * w
+            y += params["bias"]
+        else:
+            w = None
+            y = xhat.copy()
+
+        def backprop(dy, need_dx=True):
+            t = dy * xhat
+            sum_dy, sum_dyx = ones @ dy, ones @ t
+            grads = {"weight": sum_dyx, "bias": sum_dy} if self.affine else {}
+            if not need_dx:
+                return None, grads
+            dx = dy - sum_dy / n
+            np.multiply(xhat, sum_dyx / n, out=t)
+            dx -= t
+            dx *= inv * w if w is not None else inv
+            return dx, grads
+
+        return y, backprop
 
     def latex_forward(self, x=r"a^{[l-1]}", y=r"a^{[l]}"):
         mu, var = (r"\mu_B", r"\sigma_B^2") if self.uses_batch_stats else (r"\hat\mu", r"\hat\sigma^2")

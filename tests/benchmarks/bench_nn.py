@@ -25,23 +25,23 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from statistics import median  # noqa: E402
+import argparse
+import sys
+import time
+from pathlib import Path
+from statistics import median
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from symprop import nn  # noqa: E402
+from symprop import nn
 
 
 def build(norm: str, act: str):
     Norm = {"layernorm": lambda: nn.LayerNorm(256), "batchnorm": lambda: nn.BatchNorm1d(256)}[norm]
     Act = {"relu": nn.ReLU, "gelu": nn.GELU}[act]
-    block = lambda: nn.Residual(nn.Sequential(nn.Linear(256, 256), Norm(), Act()))  # noqa: E731
+    block = lambda: nn.Residual(nn.Sequential(nn.Linear(256, 256), Norm(), Act()))
     return nn.Sequential(nn.Linear(64, 256), Norm(), Act(), block(), block(), nn.Linear(256, 10))
 
 
@@ -61,7 +61,7 @@ def torch_model(norm: str, act: str):
     Norm = {"layernorm": lambda: T.LayerNorm(256, dtype=torch.float64),
             "batchnorm": lambda: T.BatchNorm1d(256, dtype=torch.float64)}[norm]
     Act = {"relu": T.ReLU, "gelu": T.GELU}[act]
-    block = lambda: Residual(T.Sequential(T.Linear(256, 256, dtype=torch.float64), Norm(), Act()))  # noqa: E731
+    block = lambda: Residual(T.Sequential(T.Linear(256, 256, dtype=torch.float64), Norm(), Act()))
     return T.Sequential(T.Linear(64, 256, dtype=torch.float64), Norm(), Act(), block(), block(),
                         T.Linear(256, 10, dtype=torch.float64))
 
@@ -88,8 +88,8 @@ def run(norm: str, act: str, n: int, repeat: int) -> dict:
     X, Y = rng.normal(size=(n, 64)), rng.normal(size=(n, 10))
 
     row = {"network": f"64-256-256-10 residual, {norm}, {act}", "N": n, "build_s": build_time}
-    grad = lambda: nn.gradient(model, values, X, Y, loss="mse")  # noqa: E731
-    fwd = lambda: nn.forward(model, values, X)  # noqa: E731
+    grad = lambda: nn.gradient(model, values, X, Y, loss="mse")
+    fwd = lambda: nn.forward(model, values, X)
     fns = {"grad": grad, "forward": fwd}
     try:
         import torch
@@ -132,7 +132,7 @@ def main(argv=None) -> None:
     print("-" * len(header))
     for norm, act in (("layernorm", "relu"), ("batchnorm", "relu"), ("layernorm", "gelu")):
         r = run(norm, act, n, repeat)
-        fmt = lambda t: f"{t[0] * 1e3:6.1f}/{t[1] * 1e3:6.1f}ms"  # noqa: E731
+        fmt = lambda t: f"{t[0] * 1e3:6.1f}/{t[1] * 1e3:6.1f}ms"
         torch_t = r.get("torch")
         ratio = f"{r['grad'][0] / torch_t[0]:9.2f}x" if torch_t else "      n/a"
         print(f"{r['network']:<44} {r['build_s'] * 1e3:5.1f}ms {fmt(r['forward'])} {fmt(r['grad'])} "
