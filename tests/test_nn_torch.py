@@ -319,3 +319,14 @@ def test_torch_tensors_are_accepted_as_values():
     b = nn.gradient(model, {k: torch.tensor(v) for k, v in values.items()}, torch.tensor(X), torch.tensor(Y))
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.parametrize("first", [BatchNorm1d(2), BatchNorm1d(2).eval(), LayerNorm((2, 3)),
+                                   LayerNorm((3,), elementwise_affine=False), Softmax(dim=1), GELU()],
+                         ids=["BatchNorm1d-NCL", "BatchNorm1d-NCL-eval", "LayerNorm-2d", "LayerNorm-last", "Softmax-dim1",
+                              "GELU"])
+def test_three_dimensional_inputs_match_torch(first):
+    model = Sequential(first, Flatten(), Linear(6, 2))
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(4, 2, 3)), rng.normal(size=(4, 2))
+    check(model, X, Y, "mse", MSE)
