@@ -292,3 +292,23 @@ def test_prove_disproves_a_planted_wrong_rule_and_names_its_kind():
     assert {k.kind for k in report.failures} == {"WrongTanh", "WrongLayerNorm"}
     assert "WrongTanh" in report.blame() and "dx[" in report.blame()
     assert all(k.holds for k in report.kinds if k.kind in ("Linear", "ReLU", "Sequential"))
+
+
+def test_ties_are_refused_clearly():
+    from symprop.errors import UnsupportedError
+
+    net = Network([1, 2, 1], tie={"bh": ["b1_1", "b1_2"]})
+    with pytest.raises(UnsupportedError, match="tie"):
+        net.to_sequential()
+    model = Sequential(Linear(1, 1))
+    with pytest.raises(UnsupportedError, match="tie"):
+        nn.gradient(model, nn.init_values(model, (1,)), np.zeros((1, 1)), np.zeros((1, 1)), tie={"a": ["b"]})
+
+
+def test_dropout_masks_are_frozen_data():
+    a = Dropout(0.5, mask=np.array([[1, 0], [0, 1]]))
+    b = Dropout(0.5, mask=[[1, 0], [0, 1]])
+    assert a == b and hash(a) == hash(b)
+    assert a != Dropout(0.5, mask=[[1, 1], [0, 1]])
+    with pytest.raises(ValueError, match="0 or 1"):
+        Dropout(0.5, mask=[[0.5, 1]])

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UnsupportedError
 from . import activation as act
 from .engine import ModelLoss
 from .linear import Linear
@@ -66,7 +67,7 @@ def from_network(net) -> ModelLoss:
     if not isinstance(net, Network):
         raise TypeError(f"from_network needs a symprop Network, got {type(net).__name__}")
     if net.tie:
-        raise NotImplementedError("from_network: tied parameters (tie=) are not supported by symprop.nn yet")
+        raise UnsupportedError(f"from_network: tied parameters (tie=) are not supported by symprop.nn yet ({net!r})")
     modules = []
     for l in range(net.depth):
         modules.append(Linear(net.layers[l], net.layers[l + 1]))

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import listing, suggest
+from ..errors import UnsupportedError, listing, suggest
 from .arith import FLOAT, MP, SYMBOLIC, Arith
 from .loss import Loss, as_loss
 from .module import Module, ShapeError
@@ -199,7 +199,7 @@ def value_and_gradient(model: Module, values: Any, X: Any, Y: Any, *, loss: Any 
                        l2: Any = 0, tie: Any = None) -> tuple[Any, dict[str, np.ndarray]]:
     """(loss, {state-dict name: gradient}) from one forward and one reverse pass."""
     if tie is not None:
-        raise NotImplementedError("symprop.nn: tied parameters (tie=) are not supported yet")
+        raise UnsupportedError("symprop.nn: tied parameters (tie=) are not supported yet; pass tie=None")
     return _run(model, values, X, Y, loss, arith, l2, True)
 
 
