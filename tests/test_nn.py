@@ -312,3 +312,13 @@ def test_dropout_masks_are_frozen_data():
     assert a != Dropout(0.5, mask=[[1, 1], [0, 1]])
     with pytest.raises(ValueError, match="0 or 1"):
         Dropout(0.5, mask=[[0.5, 1]])
+
+
+def test_the_docs_page_example_runs(capsys):
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "nn.md").read_text(encoding="utf-8")
+    for block in re.findall(r"```python\n(.*?)```", page, re.DOTALL):
+        exec(compile(block, "docs/nn.md", "exec"), {})  # noqa: S102 - the page is ours
+    assert "layer kinds proved" in capsys.readouterr().out
