@@ -322,3 +322,15 @@ def test_the_docs_page_example_runs(capsys):
     for block in re.findall(r"```python\n(.*?)```", page, re.DOTALL):
         exec(compile(block, "docs/nn.md", "exec"), {})  # noqa: S102 - the page is ours
     assert "layer kinds proved" in capsys.readouterr().out
+
+
+def test_target_shapes_are_checked_not_reshaped():
+    model = Sequential(Linear(1, 2))
+    values = nn.init_values(model, (1,))
+    with pytest.raises(nn.ShapeError, match=r"target has shape \(1, 4\)"):
+        nn.gradient(model, values, np.ones((2, 1)), np.ones((1, 4)))
+    one = Sequential(Linear(1, 1))
+    v1 = nn.init_values(one, (1,))
+    a = nn.gradient(one, v1, np.ones((3, 1)), np.arange(3.0))
+    b = nn.gradient(one, v1, np.ones((3, 1)), np.arange(3.0)[:, None])
+    assert all(np.array_equal(a[k], b[k]) for k in a)

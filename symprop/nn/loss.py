@@ -72,8 +72,8 @@ class Loss:
             return ar.asarray(_class_targets(self, out.shape, Y))
         y = ar.asarray(Y)
         if y.shape != out.shape:
-            if y.size == np.prod(out.shape):
-                y = y.reshape(out.shape)
+            if y.ndim == 1 and out.ndim == 2 and out.shape == (y.shape[0], 1):
+                y = y.reshape(out.shape)  # targets (N,) for one output, as a column
             else:
                 raise ShapeError(f"{type(self).__name__}: the target has shape {y.shape} but the model's output "
                                  f"has shape {out.shape}")
