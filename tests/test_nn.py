@@ -334,3 +334,11 @@ def test_target_shapes_are_checked_not_reshaped():
     a = nn.gradient(one, v1, np.ones((3, 1)), np.arange(3.0))
     b = nn.gradient(one, v1, np.ones((3, 1)), np.arange(3.0)[:, None])
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_mp_reads_exact_numbers_at_its_precision():
+    ar = MP(40)
+    third = ar.asarray(np.array([sp.Rational(1, 3)], dtype=object))[0]
+    assert abs(third * 3 - 1) < 1e-38
+    assert abs(ar.const(0.1) * 10 - 1) < 1e-38  # 0.1 read decimal-faithfully as 1/10
+    assert ar.asarray(np.array([0.1]))[0] == ar.ctx.mpf(0.1)  # a float array: the double's exact value

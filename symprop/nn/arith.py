@@ -268,7 +268,9 @@ class MPArith(Arith):
             return ctx.mpf(int(v))
         if isinstance(v, Fraction):
             return ctx.mpf(v.numerator) / v.denominator
-        try:  # mpmath numbers of another context, SymPy numbers, Decimals
+        if getattr(v, "is_Rational", False):  # SymPy Integer/Rational
+            return ctx.mpf(int(v.p)) / int(v.q)
+        try:  # mpmath numbers of another context, SymPy Floats, Decimals
             return ctx.mpf(str(v)) if not hasattr(v, "_mpf_") else ctx.mpf(v)
         except (TypeError, ValueError):
             raise TypeError(f"MP arithmetic needs real numbers, got {v!r} ({type(v).__name__})") from None
