@@ -604,6 +604,13 @@ class Network:
         """dict name -> derivative of the one-sample loss, inputs and targets as symbols (see ``gradient``)."""
         return self.gradient([list(self.inputs)], [list(self.targets)], keys=keys)
 
+    def to_sequential(self):
+        """The equivalent ``symprop.nn`` (model, loss, l2): a Sequential of Linear + activation layers
+        with the same numbers (see symprop.nn.convert)."""
+        from .nn.convert import from_network
+
+        return from_network(self)
+
     def compile(self):
         """A CompiledNetwork: fast NumPy loss and exact gradient (cached per network)."""
         from .compile import compile_network
