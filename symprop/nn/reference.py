@@ -211,10 +211,17 @@ def _dropout_scale(shape, p, mask):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability p must be in [0, 1], got {p!r}")
     if mask is None:
+        if p == 0.0:
+            return np.ones(shape)  # nothing is dropped: torch's mask is all ones
         raise ValueError(
             "dropout in training mode needs its mask (an array of 0 and 1 shaped as the input)"
         )
     mask = np.asarray(mask, dtype=float)
+    if not np.all((mask == 0) | (mask == 1)):
+        bad = float(mask[(mask != 0) & (mask != 1)].ravel()[0])
+        raise ValueError(
+            f"dropout mask entries must be 0 or 1 (dropped or kept), got {bad!r}"
+        )
     try:
         mask = np.broadcast_to(mask, shape)
     except ValueError:
@@ -1006,6 +1013,7 @@ LOSS_ALIASES = {
     "crossentropyloss": "cross_entropy",
     "nllloss": "nll",
     "nll_loss": "nll",
+    "quadraticloss": "quadratic",
 }
 
 
@@ -1028,7 +1036,7 @@ def _resolve_loss(loss, reduction):
             f"unsupported loss {cls}; supported: {', '.join(_TORCH_LOSSES)} or a name ({', '.join(LOSSES)})"
         )
     name = LOSS_ALIASES[cls.lower()]
-    own = getattr(loss, "reduction", "mean")
+    own = getattr(loss, "reduction", LOSSES[name][2])
     if reduction is not None and reduction != own:
         raise ValueError(
             f"loss {cls} has reduction={own!r} but reduction={reduction!r} was also given"
@@ -1055,6 +1063,7 @@ _TORCH_LOSSES = (
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "NLLLoss",
+    "QuadraticLoss",  # symprop's textbook 1/(2N) sum (a - y)^2 (reduction "batchmean" by default)
 )
 
 
@@ -1270,7 +1279,7 @@ def _dropout(walk, module, path, x):
         bool(getattr(module, "training", False)),
     )
     mask = None
-    if training:
+    if training and p > 0.0:
         key = path[:-1]
         mask = walk.masks.get(key)
         if mask is None:
