@@ -294,9 +294,7 @@ def test_residual_adds_the_identity_path():
     w = rng(15).normal(size=(3, 3))
     x = rng(16).normal(size=(4, 3))
     dy = rng(17).normal(size=x.shape)
-    y_t, (dx_t, _) = torch_vjp(
-        lambda a, ww: a + torch.tanh(F.linear(a, ww)), dy, x, w
-    )
+    y_t, (dx_t, _) = torch_vjp(lambda a, ww: a + torch.tanh(F.linear(a, ww)), dy, x, w)
     y = R.residual(x, lambda a: R.tanh(R.linear(a, w)))
     close(y, y_t)
 
@@ -1154,3 +1152,102 @@ def test_symprop_nn_models_walk_like_their_torch_twins():
     assert set(grads) == set(grads_t)
     for key in grads_t:
         close(grads[key], grads_t[key], err_msg=key)
+
+
+def test_a_bare_module_is_a_model_with_unprefixed_names():
+    torch.manual_seed(13)
+    g = rng(43)
+    X, Y = g.normal(size=(4, 3)), g.normal(size=(4, 2))
+    assert set(check_model(nn.Linear(3, 2), X, Y, nn.MSELoss())) == {"weight", "bias"}
+    block = Residual(nn.Sequential(nn.Linear(3, 3), nn.ELU()))
+    assert set(check_model(block, X, g.normal(size=(4, 3)), nn.L1Loss())) == {
+        "block.0.weight",
+        "block.0.bias",
+    }
+    with pytest.raises(
+        UnsupportedError, match="^unsupported module Conv3d at the top; supported: "
+    ):
+        R.forward(nn.Conv3d(1, 1, 1), {}, np.zeros((1, 1, 2, 2, 2)))
+
+
+def _random_block(g, width, depth):
+    """A random stack of width-preserving layers, nested Sequentials and Residual blocks included."""
+    layers = []
+    for _ in range(int(g.integers(1, 4))):
+        kind = g.choice(
+            ["linear", "act", "ln", "bn", "drop", "res", "seq"]
+            if depth < 2
+            else ["linear", "act", "ln", "bn"]
+        )
+        if kind == "linear":
+            layers.append(nn.Linear(width, width, bias=bool(g.integers(0, 2))))
+        elif kind == "act":
+            layers.append(ALL_ACTIVATIONS[int(g.integers(len(ALL_ACTIVATIONS)))])
+        elif kind == "ln":
+            layers.append(
+                nn.LayerNorm(width, elementwise_affine=bool(g.integers(0, 2)))
+            )
+        elif kind == "bn":
+            layers.append(nn.BatchNorm1d(width, affine=bool(g.integers(0, 2))))
+        elif kind == "drop":
+            layers.append(nn.Dropout(0.3))
+        elif kind == "res":
+            layers.append(Residual(_random_block(g, width, depth + 1)))
+        else:
+            layers.append(_random_block(g, width, depth + 1))
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_nested_residual_models_match_torch(seed):
+    g = rng(100 + seed)
+    torch.manual_seed(seed)
+    width, n = 4, 6
+    model = nn.Sequential(
+        nn.Linear(3, width), _random_block(g, width, 0), nn.Linear(width, 3)
+    ).double()
+    training = bool(g.integers(0, 2))
+    model.train(training)
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.copy_(torch.randn(buf.shape))
+            elif name.endswith("running_var"):
+                buf.copy_(torch.rand(buf.shape) + 0.5)
+    X = g.normal(size=(n, 3))
+    masks = {}
+    if training:  # record torch's dropout masks, then replay the same draw
+        hooks = []
+        for name, m in model.named_modules():
+            if isinstance(m, nn.Dropout):
+                hooks.append(
+                    m.register_forward_hook(
+                        lambda m, i, o, name=name: masks.update(
+                            {name: (o != 0).double().numpy()}
+                        )
+                    )
+                )
+        torch.manual_seed(seed)
+        model(torch.tensor(X))
+        for h in hooks:
+            h.remove()
+        torch.manual_seed(seed)
+    loss_fn, Y = [
+        (nn.MSELoss(), g.normal(size=(n, 3))),
+        (nn.CrossEntropyLoss(), g.integers(0, 3, size=n)),
+        (nn.BCEWithLogitsLoss(reduction="sum"), g.uniform(size=(n, 3))),
+    ][seed % 3]
+    check_model(model, X, Y, loss_fn, masks=masks or None)
+
+
+def test_a_module_instance_used_twice_runs_twice_and_ties_its_weights():
+    # torch's named_children() lists a repeated instance once, but Sequential runs it every time;
+    # named_parameters() names a tied Linear once (first place) with the sum of both uses' gradients
+    torch.manual_seed(14)
+    act, shared = nn.GELU(), nn.Linear(3, 3)
+    model = nn.Sequential(shared, act, act, shared, nn.Tanh(), nn.Linear(3, 2))
+    g = rng(44)
+    grads = check_model(
+        model, g.normal(size=(5, 3)), g.normal(size=(5, 2)), nn.MSELoss()
+    )
+    assert "0.weight" in grads and "3.weight" not in grads

@@ -114,9 +114,15 @@ def silu_backward(dy, x):
     return dy * s * (1.0 + x * (1.0 - s))
 
 
-_erf = np.vectorize(
-    math.erf, otypes=[float]
-)  # NumPy has no erf; math.erf is correctly rounded enough
+_erf_objects = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf(x):
+    """erf elementwise: NumPy has none, so math.erf (accurate to about an ulp) entry by entry."""
+    x = np.asarray(x, dtype=float)
+    return _erf_objects(x).astype(float) if x.size else np.zeros(x.shape)
+
+
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
 
@@ -1093,6 +1099,9 @@ class _Walk:
         self.masks = dict(masks or {})
         self.used: set[str] = set()
         self.grads: dict[str, np.ndarray] = {}
+        self.first_path: dict[
+            int, str
+        ] = {}  # id(module) -> where it first ran (torch: tied weights)
 
     def param(self, module, path, attr, required):
         """The state-dict array ``path + attr``; whether it must exist follows the module's attribute."""
@@ -1156,6 +1165,11 @@ def _check_shape(array, shape, key):
 
 
 def _children(module):
+    """(name, child) in forward order. torch's named_children() skips a module instance met twice
+    (Sequential(act, act) runs act twice), so a torch container is read from its ``_modules``."""
+    modules = getattr(module, "_modules", None)
+    if isinstance(modules, Mapping):
+        return [(name, child) for name, child in modules.items() if child is not None]
     if hasattr(module, "named_children"):
         return list(module.named_children())
     return [(str(i), child) for i, child in enumerate(module)]
@@ -1466,6 +1480,16 @@ def _layer(walk, module, path, x):
         raise UnsupportedError(
             f"unsupported module {cls} at {_where(path)}; supported: {', '.join(SUPPORTED_MODULES)}"
         )
+    if (
+        cls != "Dropout"
+    ):  # each run of a Dropout has its own mask, keyed by where it runs
+        first = walk.first_path.setdefault(id(module), path)
+        if first != path:
+            # the same instance again (tied weights): torch names its parameters once, at the first
+            # place, and adds up the gradients of every use there; the duplicate state-dict names
+            # (state_dict() lists them) hold the same values and get no gradient of their own
+            walk.used.update(k for k in walk.state if k.startswith(path))
+            path = first
     return run(walk, module, path, x)
 
 
