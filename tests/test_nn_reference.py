@@ -1251,3 +1251,75 @@ def test_a_module_instance_used_twice_runs_twice_and_ties_its_weights():
         model, g.normal(size=(5, 3)), g.normal(size=(5, 2)), nn.MSELoss()
     )
     assert "0.weight" in grads and "3.weight" not in grads
+
+
+def _random_cnn(g, d):
+    """Conv/pool stacks with random stride, padding, dilation and window sizes that keep a valid size."""
+    conv, maxp, avgp, bn = (
+        (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.BatchNorm1d)
+        if d == 1
+        else (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.BatchNorm2d)
+    )
+    size, channels = 9, 2
+    layers = []
+    for _ in range(int(g.integers(1, 4))):
+        kind = g.choice(["conv", "max", "avg", "bn", "act"])
+        if kind == "conv":
+            k, s, dl = (
+                int(g.integers(1, 4)),
+                int(g.integers(1, 3)),
+                int(g.integers(1, 3)),
+            )
+            p = int(g.integers(0, 3))
+            out = (size + 2 * p - dl * (k - 1) - 1) // s + 1
+            if out < 2:
+                continue
+            c_out = int(g.integers(1, 4))
+            layers.append(
+                conv(
+                    channels,
+                    c_out,
+                    k,
+                    stride=s,
+                    padding=p,
+                    dilation=dl,
+                    bias=bool(g.integers(0, 2)),
+                )
+            )
+            size, channels = out, c_out
+        elif kind in ("max", "avg"):
+            k = int(g.integers(1, 4))
+            s, p = int(g.integers(1, k + 1)), int(g.integers(0, k // 2 + 1))
+            dl = int(g.integers(1, 3)) if kind == "max" else 1
+            out = (size + 2 * p - dl * (k - 1) - 1) // s + 1
+            if out < 2:
+                continue
+            if kind == "max":
+                layers.append(maxp(k, stride=s, padding=p, dilation=dl))
+            else:
+                layers.append(
+                    avgp(
+                        k, stride=s, padding=p, count_include_pad=bool(g.integers(0, 2))
+                    )
+                )
+            size = out
+        elif kind == "bn":
+            layers.append(bn(channels))
+        else:
+            layers.append(ALL_ACTIVATIONS[int(g.integers(len(ALL_ACTIVATIONS)))])
+    layers += [nn.Flatten(), nn.Linear(channels * size**d, 3)]
+    return nn.Sequential(*layers), (2,) + (9,) * d
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_cnns_match_torch(seed):
+    g = rng(300 + seed)
+    torch.manual_seed(seed)
+    model, shape = _random_cnn(g, 1 + seed % 2)
+    # seeds 0, 3, 6, 9: integer inputs, so max-pool windows hold exact ties
+    X = (
+        g.integers(-2, 3, size=(3,) + shape).astype(float)
+        if seed % 3 == 0
+        else g.normal(size=(3,) + shape)
+    )
+    check_model(model, X, g.integers(0, 3, size=3), nn.CrossEntropyLoss())
