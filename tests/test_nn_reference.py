@@ -29,9 +29,7 @@ def rng(seed=0):
 
 
 def t(a, grad=True):
-    return torch.tensor(
-        np.asarray(a, dtype=float), dtype=torch.float64, requires_grad=grad
-    )
+    return torch.tensor(np.asarray(a, dtype=float), dtype=torch.float64, requires_grad=grad)
 
 
 def torch_vjp(fn, dy, *arrays):
@@ -39,9 +37,7 @@ def torch_vjp(fn, dy, *arrays):
     ts = [t(a) for a in arrays]
     out = fn(*ts)
     out.backward(torch.as_tensor(dy, dtype=torch.float64))
-    return out.detach().numpy(), [
-        x.grad.numpy() if x.grad is not None else np.zeros(x.shape) for x in ts
-    ]
+    return out.detach().numpy(), [x.grad.numpy() if x.grad is not None else np.zeros(x.shape) for x in ts]
 
 
 def close(a, b, **kw):
@@ -87,17 +83,11 @@ ACTIVATIONS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name,fwd,bwd,tfn,kw", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS]
-)
+@pytest.mark.parametrize("name,fwd,bwd,tfn,kw", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
 def test_activation_matches_torch_including_kinks(name, fwd, bwd, tfn, kw):
-    x = np.concatenate(
-        [rng(1).normal(scale=3.0, size=40), KINKS, [2.5, 10.0, 10.000001]]
-    )
+    x = np.concatenate([rng(1).normal(scale=3.0, size=40), KINKS, [2.5, 10.0, 10.000001]])
     if name == "gelu" or name == "gelu_tanh":
-        x = x[
-            np.abs(x) < 100
-        ]  # torch's gelu'(x) is nan far out; the oracle needs no such range
+        x = x[np.abs(x) < 100]  # torch's gelu'(x) is nan far out; the oracle needs no such range
     dy = rng(2).normal(size=x.shape)
     y_t, (dx_t,) = torch_vjp(tfn, dy, x)
     close(fwd(x, **kw), y_t)
@@ -178,9 +168,7 @@ def test_dropout_p_one_drops_everything_and_needs_a_mask():
         R.dropout(x, 0.5, training=True, mask=np.ones(4))
 
 
-@pytest.mark.parametrize(
-    "shape,bias", [((5, 3), True), ((5, 3), False), ((2, 4, 3), True)]
-)
+@pytest.mark.parametrize("shape,bias", [((5, 3), True), ((5, 3), False), ((2, 4, 3), True)])
 def test_linear_matches_torch(shape, bias):
     g = rng(11)
     x, w, b = g.normal(size=shape), g.normal(size=(4, 3)), g.normal(size=4)
@@ -258,16 +246,12 @@ def test_batch_norm_matches_torch(xshape, training, affine):
             torch.tensor(rm),
             torch.tensor(rv),
         )  # torch updates copies in training
-        return F.batch_norm(
-            a, running_mean, running_var, weight, bb, training=training, eps=1e-4
-        )
+        return F.batch_norm(a, running_mean, running_var, weight, bb, training=training, eps=1e-4)
 
     y_t, grads_t = torch_vjp(tfn, dy, *([x, w, b] if affine else [x]))
     ww, bb = (w, b) if affine else (None, None)
     close(R.batch_norm(x, rm, rv, ww, bb, training=training, eps=1e-4), y_t)
-    dx, grads = R.batch_norm_backward(
-        dy, x, rm, rv, ww, bb, training=training, eps=1e-4
-    )
+    dx, grads = R.batch_norm_backward(dy, x, rm, rv, ww, bb, training=training, eps=1e-4)
     close(dx, grads_t[0])
     if affine:
         close(grads["weight"], grads_t[1])
@@ -324,11 +308,7 @@ CONV1D = [
 def test_conv1d_matches_torch(kw, bias, k):
     g = rng(18)
     x, w, b = g.normal(size=(2, 3, 11)), g.normal(size=(4, 3, k)), g.normal(size=4)
-    tfn = (
-        (lambda a, ww, bb: F.conv1d(a, ww, bb, **kw))
-        if bias
-        else (lambda a, ww: F.conv1d(a, ww, None, **kw))
-    )
+    tfn = (lambda a, ww, bb: F.conv1d(a, ww, bb, **kw)) if bias else (lambda a, ww: F.conv1d(a, ww, None, **kw))
     y_ref = F.conv1d(t(x, False), t(w, False), None, **kw).numpy()
     dy = g.normal(size=y_ref.shape)
     y_t, grads_t = torch_vjp(tfn, dy, *([x, w, b] if bias else [x, w]))
@@ -363,9 +343,7 @@ def test_conv2d_matches_torch(kw, kernel):
     )
     y_ref = F.conv2d(t(x, False), t(w, False), None, **kw).numpy()
     dy = g.normal(size=y_ref.shape)
-    y_t, (dx_t, dw_t, db_t) = torch_vjp(
-        lambda a, ww, bb: F.conv2d(a, ww, bb, **kw), dy, x, w, b
-    )
+    y_t, (dx_t, dw_t, db_t) = torch_vjp(lambda a, ww, bb: F.conv2d(a, ww, bb, **kw), dy, x, w, b)
     close(R.conv2d(x, w, b, **kw), y_t)
     dx, grads = R.conv2d_backward(dy, x, w, b, **kw)
     close(dx, dx_t)
@@ -374,9 +352,7 @@ def test_conv2d_matches_torch(kw, kernel):
 
 
 def test_conv_errors_name_layouts_and_sizes():
-    with pytest.raises(
-        ValueError, match=r"conv2d expects input \(N, C, H, W\), got shape \(3, 4, 4\)"
-    ):
+    with pytest.raises(ValueError, match=r"conv2d expects input \(N, C, H, W\), got shape \(3, 4, 4\)"):
         R.conv2d(np.zeros((3, 4, 4)), np.zeros((2, 3, 2, 2)))
     with pytest.raises(ValueError, match="expects 3 input channels, input .* has 2"):
         R.conv1d(np.zeros((1, 2, 5)), np.zeros((2, 3, 2)))
@@ -427,11 +403,7 @@ def test_avg_pool1d_matches_torch(kw):
 def test_max_pool1d_matches_torch(kw, ties):
     g = rng(22)
     # ties: integers from a small set, so most windows hold their maximum more than once
-    x = (
-        g.integers(0, 3, size=(2, 3, 10)).astype(float)
-        if ties
-        else g.normal(size=(2, 3, 10))
-    )
+    x = g.integers(0, 3, size=(2, 3, 10)).astype(float) if ties else g.normal(size=(2, 3, 10))
     y_ref = F.max_pool1d(t(x, False), **kw).numpy()
     # integer dy: every routed sum is exact, so any misrouted gradient shows as an inequality
     dy = g.integers(-9, 10, size=y_ref.shape).astype(float)
@@ -467,17 +439,11 @@ def test_avg_pool2d_matches_torch(kw):
         close(R.avg_pool2d_backward(dy, x, **kw, **extra), dx_t)
 
 
-@pytest.mark.parametrize(
-    "kw", POOL2D + [dict(kernel_size=2, stride=1, dilation=(2, 1))], ids=str
-)
+@pytest.mark.parametrize("kw", POOL2D + [dict(kernel_size=2, stride=1, dilation=(2, 1))], ids=str)
 @pytest.mark.parametrize("ties", [False, True])
 def test_max_pool2d_matches_torch(kw, ties):
     g = rng(25)
-    x = (
-        g.integers(-1, 2, size=(2, 2, 7, 6)).astype(float)
-        if ties
-        else g.normal(size=(2, 2, 7, 6))
-    )
+    x = g.integers(-1, 2, size=(2, 2, 7, 6)).astype(float) if ties else g.normal(size=(2, 2, 7, 6))
     y_ref = F.max_pool2d(t(x, False), **kw).numpy()
     dy = g.integers(-9, 10, size=y_ref.shape).astype(float)  # exact sums, as above
     y_t, (dx_t,) = torch_vjp(lambda a: F.max_pool2d(a, **kw), dy, x)
@@ -495,9 +461,7 @@ def test_max_pool2d_tie_goes_to_the_first_maximum_in_row_major_order():
     np.testing.assert_array_equal(dx, tx.grad.numpy())
     # a constant window (all tied): the top-left entry; a padded window never routes to padding
     x = np.full((1, 1, 3, 3), -2.0)
-    dx = R.max_pool2d_backward(
-        np.ones((1, 1, 2, 2)), x, kernel_size=2, stride=2, padding=1
-    )
+    dx = R.max_pool2d_backward(np.ones((1, 1, 2, 2)), x, kernel_size=2, stride=2, padding=1)
     tx = t(x)
     F.max_pool2d(tx, 2, 2, 1).backward(torch.ones(1, 1, 2, 2, dtype=torch.float64))
     np.testing.assert_array_equal(dx, tx.grad.numpy())
@@ -526,16 +490,8 @@ REGRESSION = [
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_elementwise_losses_match_torch(name, tfn, reduction):
     g = rng(26)
-    a = (
-        g.uniform(0.02, 0.98, size=(6, 3))
-        if name == "bce"
-        else g.normal(size=(6, 3)) * 3
-    )
-    y = (
-        g.uniform(0, 1, size=(6, 3))
-        if name.startswith("bce")
-        else g.normal(size=(6, 3))
-    )
+    a = g.uniform(0.02, 0.98, size=(6, 3)) if name == "bce" else g.normal(size=(6, 3)) * 3
+    y = g.uniform(0, 1, size=(6, 3)) if name.startswith("bce") else g.normal(size=(6, 3))
     if name == "l1":
         y[0, 0] = a[0, 0]  # |a - y| at its kink: torch's sign(0) = 0
     at = t(a)
@@ -567,9 +523,7 @@ def test_sse_and_quadratic_are_the_textbook_sums(reduction):
     at = t(a)
     (F.mse_loss(at, t(y, False), reduction="sum") / 6).backward()
     close(R.quadratic_backward(a, y), at.grad.numpy())
-    assert R.sse(a, y, reduction) == pytest.approx(
-        F.mse_loss(t(a, False), t(y, False), reduction=reduction).item()
-    )
+    assert R.sse(a, y, reduction) == pytest.approx(F.mse_loss(t(a, False), t(y, False), reduction=reduction).item())
     assert R.quadratic(a, y, "sum") == float(total / 2)
     assert R.quadratic(a, y, "mean") == float(total / (2 * 6))
 
@@ -585,9 +539,7 @@ def test_cross_entropy_matches_torch(reduction, target_kind, shape):
         yt = torch.tensor(y)
     else:
         y = g.uniform(size=shape)
-        y = (
-            y / y.sum(axis=1, keepdims=True) * 1.3
-        )  # rows need not sum to 1: torch still differentiates
+        y = y / y.sum(axis=1, keepdims=True) * 1.3  # rows need not sum to 1: torch still differentiates
         yt = t(y, False)
     zt = t(z)
     value_t = F.cross_entropy(zt, yt, reduction=reduction)
@@ -605,9 +557,7 @@ def test_nll_and_ignore_index_match_torch(reduction):
         xt = t(logp)
         value_t = tfn(xt, torch.tensor(y), reduction=reduction)
         value_t.backward()
-        assert getattr(R, name)(logp, y, reduction) == pytest.approx(
-            value_t.item(), rel=1e-12
-        )
+        assert getattr(R, name)(logp, y, reduction) == pytest.approx(value_t.item(), rel=1e-12)
         close(getattr(R, name + "_backward")(logp, y, reduction), xt.grad.numpy())
 
 
@@ -616,13 +566,9 @@ def test_loss_errors():
         R.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
     with pytest.raises(UnsupportedError, match='reduction "none" gives no scalar'):
         R.mse(np.zeros(2), np.zeros(2), "none")
-    with pytest.raises(
-        ValueError, match="unknown reduction 'meen'.*Did you mean \"mean\""
-    ):
+    with pytest.raises(ValueError, match="unknown reduction 'meen'.*Did you mean \"mean\""):
         R.mse(np.zeros(2), np.zeros(2), "meen")
-    with pytest.raises(
-        ValueError, match=r"input shape \(2,\) and target shape \(3,\) differ"
-    ):
+    with pytest.raises(ValueError, match=r"input shape \(2,\) and target shape \(3,\) differ"):
         R.mse(np.zeros(2), np.zeros(3))
     with pytest.raises(ValueError, match="must be probabilities"):
         R.bce(np.array([1.5]), np.array([1.0]))
@@ -645,9 +591,7 @@ class Residual(nn.Module):
 
 
 def state_of(model):
-    return {
-        k: v.detach().double().numpy().copy() for k, v in model.state_dict().items()
-    }
+    return {k: v.detach().double().numpy().copy() for k, v in model.state_dict().items()}
 
 
 def torch_grads(model, X, Y, loss_fn):
@@ -664,15 +608,9 @@ def torch_grads(model, X, Y, loss_fn):
 
 def check_model(model, X, Y, loss_fn, loss_arg=None, masks=None, reduction=None):
     model = model.double()
-    state = state_of(
-        model
-    )  # before the forward pass: torch's training BatchNorm updates its buffers
+    state = state_of(model)  # before the forward pass: torch's training BatchNorm updates its buffers
     Xt = torch.tensor(X, dtype=torch.float64)
-    Yt = (
-        torch.tensor(Y)
-        if np.issubdtype(np.asarray(Y).dtype, np.integer)
-        else torch.tensor(Y, dtype=torch.float64)
-    )
+    Yt = torch.tensor(Y) if np.issubdtype(np.asarray(Y).dtype, np.integer) else torch.tensor(Y, dtype=torch.float64)
     out_t, loss_t, grads_t = torch_grads(model, Xt, Yt, loss_fn)
     close(R.forward(model, state, X, masks=masks), out_t)
     value, grads = R.value_and_gradient(
@@ -728,9 +666,7 @@ def test_mlp_with_each_activation(act):
 def test_nested_sequential_with_torch_loss_objects(loss_fn, kind):
     torch.manual_seed(1)
     tail = nn.LogSoftmax(dim=1) if isinstance(loss_fn, nn.NLLLoss) else nn.Identity()
-    inner = nn.Sequential(
-        nn.Linear(5, 5), nn.Sequential(nn.Tanh(), nn.Linear(5, 4, bias=False))
-    )
+    inner = nn.Sequential(nn.Linear(5, 5), nn.Sequential(nn.Tanh(), nn.Linear(5, 4, bias=False)))
     model = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), inner, tail)
     g = rng(31)
     X = g.normal(size=(6, 3))
@@ -749,20 +685,14 @@ def test_loss_given_by_name_and_reduction():
     model = nn.Sequential(nn.Linear(3, 2), nn.Sigmoid())
     g = rng(32)
     X, Y = g.normal(size=(5, 3)), g.uniform(size=(5, 2))
-    check_model(
-        model, X, Y, nn.BCELoss(reduction="sum"), loss_arg="bce", reduction="sum"
-    )
+    check_model(model, X, Y, nn.BCELoss(reduction="sum"), loss_arg="bce", reduction="sum")
     check_model(model, X, Y, nn.MSELoss(), loss_arg="MSELoss")
     sse = lambda out, y: ((out - y) ** 2).sum()
     check_model(model, X, Y, sse, loss_arg="sse")
     quad = lambda out, y: ((out - y) ** 2).sum() / (2 * len(y))
     check_model(model, X, Y, quad, loss_arg="quadratic")
-    with pytest.raises(
-        ValueError, match="has reduction='mean' but reduction='sum' was also given"
-    ):
-        R.gradient(
-            model, state_of(model.double()), X, Y, loss=nn.MSELoss(), reduction="sum"
-        )
+    with pytest.raises(ValueError, match="has reduction='mean' but reduction='sum' was also given"):
+        R.gradient(model, state_of(model.double()), X, Y, loss=nn.MSELoss(), reduction="sum")
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -772,9 +702,7 @@ def test_layer_norm_batch_norm_dropout_residual_model(training):
         nn.Linear(4, 6),
         nn.BatchNorm1d(6),
         nn.GELU(),
-        Residual(
-            nn.Sequential(nn.LayerNorm(6), nn.Linear(6, 6), nn.Dropout(0.3), nn.SiLU())
-        ),
+        Residual(nn.Sequential(nn.LayerNorm(6), nn.Linear(6, 6), nn.Dropout(0.3), nn.SiLU())),
         nn.LayerNorm(6, elementwise_affine=False),
         nn.Linear(6, 3),
     ).double()
@@ -790,13 +718,7 @@ def test_layer_norm_batch_norm_dropout_residual_model(training):
     if training:
         # torch draws the dropout mask: record it with a hook, then give it to the oracle
         seen = {}
-        hook = (
-            model[3]
-            .block[2]
-            .register_forward_hook(
-                lambda m, i, o: seen.update(mask=(o != 0).double().numpy())
-            )
-        )
+        hook = model[3].block[2].register_forward_hook(lambda m, i, o: seen.update(mask=(o != 0).double().numpy()))
         torch.manual_seed(4)
         model(torch.tensor(X))
         hook.remove()
@@ -804,9 +726,7 @@ def test_layer_norm_batch_norm_dropout_residual_model(training):
         torch.manual_seed(4)  # the same mask again in check_model's torch pass
     grads = check_model(model, X, Y, nn.CrossEntropyLoss(), masks=masks)
     assert {"3.block.0.weight", "3.block.1.bias", "1.weight"} <= set(grads)
-    assert not any(
-        k.startswith("4.") for k in grads
-    )  # LayerNorm without affine has no parameters
+    assert not any(k.startswith("4.") for k in grads)  # LayerNorm without affine has no parameters
 
 
 def test_batchnorm_without_running_stats_uses_batch_statistics_in_eval():
@@ -842,9 +762,7 @@ def test_cnn_2d_with_every_conv_and_pool_option():
 
 def test_cnn_2d_with_exact_ties_in_max_pool_windows():
     torch.manual_seed(7)
-    conv = nn.Conv2d(
-        1, 1, 1, bias=False
-    )  # a 1x1 kernel of 1: the pool sees the input, ties included
+    conv = nn.Conv2d(1, 1, 1, bias=False)  # a 1x1 kernel of 1: the pool sees the input, ties included
     with torch.no_grad():
         conv.weight.fill_(1.0)
     model = nn.Sequential(conv, nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4, 2))
@@ -860,9 +778,7 @@ def test_cnn_2d_with_exact_ties_in_max_pool_windows():
             ]
         ]
     )
-    check_model(
-        model, np.concatenate([X, -X]), np.array([[1.0, 0.0], [0.0, 1.0]]), nn.MSELoss()
-    )
+    check_model(model, np.concatenate([X, -X]), np.array([[1.0, 0.0], [0.0, 1.0]]), nn.MSELoss())
 
 
 def test_cnn_1d():
@@ -926,9 +842,7 @@ def test_a_model_that_only_mirrors_torch_attributes():
     torch.manual_seed(10)
     model = nn.Sequential(
         nn.Linear(3, 4),
-        globals()["Residual"](
-            nn.Sequential(nn.LayerNorm(4), nn.Tanh(), nn.Linear(4, 4, bias=False))
-        ),
+        globals()["Residual"](nn.Sequential(nn.LayerNorm(4), nn.Tanh(), nn.Linear(4, 4, bias=False))),
         nn.Linear(4, 2),
     ).double()
     state = state_of(model)
@@ -965,9 +879,7 @@ def test_unsupported_module_is_named_with_its_place():
     pool = nn.Sequential(nn.MaxPool2d(2, ceil_mode=True))
     with pytest.raises(UnsupportedError, match="ceil_mode=True"):
         R.forward(pool, {}, np.zeros((1, 1, 3, 3)))
-    with pytest.raises(
-        UnsupportedError, match="CrossEntropyLoss with label_smoothing=0.1"
-    ):
+    with pytest.raises(UnsupportedError, match="CrossEntropyLoss with label_smoothing=0.1"):
         R.gradient(
             nn.Sequential(),
             {},
@@ -976,9 +888,7 @@ def test_unsupported_module_is_named_with_its_place():
             loss=nn.CrossEntropyLoss(label_smoothing=0.1),
         )
     with pytest.raises(UnsupportedError, match="unsupported loss HuberLoss"):
-        R.gradient(
-            nn.Sequential(), {}, np.zeros((2, 3)), np.zeros((2, 3)), loss=nn.HuberLoss()
-        )
+        R.gradient(nn.Sequential(), {}, np.zeros((2, 3)), np.zeros((2, 3)), loss=nn.HuberLoss())
 
 
 def test_state_dict_errors_name_the_key():
@@ -986,18 +896,14 @@ def test_state_dict_errors_name_the_key():
     state = state_of(model)
     X, Y = np.zeros((4, 3)), np.zeros((4, 2))
     missing = {k: v for k, v in state.items() if k != "1.0.bias"}
-    with pytest.raises(
-        ValueError, match=r"state dict lacks '1.0.bias' \(Linear at '1.0'\)"
-    ):
+    with pytest.raises(ValueError, match=r"state dict lacks '1.0.bias' \(Linear at '1.0'\)"):
         R.gradient(model, missing, X, Y)
     with pytest.raises(
         ValueError,
         match=r"'0.weight' has shape \(3, 2\), expected \(2, 3\) \(looks transposed\)",
     ):
         R.gradient(model, {**state, "0.weight": state["0.weight"].T}, X, Y)
-    with pytest.raises(
-        ValueError, match="state dict entries not used by the model: 2.weight"
-    ):
+    with pytest.raises(ValueError, match="state dict entries not used by the model: 2.weight"):
         R.gradient(model, {**state, "2.weight": np.zeros(2)}, X, Y)
     with pytest.raises(
         ValueError,
@@ -1013,9 +919,7 @@ def test_dropout_and_batchnorm_mode_errors():
         match=r"Dropout at '1' is in training mode: give its 0/1 mask \(masks=\{'1': array\}\)",
     ):
         R.forward(model, state_of(model), np.zeros((3, 2)))
-    with pytest.raises(
-        ValueError, match="masks given for 0, which are not Dropout layers"
-    ):
+    with pytest.raises(ValueError, match="masks given for 0, which are not Dropout layers"):
         R.forward(
             model.eval(),
             state_of(model),
@@ -1059,9 +963,7 @@ print(loaded)
 
 def _run_without_sympy(load):
     code = _NO_SYMPY_RUN.format(load=load)
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -1087,9 +989,7 @@ def test_dropout_p_zero_in_training_needs_no_mask_and_masks_are_zero_or_one():
     model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.0), nn.Tanh())
     g = rng(39)
     check_model(model, g.normal(size=(4, 3)), g.normal(size=(4, 3)), nn.MSELoss())
-    with pytest.raises(
-        ValueError, match=r"mask entries must be 0 or 1 \(dropped or kept\), got 0.5"
-    ):
+    with pytest.raises(ValueError, match=r"mask entries must be 0 or 1 \(dropped or kept\), got 0.5"):
         R.dropout(np.ones(2), 0.5, training=True, mask=np.array([1.0, 0.5]))
 
 
@@ -1098,9 +998,7 @@ def test_symprop_quadratic_loss_object_by_class_name():
         reduction = "batchmean"
 
     a, y = rng(40).normal(size=(4, 3)), rng(41).normal(size=(4, 3))
-    assert R.loss_value(QuadraticLoss(), a, y) == pytest.approx(
-        ((a - y) ** 2).sum() / 8, rel=1e-14
-    )
+    assert R.loss_value(QuadraticLoss(), a, y) == pytest.approx(((a - y) ** 2).sum() / 8, rel=1e-14)
     at = t(a)
     (((at - t(y, False)) ** 2).sum() / 8).backward()
     close(R.loss_backward(QuadraticLoss(), a, y), at.grad.numpy())
@@ -1119,32 +1017,20 @@ def test_symprop_nn_models_walk_like_their_torch_twins():
         nn.Linear(3, 4),
         nn.BatchNorm1d(4),
         nn.GELU(approximate="tanh"),
-        Residual(
-            nn.Sequential(
-                nn.LayerNorm(4), nn.Linear(4, 4, bias=False), nn.Softplus(beta=2.0)
-            )
-        ),
+        Residual(nn.Sequential(nn.LayerNorm(4), nn.Linear(4, 4, bias=False), nn.Softplus(beta=2.0))),
         nn.Dropout(0.4),
         nn.Linear(4, 2),
     ).double()
     seen = {}
-    hook = tm[4].register_forward_hook(
-        lambda m, i, o: seen.update(mask=(o != 0).double().numpy())
-    )
+    hook = tm[4].register_forward_hook(lambda m, i, o: seen.update(mask=(o != 0).double().numpy()))
     state = state_of(tm)
-    _, _, grads_t = torch_grads(
-        tm, torch.tensor(X), torch.tensor(Y), nn.CrossEntropyLoss()
-    )
+    _, _, grads_t = torch_grads(tm, torch.tensor(X), torch.tensor(Y), nn.CrossEntropyLoss())
     hook.remove()
     sm = snn.Sequential(
         snn.Linear(3, 4),
         snn.BatchNorm1d(4),
         snn.GELU(approximate="tanh"),
-        snn.Residual(
-            snn.Sequential(
-                snn.LayerNorm(4), snn.Linear(4, 4, bias=False), snn.Softplus(beta=2.0)
-            )
-        ),
+        snn.Residual(snn.Sequential(snn.LayerNorm(4), snn.Linear(4, 4, bias=False), snn.Softplus(beta=2.0))),
         snn.Dropout(0.4, mask=seen["mask"]),
         snn.Linear(4, 2),
     )
@@ -1164,9 +1050,7 @@ def test_a_bare_module_is_a_model_with_unprefixed_names():
         "block.0.weight",
         "block.0.bias",
     }
-    with pytest.raises(
-        UnsupportedError, match="^unsupported module Conv3d at the top; supported: "
-    ):
+    with pytest.raises(UnsupportedError, match="^unsupported module Conv3d at the top; supported: "):
         R.forward(nn.Conv3d(1, 1, 1), {}, np.zeros((1, 1, 2, 2, 2)))
 
 
@@ -1175,18 +1059,14 @@ def _random_block(g, width, depth):
     layers = []
     for _ in range(int(g.integers(1, 4))):
         kind = g.choice(
-            ["linear", "act", "ln", "bn", "drop", "res", "seq"]
-            if depth < 2
-            else ["linear", "act", "ln", "bn"]
+            ["linear", "act", "ln", "bn", "drop", "res", "seq"] if depth < 2 else ["linear", "act", "ln", "bn"]
         )
         if kind == "linear":
             layers.append(nn.Linear(width, width, bias=bool(g.integers(0, 2))))
         elif kind == "act":
             layers.append(ALL_ACTIVATIONS[int(g.integers(len(ALL_ACTIVATIONS)))])
         elif kind == "ln":
-            layers.append(
-                nn.LayerNorm(width, elementwise_affine=bool(g.integers(0, 2)))
-            )
+            layers.append(nn.LayerNorm(width, elementwise_affine=bool(g.integers(0, 2))))
         elif kind == "bn":
             layers.append(nn.BatchNorm1d(width, affine=bool(g.integers(0, 2))))
         elif kind == "drop":
@@ -1203,9 +1083,7 @@ def test_random_nested_residual_models_match_torch(seed):
     g = rng(100 + seed)
     torch.manual_seed(seed)
     width, n = 4, 6
-    model = nn.Sequential(
-        nn.Linear(3, width), _random_block(g, width, 0), nn.Linear(width, 3)
-    ).double()
+    model = nn.Sequential(nn.Linear(3, width), _random_block(g, width, 0), nn.Linear(width, 3)).double()
     training = bool(g.integers(0, 2))
     model.train(training)
     with torch.no_grad():
@@ -1221,11 +1099,7 @@ def test_random_nested_residual_models_match_torch(seed):
         for name, m in model.named_modules():
             if isinstance(m, nn.Dropout):
                 hooks.append(
-                    m.register_forward_hook(
-                        lambda m, i, o, name=name: masks.update(
-                            {name: (o != 0).double().numpy()}
-                        )
-                    )
+                    m.register_forward_hook(lambda m, i, o, name=name: masks.update({name: (o != 0).double().numpy()}))
                 )
         torch.manual_seed(seed)
         model(torch.tensor(X))
@@ -1247,9 +1121,7 @@ def test_a_module_instance_used_twice_runs_twice_and_ties_its_weights():
     act, shared = nn.GELU(), nn.Linear(3, 3)
     model = nn.Sequential(shared, act, act, shared, nn.Tanh(), nn.Linear(3, 2))
     g = rng(44)
-    grads = check_model(
-        model, g.normal(size=(5, 3)), g.normal(size=(5, 2)), nn.MSELoss()
-    )
+    grads = check_model(model, g.normal(size=(5, 3)), g.normal(size=(5, 2)), nn.MSELoss())
     assert "0.weight" in grads and "3.weight" not in grads
 
 
@@ -1297,11 +1169,7 @@ def _random_cnn(g, d):
             if kind == "max":
                 layers.append(maxp(k, stride=s, padding=p, dilation=dl))
             else:
-                layers.append(
-                    avgp(
-                        k, stride=s, padding=p, count_include_pad=bool(g.integers(0, 2))
-                    )
-                )
+                layers.append(avgp(k, stride=s, padding=p, count_include_pad=bool(g.integers(0, 2))))
             size = out
         elif kind == "bn":
             layers.append(bn(channels))
@@ -1317,9 +1185,5 @@ def test_random_cnns_match_torch(seed):
     torch.manual_seed(seed)
     model, shape = _random_cnn(g, 1 + seed % 2)
     # seeds 0, 3, 6, 9: integer inputs, so max-pool windows hold exact ties
-    X = (
-        g.integers(-2, 3, size=(3,) + shape).astype(float)
-        if seed % 3 == 0
-        else g.normal(size=(3,) + shape)
-    )
+    X = g.integers(-2, 3, size=(3,) + shape).astype(float) if seed % 3 == 0 else g.normal(size=(3,) + shape)
     check_model(model, X, g.integers(0, 3, size=3), nn.CrossEntropyLoss())

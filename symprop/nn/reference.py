@@ -83,9 +83,7 @@ def tanh_backward(dy, x):
 def softplus(x, beta=1.0, threshold=20.0):
     x = np.asarray(x, dtype=float)
     bx = beta * x
-    return np.where(
-        bx > threshold, x, np.logaddexp(0.0, bx) / beta
-    )  # linear above the threshold
+    return np.where(bx > threshold, x, np.logaddexp(0.0, bx) / beta)  # linear above the threshold
 
 
 def softplus_backward(dy, x, beta=1.0, threshold=20.0):
@@ -100,9 +98,7 @@ def elu(x, alpha=1.0):
 
 def elu_backward(dy, x, alpha=1.0):
     x = np.asarray(x, dtype=float)
-    return dy * np.where(
-        x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0))
-    )  # alpha at 0, as torch
+    return dy * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))  # alpha at 0, as torch
 
 
 def silu(x):
@@ -147,9 +143,7 @@ def gelu_backward(dy, x, approximate="none"):
 
 def _gelu_mode(approximate):
     if approximate not in ("none", "tanh"):
-        raise ValueError(
-            f'GELU approximate must be "none" or "tanh" (as torch), got {approximate!r}'
-        )
+        raise ValueError(f'GELU approximate must be "none" or "tanh" (as torch), got {approximate!r}')
     return approximate
 
 
@@ -161,9 +155,7 @@ def softmax(x, dim=-1):
 
 def softmax_backward(dy, x, dim=-1):
     s = softmax(x, dim)
-    return s * (
-        dy - (dy * s).sum(axis=dim, keepdims=True)
-    )  # J^T dy with J = diag(s) - s s^T
+    return s * (dy - (dy * s).sum(axis=dim, keepdims=True))  # J^T dy with J = diag(s) - s s^T
 
 
 def log_softmax(x, dim=-1):
@@ -174,9 +166,7 @@ def log_softmax(x, dim=-1):
 
 def log_softmax_backward(dy, x, dim=-1):
     dy = np.asarray(dy, dtype=float)
-    return dy - np.exp(log_softmax(x, dim)) * dy.sum(
-        axis=dim, keepdims=True
-    )  # dy - s sum(dy)
+    return dy - np.exp(log_softmax(x, dim)) * dy.sum(axis=dim, keepdims=True)  # dy - s sum(dy)
 
 
 # ============================================================================= shape and masking
@@ -188,9 +178,7 @@ def flatten(x, start_dim=1, end_dim=-1):
         return x.reshape(1)
     start, end = start_dim % x.ndim, end_dim % x.ndim
     if start > end:
-        raise ValueError(
-            f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a {x.ndim}-d input"
-        )
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a {x.ndim}-d input")
     return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1 :])
 
 
@@ -219,21 +207,15 @@ def _dropout_scale(shape, p, mask):
     if mask is None:
         if p == 0.0:
             return np.ones(shape)  # nothing is dropped: torch's mask is all ones
-        raise ValueError(
-            "dropout in training mode needs its mask (an array of 0 and 1 shaped as the input)"
-        )
+        raise ValueError("dropout in training mode needs its mask (an array of 0 and 1 shaped as the input)")
     mask = np.asarray(mask, dtype=float)
     if not np.all((mask == 0) | (mask == 1)):
         bad = float(mask[(mask != 0) & (mask != 1)].ravel()[0])
-        raise ValueError(
-            f"dropout mask entries must be 0 or 1 (dropped or kept), got {bad!r}"
-        )
+        raise ValueError(f"dropout mask entries must be 0 or 1 (dropped or kept), got {bad!r}")
     try:
         mask = np.broadcast_to(mask, shape)
     except ValueError:
-        raise ValueError(
-            f"dropout mask of shape {mask.shape} does not fit the input of shape {tuple(shape)}"
-        ) from None
+        raise ValueError(f"dropout mask of shape {mask.shape} does not fit the input of shape {tuple(shape)}") from None
     if p == 1.0:
         return np.zeros(shape)  # torch: everything dropped
     return mask / (1.0 - p)
@@ -266,18 +248,14 @@ def linear_backward(dy, x, weight, bias=None):
 
 def _check_linear(x, weight, bias):
     if weight.ndim != 2:
-        raise ValueError(
-            f"linear weight must be (out_features, in_features), got shape {weight.shape}"
-        )
+        raise ValueError(f"linear weight must be (out_features, in_features), got shape {weight.shape}")
     if x.shape[-1:] != weight.shape[1:]:
         raise ValueError(
             f"linear input has {x.shape[-1:] or 'no'} features (shape {x.shape}) but weight {weight.shape} "
             f"expects {weight.shape[1]}"
         )
     if bias is not None and np.shape(bias) != (weight.shape[0],):
-        raise ValueError(
-            f"linear bias must have shape ({weight.shape[0]},), got {np.shape(bias)}"
-        )
+        raise ValueError(f"linear bias must have shape ({weight.shape[0]},), got {np.shape(bias)}")
 
 
 # ============================================================================= normalisation
@@ -285,9 +263,7 @@ def _check_linear(x, weight, bias):
 
 def _normalize(x, axes, eps):
     mean = x.mean(axis=axes, keepdims=True)
-    var = ((x - mean) ** 2).mean(
-        axis=axes, keepdims=True
-    )  # biased variance, as torch normalises
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)  # biased variance, as torch normalises
     inv_std = 1.0 / np.sqrt(var + eps)
     return (x - mean) * inv_std, inv_std
 
@@ -297,24 +273,14 @@ def _normalize_backward(g, xhat, inv_std, axes):
 
     Every x in a group moves its mean and variance, so dx = inv_std (g - mean(g) - xhat mean(g xhat)).
     """
-    return inv_std * (
-        g
-        - g.mean(axis=axes, keepdims=True)
-        - xhat * (g * xhat).mean(axis=axes, keepdims=True)
-    )
+    return inv_std * (g - g.mean(axis=axes, keepdims=True) - xhat * (g * xhat).mean(axis=axes, keepdims=True))
 
 
 def _norm_axes_layer(x, normalized_shape):
-    shape = (
-        tuple(normalized_shape)
-        if np.ndim(normalized_shape)
-        else (int(normalized_shape),)
-    )
+    shape = tuple(normalized_shape) if np.ndim(normalized_shape) else (int(normalized_shape),)
     k = len(shape)
     if k == 0 or x.shape[x.ndim - k :] != shape or x.ndim < k:
-        raise ValueError(
-            f"layer_norm normalized_shape {shape} does not match the last dims of the input {x.shape}"
-        )
+        raise ValueError(f"layer_norm normalized_shape {shape} does not match the last dims of the input {x.shape}")
     return tuple(range(x.ndim - k, x.ndim))
 
 
@@ -330,9 +296,7 @@ def layer_norm_backward(dy, x, normalized_shape, weight=None, bias=None, eps=1e-
     axes = _norm_axes_layer(x, normalized_shape)
     xhat, inv_std = _normalize(x, axes, eps)
     g = dy if weight is None else dy * weight
-    outer = tuple(
-        range(x.ndim - len(axes))
-    )  # the sample axes: parameters are shared over them
+    outer = tuple(range(x.ndim - len(axes)))  # the sample axes: parameters are shared over them
     grads = {}
     if weight is not None:
         grads["weight"] = (dy * xhat).sum(axis=outer)
@@ -343,13 +307,9 @@ def layer_norm_backward(dy, x, normalized_shape, weight=None, bias=None, eps=1e-
 
 def _bn_axes(x, num_features):
     if x.ndim < 2:
-        raise ValueError(
-            f"batch_norm expects input (N, C) or (N, C, ...), got shape {x.shape}"
-        )
+        raise ValueError(f"batch_norm expects input (N, C) or (N, C, ...), got shape {x.shape}")
     if num_features is not None and x.shape[1] != num_features:
-        raise ValueError(
-            f"batch_norm has {num_features} features but the input {x.shape} has {x.shape[1]} channels"
-        )
+        raise ValueError(f"batch_norm has {num_features} features but the input {x.shape} has {x.shape[1]} channels")
     return (0,) + tuple(range(2, x.ndim))
 
 
@@ -363,9 +323,7 @@ def _bn_statistics(x, running_mean, running_var, training, eps):
     if training or running_mean is None or running_var is None:
         count = x.size // x.shape[1]
         if training and count <= 1:
-            raise ValueError(
-                f"batch_norm in training mode needs more than 1 value per channel, got input {x.shape}"
-            )
+            raise ValueError(f"batch_norm in training mode needs more than 1 value per channel, got input {x.shape}")
         xhat, inv_std = _normalize(x, axes, eps)
         return xhat, inv_std, True
     inv_std = 1.0 / np.sqrt(_channel(running_var, x.ndim) + eps)
@@ -402,9 +360,7 @@ def batch_norm_backward(
     """Training mode couples the samples (every sample moves the batch mean and variance); eval does not."""
     x, dy = np.asarray(x, dtype=float), np.asarray(dy, dtype=float)
     axes = _bn_axes(x, None if weight is None else np.size(weight))
-    xhat, inv_std, batch_stats = _bn_statistics(
-        x, running_mean, running_var, training, eps
-    )
+    xhat, inv_std, batch_stats = _bn_statistics(x, running_mean, running_var, training, eps)
     g = dy if weight is None else dy * _channel(weight, x.ndim)
     dx = _normalize_backward(g, xhat, inv_std, axes) if batch_stats else g * inv_std
     grads = {}
@@ -453,20 +409,15 @@ def _conv_padding(padding, d, kernel, dilation, stride):
             if any(s != 1 for s in stride):
                 raise ValueError("padding='same' needs stride 1 (as torch)")
             total = [dl * (k - 1) for k, dl in zip(kernel, dilation)]
-            return tuple(
-                (t // 2, t - t // 2) for t in total
-            )  # the extra zero goes after, as torch
-        raise ValueError(
-            f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}"
-        )
+            return tuple((t // 2, t - t // 2) for t in total)  # the extra zero goes after, as torch
+        raise ValueError(f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
     return tuple((p, p) for p in _tuple(padding, d, "padding"))
 
 
 def _offset_slices(offsets, step, stride, out_shape):
     """The slices of the padded input that kernel offset ``offsets`` reads for every output position."""
     return (slice(None), slice(None)) + tuple(
-        slice(k * dl, k * dl + s * (n - 1) + 1, s)
-        for k, dl, s, n in zip(offsets, step, stride, out_shape)
+        slice(k * dl, k * dl + s * (n - 1) + 1, s) for k, dl, s, n in zip(offsets, step, stride, out_shape)
     )
 
 
@@ -484,55 +435,38 @@ def _conv_setup(x, weight, bias, stride, padding, dilation, d):
             f"conv{d}d weight {weight.shape} expects {weight.shape[1]} input channels, input {x.shape} has {x.shape[1]}"
         )
     if bias is not None and np.shape(bias) != (weight.shape[0],):
-        raise ValueError(
-            f"conv{d}d bias must have shape ({weight.shape[0]},), got {np.shape(bias)}"
-        )
+        raise ValueError(f"conv{d}d bias must have shape ({weight.shape[0]},), got {np.shape(bias)}")
     kernel = weight.shape[2:]
     stride, dilation = _tuple(stride, d, "stride"), _tuple(dilation, d, "dilation")
     pads = _conv_padding(padding, d, kernel, dilation, stride)
     xp = np.pad(x, ((0, 0), (0, 0)) + pads)
-    out = tuple(
-        (xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
-        for i in range(d)
-    )
+    out = tuple((xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(d))
     if any(n <= 0 for n in out):
-        raise ValueError(
-            f"conv{d}d: the input {x.shape} padded by {pads} is smaller than the dilated kernel {kernel}"
-        )
+        raise ValueError(f"conv{d}d: the input {x.shape} padded by {pads} is smaller than the dilated kernel {kernel}")
     return x, weight, xp, pads, kernel, stride, dilation, out
 
 
 def _conv_forward(x, weight, bias, stride, padding, dilation, d):
-    x, weight, xp, _, kernel, stride, dilation, out = _conv_setup(
-        x, weight, bias, stride, padding, dilation, d
-    )
+    x, weight, xp, _, kernel, stride, dilation, out = _conv_setup(x, weight, bias, stride, padding, dilation, d)
     y = np.zeros((x.shape[0], weight.shape[0]) + out)
     for offsets in itertools.product(*(range(k) for k in kernel)):
         patch = xp[_offset_slices(offsets, dilation, stride, out)]  # (N, C, *out)
-        y += np.einsum(
-            "nc...,oc->no...", patch, weight[(slice(None), slice(None)) + offsets]
-        )
+        y += np.einsum("nc...,oc->no...", patch, weight[(slice(None), slice(None)) + offsets])
     if bias is not None:
         y += np.asarray(bias, dtype=float).reshape((1, -1) + (1,) * d)
     return y
 
 
 def _conv_backward(dy, x, weight, bias, stride, padding, dilation, d):
-    x, weight, xp, pads, kernel, stride, dilation, out = _conv_setup(
-        x, weight, bias, stride, padding, dilation, d
-    )
+    x, weight, xp, pads, kernel, stride, dilation, out = _conv_setup(x, weight, bias, stride, padding, dilation, d)
     dy = np.asarray(dy, dtype=float)
     dxp, dw = np.zeros_like(xp), np.zeros_like(weight)
     for offsets in itertools.product(*(range(k) for k in kernel)):
         where = _offset_slices(offsets, dilation, stride, out)
         w_k = (slice(None), slice(None)) + offsets
         summed = [0] + list(range(2, d + 2))  # samples and output positions
-        dw[w_k] = np.tensordot(
-            dy, xp[where], axes=(summed, summed)
-        )  # correlate the input with the delta
-        dxp[where] += np.einsum(
-            "no...,oc->nc...", dy, weight[w_k]
-        )  # scatter the delta back through w
+        dw[w_k] = np.tensordot(dy, xp[where], axes=(summed, summed))  # correlate the input with the delta
+        dxp[where] += np.einsum("no...,oc->nc...", dy, weight[w_k])  # scatter the delta back through w
     inner = tuple(slice(lo, xp.shape[2 + i] - hi) for i, (lo, hi) in enumerate(pads))
     grads = {"weight": dw}
     if bias is not None:
@@ -562,34 +496,21 @@ def conv2d_backward(dy, x, weight, bias=None, stride=1, padding=0, dilation=1):
 def _pool_setup(x, kernel_size, stride, padding, dilation, d, name):
     x = np.asarray(x, dtype=float)
     if x.ndim != d + 2:
-        raise ValueError(
-            f"{name} expects input {'(N, C, L)' if d == 1 else '(N, C, H, W)'}, got shape {x.shape}"
-        )
+        raise ValueError(f"{name} expects input {'(N, C, L)' if d == 1 else '(N, C, H, W)'}, got shape {x.shape}")
     kernel = _tuple(kernel_size, d, "kernel_size")
     stride = (
-        kernel
-        if stride is None or (not isinstance(stride, int) and len(stride) == 0)
-        else _tuple(stride, d, "stride")
+        kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _tuple(stride, d, "stride")
     )
     padding, dilation = _tuple(padding, d, "padding"), _tuple(dilation, d, "dilation")
     if any(2 * p > k for p, k in zip(padding, kernel)):
-        raise ValueError(
-            f"{name}: padding {padding} must be at most half the kernel_size {kernel} (as torch)"
-        )
+        raise ValueError(f"{name}: padding {padding} must be at most half the kernel_size {kernel} (as torch)")
     out = tuple(
-        (x.shape[2 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1)
-        // stride[i]
-        + 1
-        for i in range(d)
+        (x.shape[2 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(d)
     )
     if any(n <= 0 for n in out):
-        raise ValueError(
-            f"{name}: the input {x.shape} padded by {padding} is smaller than the window {kernel}"
-        )
+        raise ValueError(f"{name}: the input {x.shape} padded by {padding} is smaller than the window {kernel}")
     pads = ((0, 0), (0, 0)) + tuple((p, p) for p in padding)
-    real = np.pad(
-        np.ones((1, 1) + x.shape[2:], dtype=bool), pads, constant_values=False
-    )
+    real = np.pad(np.ones((1, 1) + x.shape[2:], dtype=bool), pads, constant_values=False)
     return x, kernel, stride, padding, dilation, out, pads, real
 
 
@@ -617,37 +538,25 @@ def _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, d, name):
     dy = np.asarray(dy, dtype=float)
     dxp = np.zeros_like(xp)
     for p, offsets in enumerate(itertools.product(*(range(k) for k in kernel))):
-        dxp[_offset_slices(offsets, dilation, stride, out)] += np.where(
-            arg == p, dy, 0.0
-        )
-    inner = tuple(
-        slice(lo, xp.shape[2 + i] - hi) for i, (lo, hi) in enumerate(pads[2:])
-    )
+        dxp[_offset_slices(offsets, dilation, stride, out)] += np.where(arg == p, dy, 0.0)
+    inner = tuple(slice(lo, xp.shape[2 + i] - hi) for i, (lo, hi) in enumerate(pads[2:]))
     return dxp[(slice(None), slice(None)) + inner]
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1):
-    return _max_pool_argmax(x, kernel_size, stride, padding, dilation, 1, "max_pool1d")[
-        2
-    ]
+    return _max_pool_argmax(x, kernel_size, stride, padding, dilation, 1, "max_pool1d")[2]
 
 
 def max_pool1d_backward(dy, x, kernel_size, stride=None, padding=0, dilation=1):
-    return _max_pool_backward(
-        dy, x, kernel_size, stride, padding, dilation, 1, "max_pool1d"
-    )
+    return _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, 1, "max_pool1d")
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
-    return _max_pool_argmax(x, kernel_size, stride, padding, dilation, 2, "max_pool2d")[
-        2
-    ]
+    return _max_pool_argmax(x, kernel_size, stride, padding, dilation, 2, "max_pool2d")[2]
 
 
 def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, dilation=1):
-    return _max_pool_backward(
-        dy, x, kernel_size, stride, padding, dilation, 2, "max_pool2d"
-    )
+    return _max_pool_backward(dy, x, kernel_size, stride, padding, dilation, 2, "max_pool2d")
 
 
 def _avg_pool_divisor(real, kernel, stride, out, count_include_pad, divisor_override):
@@ -675,12 +584,8 @@ def _avg_pool(
     name,
     dy=None,
 ):
-    x, kernel, stride, padding, _, out, pads, real = _pool_setup(
-        x, kernel_size, stride, padding, 1, d, name
-    )
-    divisor = _avg_pool_divisor(
-        real, kernel, stride, out, count_include_pad, divisor_override
-    )
+    x, kernel, stride, padding, _, out, pads, real = _pool_setup(x, kernel_size, stride, padding, 1, d, name)
+    divisor = _avg_pool_divisor(real, kernel, stride, out, count_include_pad, divisor_override)
     unit = (1,) * d
     xp = np.pad(x, pads)  # zeros
     if dy is None:
@@ -688,9 +593,7 @@ def _avg_pool(
         for offsets in itertools.product(*(range(k) for k in kernel)):
             y += xp[_offset_slices(offsets, unit, stride, out)]
         return y / divisor
-    share = (
-        np.asarray(dy, dtype=float) / divisor
-    )  # every entry of a window gets dy / divisor
+    share = np.asarray(dy, dtype=float) / divisor  # every entry of a window gets dy / divisor
     dxp = np.zeros_like(xp)
     for offsets in itertools.product(*(range(k) for k in kernel)):
         dxp[_offset_slices(offsets, unit, stride, out)] += share
@@ -699,17 +602,11 @@ def _avg_pool(
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
-    return _avg_pool(
-        x, kernel_size, stride, padding, count_include_pad, None, 1, "avg_pool1d"
-    )
+    return _avg_pool(x, kernel_size, stride, padding, count_include_pad, None, 1, "avg_pool1d")
 
 
-def avg_pool1d_backward(
-    dy, x, kernel_size, stride=None, padding=0, count_include_pad=True
-):
-    return _avg_pool(
-        x, kernel_size, stride, padding, count_include_pad, None, 1, "avg_pool1d", dy=dy
-    )
+def avg_pool1d_backward(dy, x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    return _avg_pool(x, kernel_size, stride, padding, count_include_pad, None, 1, "avg_pool1d", dy=dy)
 
 
 def avg_pool2d(
@@ -765,12 +662,9 @@ def _reduction(reduction, name):
     if reduction not in REDUCTIONS:
         valid = "mean, sum (as torch), batchmean (divide by N)"
         if reduction == "none":
-            raise UnsupportedError(
-                f'{name}: reduction "none" gives no scalar loss to differentiate; valid: {valid}'
-            )
+            raise UnsupportedError(f'{name}: reduction "none" gives no scalar loss to differentiate; valid: {valid}')
         raise ValueError(
-            f"{name}: unknown reduction {reduction!r}; valid: {valid}."
-            + suggest(str(reduction), REDUCTIONS)
+            f"{name}: unknown reduction {reduction!r}; valid: {valid}." + suggest(str(reduction), REDUCTIONS)
         )
     return reduction
 
@@ -785,9 +679,7 @@ def _scale(reduction, n_elements, n_samples, name):
 def _pair(input, target, name):
     a, y = np.asarray(input, dtype=float), np.asarray(target, dtype=float)
     if a.shape != y.shape:
-        raise ValueError(
-            f"{name}: input shape {a.shape} and target shape {y.shape} differ"
-        )
+        raise ValueError(f"{name}: input shape {a.shape} and target shape {y.shape} differ")
     return a, y
 
 
@@ -830,18 +722,14 @@ def l1(input, target, reduction="mean"):
 
 def l1_backward(input, target, reduction="mean"):
     a, y = _pair(input, target, "l1")
-    return _scale(reduction, a.size, _samples(a), "l1") * np.sign(
-        a - y
-    )  # sign(0) = 0, as torch
+    return _scale(reduction, a.size, _samples(a), "l1") * np.sign(a - y)  # sign(0) = 0, as torch
 
 
 def bce(input, target, reduction="mean"):
     """Binary cross-entropy on probabilities; each log is clamped at -100, as torch."""
     a, y = _pair(input, target, "bce")
     _check_probabilities(a, "bce input")
-    ell = -(
-        y * np.maximum(_log(a), -100.0) + (1.0 - y) * np.maximum(_log(1.0 - a), -100.0)
-    )
+    ell = -(y * np.maximum(_log(a), -100.0) + (1.0 - y) * np.maximum(_log(1.0 - a), -100.0))
     return float(_scale(reduction, a.size, _samples(a), "bce") * ell.sum())
 
 
@@ -861,16 +749,12 @@ def _log(v):
 
 def _check_probabilities(a, what):
     if np.any((a < 0) | (a > 1)):
-        raise ValueError(
-            f"{what} must be probabilities in [0, 1] (apply a sigmoid, or use bce_with_logits)"
-        )
+        raise ValueError(f"{what} must be probabilities in [0, 1] (apply a sigmoid, or use bce_with_logits)")
 
 
 def bce_with_logits(input, target, reduction="mean"):
     z, y = _pair(input, target, "bce_with_logits")
-    ell = (
-        np.logaddexp(0.0, z) - y * z
-    )  # softplus(z) - y z = -[y log s(z) + (1 - y) log(1 - s(z))]
+    ell = np.logaddexp(0.0, z) - y * z  # softplus(z) - y z = -[y log s(z) + (1 - y) log(1 - s(z))]
     return float(_scale(reduction, z.size, _samples(z), "bce_with_logits") * ell.sum())
 
 
@@ -883,17 +767,13 @@ def _class_rows(input, target, name):
     """Scores as rows (samples x classes) with the class dim last: (N, C) or (N, C, d1, ...) as torch."""
     x = np.asarray(input, dtype=float)
     if x.ndim < 2:
-        raise ValueError(
-            f"{name} expects input (N, C) or (N, C, d1, ...), got shape {x.shape}"
-        )
+        raise ValueError(f"{name} expects input (N, C) or (N, C, d1, ...), got shape {x.shape}")
     rows = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
     t = np.asarray(target)
     labels = np.issubdtype(t.dtype, np.integer)
     if labels:
         if t.shape != x.shape[:1] + x.shape[2:]:
-            raise ValueError(
-                f"{name}: integer labels must have shape {x.shape[:1] + x.shape[2:]}, got {t.shape}"
-            )
+            raise ValueError(f"{name}: integer labels must have shape {x.shape[:1] + x.shape[2:]}, got {t.shape}")
         t = t.reshape(-1)
     else:
         if t.shape != x.shape:
@@ -930,37 +810,23 @@ def _ce_parts(input, target, reduction, ignore_index, name):
     if labels:
         keep = _label_mask(t, rows.shape[1], ignore_index, name)
         picked = np.zeros(rows.shape)
-        picked[np.nonzero(keep)[0], t[keep]] = (
-            1.0  # one-hot rows, zero for ignored samples
-        )
-        count = int(
-            keep.sum()
-        )  # torch's mean divides by the number of samples not ignored
+        picked[np.nonzero(keep)[0], t[keep]] = 1.0  # one-hot rows, zero for ignored samples
+        count = int(keep.sum())  # torch's mean divides by the number of samples not ignored
     else:
         picked, count = t, rows.shape[0]
-    scale = (
-        _scale(reduction, count, x.shape[0], name)
-        if count
-        else (np.nan if reduction == "mean" else 1.0)
-    )
+    scale = _scale(reduction, count, x.shape[0], name) if count else (np.nan if reduction == "mean" else 1.0)
     return x, rows, logp, picked, scale
 
 
 def cross_entropy(input, target, reduction="mean", ignore_index=-100):
     """Cross-entropy on logits with integer labels or class-probability targets (torch.nn.CrossEntropyLoss)."""
-    _, _, logp, picked, scale = _ce_parts(
-        input, target, reduction, ignore_index, "cross_entropy"
-    )
+    _, _, logp, picked, scale = _ce_parts(input, target, reduction, ignore_index, "cross_entropy")
     return float(scale * -(picked * logp).sum())
 
 
 def cross_entropy_backward(input, target, reduction="mean", ignore_index=-100):
-    x, _, logp, picked, scale = _ce_parts(
-        input, target, reduction, ignore_index, "cross_entropy"
-    )
-    rows = (
-        np.exp(logp) * picked.sum(axis=1, keepdims=True) - picked
-    )  # softmax * sum(y) - y
+    x, _, logp, picked, scale = _ce_parts(input, target, reduction, ignore_index, "cross_entropy")
+    rows = np.exp(logp) * picked.sum(axis=1, keepdims=True) - picked  # softmax * sum(y) - y
     return _from_rows(scale * rows, x)
 
 
@@ -978,18 +844,12 @@ def nll_backward(input, target, reduction="mean", ignore_index=-100):
 def _nll_parts(input, target, reduction, ignore_index):
     x, rows, t, labels = _class_rows(input, target, "nll")
     if not labels:
-        raise ValueError(
-            "nll: target must be integer class labels (NLLLoss takes no class probabilities)"
-        )
+        raise ValueError("nll: target must be integer class labels (NLLLoss takes no class probabilities)")
     keep = _label_mask(t, rows.shape[1], ignore_index, "nll")
     picked = np.zeros(rows.shape)
     picked[np.nonzero(keep)[0], t[keep]] = 1.0
     count = int(keep.sum())
-    scale = (
-        _scale(reduction, count, x.shape[0], "nll")
-        if count
-        else (np.nan if reduction == "mean" else 1.0)
-    )
+    scale = _scale(reduction, count, x.shape[0], "nll") if count else (np.nan if reduction == "mean" else 1.0)
     return x, rows, picked, scale
 
 
@@ -1031,10 +891,7 @@ def _resolve_loss(loss, reduction):
         name = LOSS_ALIASES.get(key, key)
         if name not in LOSSES:
             choices = list(LOSSES) + [cls for cls in _TORCH_LOSSES]
-            raise ValueError(
-                f"unknown loss {loss!r}; valid: {listing(choices, 20)}."
-                + suggest(loss, choices)
-            )
+            raise ValueError(f"unknown loss {loss!r}; valid: {listing(choices, 20)}." + suggest(loss, choices))
         return name, LOSSES[name][2] if reduction is None else reduction, extra
     cls = type(loss).__name__
     if cls not in _TORCH_LOSSES:
@@ -1044,9 +901,7 @@ def _resolve_loss(loss, reduction):
     name = LOSS_ALIASES[cls.lower()]
     own = getattr(loss, "reduction", LOSSES[name][2])
     if reduction is not None and reduction != own:
-        raise ValueError(
-            f"loss {cls} has reduction={own!r} but reduction={reduction!r} was also given"
-        )
+        raise ValueError(f"loss {cls} has reduction={own!r} but reduction={reduction!r} was also given")
     for attr, default in (
         ("weight", None),
         ("pos_weight", None),
@@ -1054,9 +909,7 @@ def _resolve_loss(loss, reduction):
     ):
         value = getattr(loss, attr, default)
         if (value is not None) if default is None else (value != default):
-            raise UnsupportedError(
-                f"{cls} with {attr}={value!r} is not supported (only the default {default!r})"
-            )
+            raise UnsupportedError(f"{cls} with {attr}={value!r} is not supported (only the default {default!r})")
     if name in ("cross_entropy", "nll"):
         extra["ignore_index"] = getattr(loss, "ignore_index", -100)
     return name, own, extra
@@ -1099,22 +952,16 @@ class _Walk:
         self.masks = dict(masks or {})
         self.used: set[str] = set()
         self.grads: dict[str, np.ndarray] = {}
-        self.first_path: dict[
-            int, str
-        ] = {}  # id(module) -> where it first ran (torch: tied weights)
+        self.first_path: dict[int, str] = {}  # id(module) -> where it first ran (torch: tied weights)
 
     def param(self, module, path, attr, required):
         """The state-dict array ``path + attr``; whether it must exist follows the module's attribute."""
         key = path + attr
         declared = getattr(module, attr, _ABSENT)
         present = key in self.state
-        if (
-            declared is None or declared is False
-        ):  # the module has none (torch: bias=False)
+        if declared is None or declared is False:  # the module has none (torch: bias=False)
             if present:
-                raise ValueError(
-                    f"state dict has {key!r} but {type(module).__name__} at {_where(path)} has no {attr}"
-                )
+                raise ValueError(f"state dict has {key!r} but {type(module).__name__} at {_where(path)} has no {attr}")
             return None
         if not present:
             if required or declared is not _ABSENT:
@@ -1143,9 +990,7 @@ def _as_array(value, key):
     try:
         return np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise TypeError(
-            f"state dict entry {key!r} is not an array of numbers: {type(value).__name__}"
-        ) from None
+        raise TypeError(f"state dict entry {key!r} is not an array of numbers: {type(value).__name__}") from None
 
 
 def _where(path):
@@ -1154,14 +999,8 @@ def _where(path):
 
 def _check_shape(array, shape, key):
     if array is not None and array.shape != tuple(shape):
-        hint = (
-            " (looks transposed)"
-            if array.shape == tuple(shape)[::-1] and len(shape) == 2
-            else ""
-        )
-        raise ValueError(
-            f"state dict {key!r} has shape {array.shape}, expected {tuple(shape)}{hint}"
-        )
+        hint = " (looks transposed)" if array.shape == tuple(shape)[::-1] and len(shape) == 2 else ""
+        raise ValueError(f"state dict {key!r} has shape {array.shape}, expected {tuple(shape)}{hint}")
 
 
 def _children(module):
@@ -1182,9 +1021,7 @@ def _sequential(walk, module, path, x):
         backs.append(back)
 
     def backward(dy):
-        for back in reversed(
-            backs
-        ):  # apply the chain rule from the last layer to the first
+        for back in reversed(backs):  # apply the chain rule from the last layer to the first
             dy = back(dy)
         return dy
 
@@ -1213,9 +1050,7 @@ def _linear(walk, module, path, x):
     _check_shape(w, (out_f, in_f), path + "weight")
     _check_shape(b, (out_f,), path + "bias")
     if x.shape[-1:] != (in_f,):
-        raise ValueError(
-            f"Linear at {_where(path)} has in_features={in_f} but its input has shape {x.shape}"
-        )
+        raise ValueError(f"Linear at {_where(path)} has in_features={in_f} but its input has shape {x.shape}")
 
     def backward(dy):
         dx, grads = linear_backward(dy, x, w, b)
@@ -1253,13 +1088,9 @@ def _activation(walk, module, path, x):
         kwargs["approximate"] = getattr(module, "approximate", "none")
     elif cls in ("Softmax", "LogSoftmax"):
         dim = getattr(module, "dim", None)
-        kwargs["dim"] = (
-            (0 if x.ndim in (0, 1, 3) else 1) if dim is None else int(dim)
-        )  # torch's implicit dim
+        kwargs["dim"] = (0 if x.ndim in (0, 1, 3) else 1) if dim is None else int(dim)  # torch's implicit dim
         if not -x.ndim <= kwargs["dim"] < x.ndim:
-            raise ValueError(
-                f"{cls} at {_where(path)}: dim={dim} is out of range for an input of shape {x.shape}"
-            )
+            raise ValueError(f"{cls} at {_where(path)}: dim={dim} is out of range for an input of shape {x.shape}")
     fwd, bwd = _ACTIVATIONS[cls]
     return _elementwise(fwd, bwd, **kwargs)(walk, module, path, x)
 
@@ -1303,13 +1134,9 @@ def _dropout(walk, module, path, x):
                 f"Dropout at {_where(path)} is in training mode: give its 0/1 mask (masks={{{key!r}: array}}) "
                 "or put the model in eval mode"
             )
-        mask = np.asarray(
-            mask.detach().numpy() if hasattr(mask, "detach") else mask, dtype=float
-        )
+        mask = np.asarray(mask.detach().numpy() if hasattr(mask, "detach") else mask, dtype=float)
         if mask.shape != x.shape:
-            raise ValueError(
-                f"Dropout mask at {_where(path)} has shape {mask.shape}, the input has {x.shape}"
-            )
+            raise ValueError(f"Dropout mask at {_where(path)} has shape {mask.shape}, the input has {x.shape}")
     kwargs = {"p": p, "training": training, "mask": mask}
     return _elementwise(dropout, dropout_backward, **kwargs)(walk, module, path, x)
 
@@ -1324,9 +1151,7 @@ def _layer_norm(walk, module, path, x):
     _check_shape(w, shape, path + "weight")
     _check_shape(b, shape, path + "bias")
     if x.shape[x.ndim - len(shape) :] != shape:
-        raise ValueError(
-            f"LayerNorm at {_where(path)} normalizes over {shape} but its input has shape {x.shape}"
-        )
+        raise ValueError(f"LayerNorm at {_where(path)} normalizes over {shape} but its input has shape {x.shape}")
 
     def backward(dy):
         dx, grads = layer_norm_backward(dy, x, shape, w, b, eps)
@@ -1360,12 +1185,8 @@ def _batch_norm(walk, module, path, x):
     _check_shape(rv, (c,), path + "running_var")
     want = {"BatchNorm1d": (2, 3), "BatchNorm2d": (4,)}[cls]
     if x.ndim not in want or x.shape[1] != c:
-        layouts = {"BatchNorm1d": "(N, C) or (N, C, L)", "BatchNorm2d": "(N, C, H, W)"}[
-            cls
-        ]
-        raise ValueError(
-            f"{cls}({c}) at {_where(path)} expects input {layouts} with C = {c}, got {x.shape}"
-        )
+        layouts = {"BatchNorm1d": "(N, C) or (N, C, L)", "BatchNorm2d": "(N, C, H, W)"}[cls]
+        raise ValueError(f"{cls}({c}) at {_where(path)} expects input {layouts} with C = {c}, got {x.shape}")
 
     def backward(dy):
         dx, grads = batch_norm_backward(dy, x, rm, rv, w, b, training, eps)
@@ -1379,9 +1200,7 @@ def _conv(walk, module, path, x):
     cls = type(module).__name__
     d = int(cls[-2])
     if getattr(module, "groups", 1) != 1:
-        raise UnsupportedError(
-            f"{cls} at {_where(path)} has groups={module.groups}; only groups=1 is supported"
-        )
+        raise UnsupportedError(f"{cls} at {_where(path)} has groups={module.groups}; only groups=1 is supported")
     if getattr(module, "padding_mode", "zeros") != "zeros":
         raise UnsupportedError(
             f"{cls} at {_where(path)} has padding_mode={module.padding_mode!r}; only 'zeros' is supported"
@@ -1389,9 +1208,7 @@ def _conv(walk, module, path, x):
     w = walk.param(module, path, "weight", True)
     b = walk.param(module, path, "bias", False)
     if hasattr(module, "out_channels") and hasattr(module, "kernel_size"):
-        shape = (module.out_channels, module.in_channels) + _tuple(
-            module.kernel_size, d, "kernel_size"
-        )
+        shape = (module.out_channels, module.in_channels) + _tuple(module.kernel_size, d, "kernel_size")
         _check_shape(w, shape, path + "weight")
     kwargs = {
         "stride": getattr(module, "stride", 1),
@@ -1416,13 +1233,9 @@ def _pool(walk, module, path, x):
     cls = type(module).__name__
     d = int(cls[-2])
     if getattr(module, "ceil_mode", False):
-        raise UnsupportedError(
-            f"{cls} at {_where(path)} has ceil_mode=True; only ceil_mode=False is supported"
-        )
+        raise UnsupportedError(f"{cls} at {_where(path)} has ceil_mode=True; only ceil_mode=False is supported")
     if getattr(module, "return_indices", False):
-        raise UnsupportedError(
-            f"{cls} at {_where(path)} has return_indices=True; its output would be a tuple"
-        )
+        raise UnsupportedError(f"{cls} at {_where(path)} has return_indices=True; its output would be a tuple")
     kwargs = {
         "kernel_size": module.kernel_size,
         "stride": getattr(module, "stride", None),
@@ -1430,20 +1243,12 @@ def _pool(walk, module, path, x):
     }
     if cls.startswith("Max"):
         kwargs["dilation"] = getattr(module, "dilation", 1)
-        fwd, bwd = (
-            (max_pool1d, max_pool1d_backward)
-            if d == 1
-            else (max_pool2d, max_pool2d_backward)
-        )
+        fwd, bwd = (max_pool1d, max_pool1d_backward) if d == 1 else (max_pool2d, max_pool2d_backward)
     else:
         kwargs["count_include_pad"] = bool(getattr(module, "count_include_pad", True))
         if d == 2:
             kwargs["divisor_override"] = getattr(module, "divisor_override", None)
-        fwd, bwd = (
-            (avg_pool1d, avg_pool1d_backward)
-            if d == 1
-            else (avg_pool2d, avg_pool2d_backward)
-        )
+        fwd, bwd = (avg_pool1d, avg_pool1d_backward) if d == 1 else (avg_pool2d, avg_pool2d_backward)
     try:
         y = fwd(x, **kwargs)
     except ValueError as err:
@@ -1477,12 +1282,8 @@ def _layer(walk, module, path, x):
     cls = type(module).__name__
     run = _LAYERS.get(cls)
     if run is None:
-        raise UnsupportedError(
-            f"unsupported module {cls} at {_where(path)}; supported: {', '.join(SUPPORTED_MODULES)}"
-        )
-    if (
-        cls != "Dropout"
-    ):  # each run of a Dropout has its own mask, keyed by where it runs
+        raise UnsupportedError(f"unsupported module {cls} at {_where(path)}; supported: {', '.join(SUPPORTED_MODULES)}")
+    if cls != "Dropout":  # each run of a Dropout has its own mask, keyed by where it runs
         first = walk.first_path.setdefault(id(module), path)
         if first != path:
             # the same instance again (tied weights): torch names its parameters once, at the first
@@ -1495,9 +1296,7 @@ def _layer(walk, module, path, x):
 
 def _run(model, state_dict, X, masks):
     if not isinstance(state_dict, Mapping):
-        raise TypeError(
-            f"state_dict must be a mapping of names to arrays, got {type(state_dict).__name__}"
-        )
+        raise TypeError(f"state_dict must be a mapping of names to arrays, got {type(state_dict).__name__}")
     walk = _Walk(state_dict, masks)
     x = _as_array(X, "X")
     y, backward = _layer(walk, model, "", x)
@@ -1506,9 +1305,7 @@ def _run(model, state_dict, X, masks):
         raise ValueError(f"state dict entries not used by the model: {listing(unused)}")
     unknown = sorted(set(walk.masks) - _dropout_paths(model, ""))
     if unknown:
-        raise ValueError(
-            f"masks given for {listing(unknown)}, which are not Dropout layers of the model"
-        )
+        raise ValueError(f"masks given for {listing(unknown)}, which are not Dropout layers of the model")
     return walk, y, backward
 
 
@@ -1517,9 +1314,7 @@ def _dropout_paths(module, path):
     if cls == "Dropout":
         return {path[:-1]}
     if cls == "Sequential":
-        return set().union(
-            *[_dropout_paths(c, f"{path}{n}.") for n, c in _children(module)] or [set()]
-        )
+        return set().union(*[_dropout_paths(c, f"{path}{n}.") for n, c in _children(module)] or [set()])
     if cls == "Residual":
         return _dropout_paths(module.block, f"{path}block.")
     return set()
@@ -1544,9 +1339,7 @@ def value_and_gradient(model, state_dict, X, Y, loss="mse", reduction=None, mask
         target = target.astype(float)
     value_fn, grad_fn, _ = LOSSES[name]
     value = value_fn(y, target, reduction, **extra)
-    backward(
-        grad_fn(y, target, reduction, **extra)
-    )  # seeds the reverse pass with dL/d(output)
+    backward(grad_fn(y, target, reduction, **extra))  # seeds the reverse pass with dL/d(output)
     return value, {key: np.asarray(g, dtype=float) for key, g in walk.grads.items()}
 
 
