@@ -86,8 +86,6 @@ ACTIVATIONS = [
 @pytest.mark.parametrize("name,fwd,bwd,tfn,kw", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
 def test_activation_matches_torch_including_kinks(name, fwd, bwd, tfn, kw):
     x = np.concatenate([rng(1).normal(scale=3.0, size=40), KINKS, [2.5, 10.0, 10.000001]])
-    if name == "gelu" or name == "gelu_tanh":
-        x = x[np.abs(x) < 100]  # torch's gelu'(x) is nan far out; the oracle needs no such range
     dy = rng(2).normal(size=x.shape)
     y_t, (dx_t,) = torch_vjp(tfn, dy, x)
     close(fwd(x, **kw), y_t)
