@@ -139,3 +139,6 @@ __all__ = [
     "state_shapes",
     "value_and_gradient",
 ]
+from .conv import Conv1d, Conv2d  # noqa: E402  (issue 15)
+from .pool import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d  # noqa: E402
+__all__ += ["Conv1d", "Conv2d", "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d"]
