@@ -57,6 +57,7 @@ from .activation import (
     Tanh,
 )
 from .arith import FLOAT, MP, SYMBOLIC, Arith
+from .conv import Conv1d, Conv2d
 from .convert import from_network, network_gradient, network_state_dict
 from .dropout import Dropout
 from .engine import (
@@ -87,6 +88,7 @@ from .loss import (
 )
 from .module import Module, Residual, Sequential, ShapeError
 from .norm import BatchNorm1d, LayerNorm
+from .pool import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 
 __all__ = [
     "ACTIVATION_MODULES",
@@ -139,6 +141,4 @@ __all__ = [
     "state_shapes",
     "value_and_gradient",
 ]
-from .conv import Conv1d, Conv2d  # noqa: E402  (issue 15)
-from .pool import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d  # noqa: E402
-__all__ += ["Conv1d", "Conv2d", "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d"]
+__all__ += ["AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d"]  # issue 15

@@ -29,7 +29,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .module import Module, ShapeError
 
-__all__ = ["Conv1d", "Conv2d", "conv_out_size", "window_view", "fold_windows"]
+__all__ = ["Conv1d", "Conv2d", "conv_out_size", "fold_windows", "window_view"]
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -128,15 +128,13 @@ def _full_delta(ar, dy, k, s, p, d, in_spatial):
 
 
 def _crop(xp, p, in_spatial):
-    nd = len(p)
     if not any(p):
         return xp
     return xp[(Ellipsis,) + tuple(slice(pp, pp + n) for pp, n in zip(p, in_spatial))]
 
 
 def _tensordot(ar, a, b, axes):
-    if ar.is_object:
-        return np.tensordot(a, b, axes=axes)
+    """tensordot on FLOAT (BLAS) and on object arrays (numpy's object dot) alike."""
     return np.tensordot(a, b, axes=axes)
 
 

@@ -64,7 +64,7 @@ class _PoolNd(Module):
         return _check_input(self, in_shape, self.nd, None, self.kernel_size, self.stride, self.padding, self._dil)
 
     def out_shape(self, in_shape):
-        return (tuple(in_shape)[0],) + self._out_spatial(in_shape)
+        return tuple(in_shape)[:1] + self._out_spatial(in_shape)
 
     def _prepare(self, x):
         nd = self.nd
@@ -142,7 +142,7 @@ class _MaxPoolNd(_PoolNd):
 
     def forward(self, ar, x, params, buffers):
         self._prepare(x)
-        nd, k, s, p, d = self.nd, self.kernel_size, self.stride, self.padding, self.dilation
+        k, s, p, d = self.kernel_size, self.stride, self.padding, self.dilation
         in_spatial = x.shape[2:]
         kk = math.prod(k)
         if not ar.is_object:
