@@ -13,9 +13,12 @@ O = floor((L + 2p - d(K-1) - 1) / s) + 1:
                        with s-1 zeros inserted between its entries (stride) and d(K-1) zeros padded on
                        each side (full): D[n,f, d(K-1) + s o] = delta[n,f,o].
 
-Both backward rules are written once with a window view (numpy's sliding_window_view; a view, no copy)
-and ``tensordot`` (BLAS on FLOAT; the same call on MP/SYMBOLIC object arrays), with no Python loop over
-samples or positions.
+The forward and the kernel gradient are written once for every arithmetic: im2col (one strided copy per
+kernel offset) and one matmul (BLAS on FLOAT, numpy's object matmul on MP/SYMBOLIC).  The input delta is
+computed on MP/SYMBOLIC as the full correlation itself (a sliding-window view of the stretched delta,
+tensordot with the flipped kernel: ``input_delta_full_correlation``); on FLOAT as the same sum grouped by
+kernel offset, W^T delta folded back into the input (col2im), which skips the inserted and border zeros.
+No Python loop runs over samples or positions.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .module import Module, ShapeError
 
-__all__ = ["Conv1d", "Conv2d", "conv_out_size", "fold_windows", "window_view"]
+__all__ = ["Conv1d", "Conv2d", "conv_out_size", "fold_windows", "gather_windows", "input_delta_full_correlation",
+           "window_view"]
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -97,18 +101,32 @@ def window_view(xp: np.ndarray, k: tuple[int, ...], s: tuple[int, ...], d: tuple
     return win[(Ellipsis,) + tuple(slice(None, None, ss) for ss in s) + tuple(slice(None, None, dd) for dd in d)]
 
 
-def fold_windows(ar, cols: np.ndarray, padded_shape: tuple[int, ...], s, d) -> np.ndarray:
-    """The transpose of ``window_view``: cols (N, C, *O, *K) summed back into an array (N, C, *padded_shape)
-    (every window's entries added to the positions they were read from).  One vectorised slice-add per
-    kernel offset (K or K1 K2 of them), none per sample or position."""
-    nd = len(s)
-    k = cols.shape[-nd:]
-    o = cols.shape[-2 * nd : -nd]
-    lead = cols.shape[: -2 * nd]
-    out = ar.zeros(lead + tuple(padded_shape)) if ar.is_object else np.zeros(lead + tuple(padded_shape), cols.dtype)
-    for off in np.ndindex(*k):
-        target = tuple(slice(dd * kk, dd * kk + ss * (oo - 1) + 1, ss) for kk, ss, dd, oo in zip(off, s, d, o))
-        out[(Ellipsis,) + target] += cols[(Ellipsis,) + off]
+def offset_slices(off, s, d, o) -> tuple:
+    """The slices of a padded (.., *S) array read by kernel offset ``off`` at every output position:
+    positions s o + d off, o = 0..O-1 (one strided slice per spatial dimension)."""
+    return (Ellipsis,) + tuple(slice(dd * kk, dd * kk + ss * (oo - 1) + 1, ss) for kk, ss, dd, oo in zip(off, s, d, o))
+
+
+def gather_windows(xp: np.ndarray, k, s, d, o) -> np.ndarray:
+    """The windows of xp (..., *S) stacked by kernel offset (row-major): (prod K, ..., *O), a copy made with
+    one strided slice per kernel offset (none per sample or position)."""
+    offsets = list(np.ndindex(*k))
+    out = np.empty((len(offsets),) + xp.shape[: xp.ndim - len(k)] + tuple(o), dtype=xp.dtype)
+    for i, off in enumerate(offsets):
+        out[i] = xp[offset_slices(off, s, d, o)]
+    return out
+
+
+def fold_windows(ar, cols: np.ndarray, padded_shape: tuple[int, ...], k, s, d) -> np.ndarray:
+    """The transpose of ``gather_windows``: cols (prod K, ..., *O) added back into an array (..., *padded_shape)
+    at the places each window entry was read from.  One vectorised slice-add per kernel offset."""
+    nd = len(k)
+    o = cols.shape[-nd:]
+    lead = cols.shape[1:-nd]
+    shape = lead + tuple(padded_shape)
+    out = ar.zeros(shape) if ar.is_object else np.zeros(shape, cols.dtype)
+    for i, off in enumerate(np.ndindex(*k)):
+        out[offset_slices(off, s, d, o)] += cols[i]
     return out
 
 
@@ -133,9 +151,17 @@ def _crop(xp, p, in_spatial):
     return xp[(Ellipsis,) + tuple(slice(pp, pp + n) for pp, n in zip(p, in_spatial))]
 
 
-def _tensordot(ar, a, b, axes):
-    """tensordot on FLOAT (BLAS) and on object arrays (numpy's object dot) alike."""
-    return np.tensordot(a, b, axes=axes)
+def input_delta_full_correlation(ar, dy, w, k, s, p, d, in_spatial):
+    """dC/dx for a convolution: the FULL correlation of the stretched delta D with the FLIPPED kernel,
+    dC/dx~[n,c,i] = sum_{f,k} w[f,c,K-1-k] D[n,f,i+dk], then the padding cropped.  Used on MP/SYMBOLIC (and
+    by the tests on FLOAT); FLOAT computes the same sum as fold(W^T delta), see ``_ConvNd.forward``."""
+    nd = len(k)
+    full = _full_delta(ar, dy, k, s, p, d, in_spatial)
+    dwin = window_view(full, k, (1,) * nd, d)  # (N, F, *Lp, *K), a view
+    flipped = w[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
+    k_axes = list(range(2 + nd, 2 + 2 * nd))
+    dxp = np.tensordot(dwin, flipped, axes=([1] + k_axes, [0] + list(range(2, 2 + nd))))  # (N, *Lp, C)
+    return _crop(np.moveaxis(dxp, -1, 1), p, in_spatial)
 
 
 # ----------------------------------------------------------------------------- the layer kinds
@@ -218,36 +244,39 @@ class _ConvNd(Module):
         nd, k, s, p, d = self.nd, self.kernel_size, self.stride, self.padding, self.dilation
         if x.ndim != nd + 2:
             raise ShapeError(f"{self!r} needs inputs {'(N, C, L)' if nd == 1 else '(N, C, H, W)'}, got {x.shape}")
-        in_spatial = x.shape[2:]
-        self._out_spatial(x.shape[1:])
+        n, c, in_spatial = x.shape[0], self.in_channels, x.shape[2:]
+        o = self._out_spatial(x.shape[1:])
+        f, kk = self.out_channels, math.prod(k)
         w = params["weight"]
+        # im2col: cols[k, c, n, o] = x~[n, c, s o + d k] (one strided copy per kernel offset)
         xp = pad_spatial(ar, x, p, p)
-        win = window_view(xp, k, s, d)  # (N, C, *O, *K), a view
-        sp_axes = list(range(2, 2 + nd))
-        k_axes = list(range(2 + nd, 2 + 2 * nd))
-        # z[n, o..., f] = sum_{c, k} x~[n, c, s o + d k] w[f, c, k]
-        z = _tensordot(ar, win, w, axes=([1] + k_axes, [1] + list(range(2, 2 + nd))))
+        cols = gather_windows(np.moveaxis(xp, 1, 0), k, s, d, o).reshape(kk * c, -1)  # (K C, N O)
+        wmat = w.reshape(f, c, kk).transpose(0, 2, 1).reshape(f, kk * c)  # wmat[f, (k, c)] = w[f, c, k]
+        # z[f, n, o] = sum_{c, k} w[f, c, k] x~[n, c, s o + d k] (+ b[f])
+        z = ar.matmul(wmat, cols).reshape((f, n) + o)
         if self.bias:
-            z = z + params["bias"]
-        y = np.moveaxis(z, -1, 1)
+            z = z + params["bias"].reshape((f, 1) + (1,) * nd)
+        y = np.moveaxis(z, 0, 1)
         if not ar.is_object:
             y = np.ascontiguousarray(y)
 
         def backprop(dy):
-            # kernel gradient: the correlation of the (padded) input with the delta
-            gw = _tensordot(ar, dy, win, axes=([0] + sp_axes, [0] + sp_axes))  # (F, C, *K)
+            dyt = np.moveaxis(dy, 1, 0).reshape(f, -1)  # (F, N O)
+            # kernel gradient: the correlation of the (padded) input with the delta,
+            # dC/dw[f, c, k] = sum_{n, o} delta[n, f, o] x~[n, c, s o + d k]
+            gw = ar.matmul(dyt, cols.T).reshape(f, kk, c).transpose(0, 2, 1).reshape(w.shape)
             grads = {"weight": gw}
             if self.bias:
-                grads["bias"] = ar.sum(dy, axis=tuple([0] + sp_axes))
-            # input delta: the full correlation of the delta with the flipped kernel, padding cropped
-            full = _full_delta(ar, dy, k, s, p, d, in_spatial)
-            dwin = window_view(full, k, (1,) * nd, d)  # (N, F, *Lp, *K)
-            flipped = w[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
-            dxp = _tensordot(ar, dwin, flipped, axes=([1] + k_axes, [0] + list(range(2, 2 + nd))))  # (N, *Lp, C)
-            dxp = np.moveaxis(dxp, -1, 1)
-            dx = _crop(dxp, p, in_spatial)
-            if not ar.is_object:
-                dx = np.ascontiguousarray(dx)
+                grads["bias"] = ar.sum(dyt, axis=1)
+            if ar.is_object:
+                # the full correlation of the delta with the flipped kernel, written as such
+                dx = input_delta_full_correlation(ar, dy, w, k, s, p, d, in_spatial)
+            else:
+                # FLOAT: the same sum, grouped by kernel offset: W^T delta folded back (col2im); it skips the
+                # s-1 inserted zeros and the full border, which the full correlation would multiply out
+                dcols = (wmat.T @ dyt).reshape((kk, c, n) + o)
+                dxp = fold_windows(ar, dcols, xp.shape[2:], k, s, d)  # (C, N, *padded)
+                dx = np.ascontiguousarray(np.moveaxis(_crop(dxp, p, in_spatial), 0, 1))
             return dx, grads
 
         return y, backprop

@@ -16,8 +16,8 @@ is ``Max(...)`` and the derivative routes delta through ``Piecewise`` conditions
 (x_k > every earlier entry and x_k >= every later one).  MaxPool's padding never wins: padded places are
 -inf (FLOAT), below every entry (MP, exact numbers) or excluded from the window (symbols), as in torch.
 
-Both backward rules add the windows' contributions back with ``fold_windows`` (the transpose of the window
-view: one vectorised slice-add per kernel offset, none per sample or position).
+Both gather the windows with ``gather_windows`` and add the contributions back with ``fold_windows`` (its
+transpose: one vectorised slice-add per kernel offset, none per sample or position).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .conv import _check_input, _crop, _tuple, fold_windows, pad_spatial, window_view
+from .conv import _check_input, _crop, _tuple, fold_windows, gather_windows, pad_spatial
 from .module import Module, ShapeError
 
 __all__ = ["AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d"]
@@ -96,30 +96,28 @@ def _inside(in_spatial, p):
 # ----------------------------------------------------------------------------- MaxPool
 
 
-def _first_max_numeric(ar, flat):
-    """One-hot (bool) of the first maximum along the last axis; TypeError if an entry cannot be compared."""
-    idx = np.argmax(flat, axis=-1)
-    mask = np.zeros(flat.shape, dtype=bool)
-    np.put_along_axis(mask, idx[..., None], True, axis=-1)
-    return mask, np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
+def _first_max_numeric(flat):
+    """flat (K, ...) the windows stacked by kernel offset: (the index of each window's FIRST maximum in
+    row-major order, the maxima).  TypeError if two entries cannot be compared (symbols)."""
+    idx = np.argmax(flat, axis=0)  # numpy's argmax returns the first maximum
+    return idx, np.take_along_axis(flat, idx[None], axis=0)[0]
 
 
 def _first_max_symbolic(flat, valid):
-    """(mask of Piecewise conditions, Max(...) outputs) for windows of SymPy expressions; ``valid`` marks the
-    entries that are not padding (same trailing shape as flat)."""
+    """flat (K, ...) windows of SymPy expressions, valid (K, ...) False on padding: (mask of Piecewise
+    conditions "entry k is the window's first maximum", Max(...) outputs)."""
     import sympy as sp
 
-    lead = flat.shape[:-1]
-    mask = np.empty(flat.shape, dtype=object)
+    lead = flat.shape[1:]
+    mask = np.full(flat.shape, sp.false, dtype=object)
     out = np.empty(lead, dtype=object)
     valid = np.broadcast_to(valid, flat.shape)
     for idx in np.ndindex(*lead):
-        entries = [(k, e) for k, e in enumerate(flat[idx]) if valid[idx + (k,)]]
+        entries = [(k, flat[(k,) + idx]) for k in range(flat.shape[0]) if valid[(k,) + idx]]
         out[idx] = sp.Max(*(e for _, e in entries))
-        mask[idx] = np.full(flat.shape[-1], sp.false, dtype=object)
         for pos, (k, e) in enumerate(entries):
-            conds = [e > f for _, f in entries[:pos]] + [e >= f for _, f in entries[pos + 1:]]
-            mask[idx + (k,)] = sp.And(*conds)
+            conds = [e > g for _, g in entries[:pos]] + [e >= g for _, g in entries[pos + 1:]]
+            mask[(k,) + idx] = sp.And(*conds)
     return mask, out
 
 
@@ -144,30 +142,28 @@ class _MaxPoolNd(_PoolNd):
         self._prepare(x)
         k, s, p, d = self.kernel_size, self.stride, self.padding, self.dilation
         in_spatial = x.shape[2:]
-        kk = math.prod(k)
+        o = self._out_spatial(x.shape[1:])
+        mask = None
         if not ar.is_object:
             xp = pad_spatial(ar, x, p, p, value=-np.inf)
-            flat = window_view(xp, k, s, d).reshape(xp.shape[:2] + self._out_spatial(x.shape[1:]) + (kk,))
-            mask, y = _first_max_numeric(ar, flat)
+            idx, y = _first_max_numeric(gather_windows(xp, k, s, d, o))
         else:
             try:  # numbers (MP, or SYMBOLIC with numeric entries): exact comparisons, padding below them all
                 low = np.min(x) - 1 if x.size else ar.const(0)
                 bool(low < low + 1)
                 xp = pad_spatial(ar, x, p, p, value=low)
-                flat = window_view(xp, k, s, d).reshape(xp.shape[:2] + self._out_spatial(x.shape[1:]) + (kk,))
-                mask, y = _first_max_numeric(ar, flat)
+                idx, y = _first_max_numeric(gather_windows(xp, k, s, d, o))
             except TypeError:  # symbols: Max(...) and Piecewise conditions, padding excluded
                 xp = pad_spatial(ar, x, p, p)
-                flat = window_view(xp, k, s, d).reshape(xp.shape[:2] + self._out_spatial(x.shape[1:]) + (kk,))
-                valid = window_view(_inside(in_spatial, p), k, s, d).reshape((1, 1) + flat.shape[2:])
-                mask, y = _first_max_symbolic(flat, valid)
+                valid = gather_windows(_inside(in_spatial, p), k, s, d, o)
+                mask, y = _first_max_symbolic(gather_windows(xp, k, s, d, o), valid)
+        if mask is None:
+            mask = idx[None] == np.arange(math.prod(k)).reshape((-1,) + (1,) * idx.ndim)
         padded_shape = xp.shape[2:]
-        window_shape = flat.shape[:-1] + k
 
         def backprop(dy):
-            cols = ar.where(mask, dy[..., None], ar.const(0)).reshape(window_shape)
-            dxp = fold_windows(ar, cols, padded_shape, s, d)
-            return _crop(dxp, p, in_spatial), {}
+            cols = ar.where(mask, dy[None], ar.const(0))  # delta routed to each window's first maximum
+            return _crop(fold_windows(ar, cols, padded_shape, k, s, d), p, in_spatial), {}
 
         return y, backprop
 
@@ -227,27 +223,27 @@ class _AvgPoolNd(_PoolNd):
         if self.count_include_pad or not any(self.padding):
             return math.prod(self.kernel_size)
         inside = _inside(in_spatial, self.padding).astype(np.int64)
-        return window_view(inside, self.kernel_size, self.stride, self._dil).sum(
-            axis=tuple(range(-self.nd, 0)))[0, 0]
+        o = self._out_spatial((1,) + tuple(in_spatial))
+        return gather_windows(inside, self.kernel_size, self.stride, self._dil, o).sum(axis=0)[0, 0]
 
     def forward(self, ar, x, params, buffers):
         self._prepare(x)
-        nd, k, s, p = self.nd, self.kernel_size, self.stride, self.padding
+        k, s, p = self.kernel_size, self.stride, self.padding
         in_spatial = x.shape[2:]
+        o = self._out_spatial(x.shape[1:])
         xp = pad_spatial(ar, x, p, p)
-        win = window_view(xp, k, s, self._dil)
         div = self._divisor(in_spatial)
         if ar.is_object:
             inv = ar.const(1) / ar.asarray(div) if not isinstance(div, int) else ar.const(1) / ar.const(div)
         else:
             inv = 1.0 / np.asarray(div, dtype=np.float64)
-        y = ar.sum(win, axis=tuple(range(-nd, 0))) * inv
+        y = ar.sum(gather_windows(xp, k, s, self._dil, o), axis=0) * inv
         padded_shape = xp.shape[2:]
 
         def backprop(dy):
             g = dy * inv
-            cols = np.broadcast_to(g[(Ellipsis,) + (None,) * nd], g.shape + k)
-            return _crop(fold_windows(ar, cols, padded_shape, s, self._dil), p, in_spatial), {}
+            cols = np.broadcast_to(g[None], (math.prod(k),) + g.shape)  # each window entry gets delta / D
+            return _crop(fold_windows(ar, cols, padded_shape, k, s, self._dil), p, in_spatial), {}
 
         return y, backprop
 
