@@ -146,7 +146,14 @@ class _MaxPoolNd(_PoolNd):
         mask = None
         if not ar.is_object:
             xp = pad_spatial(ar, x, p, p, value=-np.inf)
-            idx, y = _first_max_numeric(gather_windows(xp, k, s, d, o))
+            flat = gather_windows(xp, k, s, d, o)
+            y = np.max(flat, axis=0)
+            # the first maximum in row-major window order: equal to the max and no earlier entry was
+            mask = np.empty(flat.shape, dtype=bool)
+            taken = np.zeros(y.shape, dtype=bool)
+            for i in range(flat.shape[0]):
+                np.logical_and(flat[i] == y, ~taken, out=mask[i])
+                taken |= mask[i]
         else:
             try:  # numbers (MP, or SYMBOLIC with numeric entries): exact comparisons, padding below them all
                 low = np.min(x) - 1 if x.size else ar.const(0)
