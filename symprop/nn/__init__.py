@@ -62,6 +62,7 @@ from .activation import (
     Tanh,
 )
 from .arith import FLOAT, MP, SYMBOLIC, Arith
+from .conv import Conv1d, Conv2d
 from .convert import from_network, network_gradient, network_state_dict
 from .dropout import Dropout
 from .engine import (
@@ -92,6 +93,7 @@ from .loss import (
 )
 from .module import Module, Residual, Sequential, ShapeError
 from .norm import BatchNorm1d, LayerNorm
+from .pool import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .prove import KindProof, NNProofReport, prove
 
 __all__ = [
@@ -148,3 +150,4 @@ __all__ = [
     "state_shapes",
     "value_and_gradient",
 ]
+__all__ += ["AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d"]  # issue 15
