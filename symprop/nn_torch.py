@@ -5,8 +5,9 @@
 
 Modules: ``Linear`` (bias or not), ``ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, SiLU, GELU`` (both
 ``approximate``), ``Identity, Softmax(dim)``, ``LayerNorm`` (affine or not), ``BatchNorm1d`` (training mode:
-batch statistics; eval mode: its running statistics), ``Dropout`` (eval mode; in training mode the mask the
-forward pass drew is read back from its output), ``Flatten``, nested ``Sequential``; a module whose class is
+batch statistics; eval mode: its running statistics), ``Dropout`` (eval mode; in training mode, in
+``verify_torch``, the mask the forward pass drew is replayed from torch's random state and checked against its
+output), ``Flatten``, nested ``Sequential``; a module whose class is
 named ``Residual`` with one child ``block`` is read as symprop's ``Residual`` (y = x + block(x)), and
 ``verify_torch`` compares every module's forward with symprop's reading before it trusts the gradients.
 Losses: ``MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss`` with their
@@ -148,25 +149,38 @@ def from_torch_model(module: Any, loss: Any = "mse", l2: Any = 0,
 
 
 def _dropout_hooks(module: Any, record: dict) -> list:
+    """Record, in call order, the input and output of every training-mode Dropout."""
     T = _torch().nn
     hooks = []
     for name, child in module.named_modules():
         if isinstance(child, T.Dropout) and child.training and child.p > 0:
             def hook(m, inp, out, name=name):
-                record[name] = (inp[0].detach(), out.detach())
+                if name in record:
+                    raise UnsupportedError(f"{_where(name)}: a Dropout called twice in one forward pass is not supported")
+                record[name] = (inp[0].detach(), out.detach(), float(m.p))
             hooks.append(child.register_forward_hook(hook))
     return hooks
 
 
-def _masks(record: dict) -> dict[str, np.ndarray]:
+def _masks(record: dict, rng_state: Any) -> dict[str, np.ndarray]:
+    """The masks the training-mode Dropouts drew: replayed from the random state before the forward pass (the
+    Dropouts are the only modules that draw), and checked against every output entry whose input is not 0."""
+    if not record:
+        return {}
+    torch = _torch()
+    F = torch.nn.functional
     out = {}
-    for name, (inp, res) in record.items():
-        x = inp.cpu().double().numpy()
-        y = res.cpu().double().numpy()
-        if np.any(x == 0):
-            raise UnsupportedError(f"{_where(name)}: Dropout in training mode got an input entry exactly 0, so the "
-                                   "mask it drew cannot be read back; call module.eval() or give symprop.nn.Dropout a mask")
-        out[name] = (y != 0).astype(np.int64)
+    with torch.random.fork_rng(devices=[]):
+        torch.set_rng_state(rng_state)
+        for name, (inp, res, p) in record.items():  # dicts keep the call order
+            mask = (F.dropout(torch.ones_like(inp), p, training=True) != 0).cpu().numpy()
+            x, y = inp.cpu().numpy(), res.cpu().numpy()
+            seen = x != 0
+            if not np.array_equal(mask[seen], (y != 0)[seen]):
+                raise UnsupportedError(f"{_where(name)}: the Dropout mask could not be read back from torch's random "
+                                       "state (another module draws random numbers?); call module.eval() or give "
+                                       "symprop.nn.Dropout a mask")
+            out[name] = mask.astype(np.int64)
     return out
 
 
@@ -208,6 +222,7 @@ def verify_torch_model(module: Any, X: Any, Y: Any, loss: Any = "mse", *, l2: An
         Yt = Yt.to(device=device, dtype=dtype)
     record: dict = {}
     hooks = _dropout_hooks(module, record)
+    rng_state = torch.get_rng_state()
     for p in params.values():
         p.grad = None
     try:
@@ -217,7 +232,7 @@ def verify_torch_model(module: Any, X: Any, Y: Any, loss: Any = "mse", *, l2: An
             h.remove()
     try:
         torch_fn = loss if isinstance(loss, T.Module) else None
-        masks = _masks(record)
+        masks = _masks(record, rng_state)
         model = torch_module(module, masks)
         X64 = Xt.detach().cpu().double().numpy()
         Y_np = Yt.detach().cpu().numpy()
