@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,9 +135,9 @@ class ModelGradientReport(GradientReport):
 
     def failure_message(self, limit: int = 10) -> str:
         lines = [
-            "Gradients not equal to the exact gradient to tolerance "
+            ("Gradients not equal to the exact gradient to tolerance "
             f"rtol={self.rtol:g}, atol={self.atol:g} (+ {self.cond:g}*eps*magnitude per entry, "
-            f"dtype {self.dtype}, oracle {self.oracle})",
+            f"dtype {self.dtype}, oracle {self.oracle})"),
             f"model: {self.network!r}; loss {self.loss!r}" + (f"; {self.label}" if self.label else ""),
         ]
         lines += [f"note: {n}" for n in self.notes] + [f"problem: {p}" for p in self.problems]
@@ -344,7 +344,7 @@ def verify_model(candidate: Any, model: Module, values: Any, X: Any, Y: Any, rto
         where = f"the candidate {getattr(candidate, '__name__', type(candidate).__name__)}()"
         try:
             result = candidate(*args)
-        except Exception as exc:  # the candidate's own bug: reported, not raised
+        except Exception as exc:  # noqa: BLE001 - the candidate's own bug: reported, not raised
             crash = f"{where} raised {type(exc).__name__}: {exc}"
             result = {}
             problems.append(crash)

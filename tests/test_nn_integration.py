@@ -214,7 +214,7 @@ def test_l2_penalty_matches_torch():
 
 
 def test_from_torch_maps_modules_arguments_modes_and_state_dict():
-    module, loss, X, Y = _case("residual_nested")
+    module, loss, X, _Y = _case("residual_nested")
     (model, ours, l2), values = symprop.from_torch(module, loss)
     assert repr(model[1]) .startswith("Residual(") and model[1].block[0] == nn.LayerNorm(4, elementwise_affine=False)
     assert model[1].block[2] == nn.ELU(0.7) and model[3] == nn.Linear(3, 2, bias=False)
