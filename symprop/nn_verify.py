@@ -62,6 +62,11 @@ def _np(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+def one_line(model: Module) -> str:
+    """The model's torch-style repr on one line."""
+    return " ".join(repr(model).split()).replace("( ", "(").replace(" )", ")")
+
+
 def entry_names(name: str, shape: tuple) -> list[str]:
     """Row names of one tensor's entries: "0.weight[1,2]" (a 0-d tensor: its name)."""
     if not shape:
@@ -88,7 +93,7 @@ class ModelGradientReport(GradientReport):
 
     def header(self) -> str:
         what = f" ({self.label})" if self.label else ""
-        return (f"gradient check{what} of {self.network!r} with {self.loss!r}: rtol={self.rtol:g}, atol={self.atol:g}, "
+        return (f"gradient check{what} of {one_line(self.network)} with {self.loss!r}: rtol={self.rtol:g}, atol={self.atol:g}, "
                 f"plus {self.cond:g}*eps*magnitude per entry; dtype {self.dtype}; oracle {self.oracle}")
 
     def _tensor_of(self, row: Row) -> str:
@@ -138,7 +143,7 @@ class ModelGradientReport(GradientReport):
             ("Gradients not equal to the exact gradient to tolerance "
             f"rtol={self.rtol:g}, atol={self.atol:g} (+ {self.cond:g}*eps*magnitude per entry, "
             f"dtype {self.dtype}, oracle {self.oracle})"),
-            f"model: {self.network!r}; loss {self.loss!r}" + (f"; {self.label}" if self.label else ""),
+            f"model: {one_line(self.network)}; loss {self.loss!r}" + (f"; {self.label}" if self.label else ""),
         ]
         lines += [f"note: {n}" for n in self.notes] + [f"problem: {p}" for p in self.problems]
         bad = self.failures
@@ -157,7 +162,7 @@ class ModelGradientReport(GradientReport):
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<ModelGradientReport {self.summary()} for {self.network!r}>"
+        return f"<ModelGradientReport {self.summary()} for {one_line(self.network)}>"
 
     def to_dict(self) -> dict:
         out = super().to_dict()
