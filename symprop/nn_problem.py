@@ -107,7 +107,7 @@ def _fields(cls: type) -> tuple[str, ...]:
         return ("layers", "training")
     if cls is nn.Residual:
         return ("layers", "training")
-    return tuple(f.name for f in dataclasses.fields(cls))
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "training") + ("training",)
 
 
 def layers_from_tables(tables: Any, fail, where: str = "layers") -> list[nn.Module]:
