@@ -114,7 +114,7 @@ def descend_model(model: nn.Module, values: Any, X: Any, Y: Any, train: Any = No
     Y = Y if Y.dtype.kind in "iu" else Y.astype(np.float64)
     in_shape = X.shape[1:]
     shapes, _ = nn.state_shapes(model, in_shape)
-    params, buffers = _arrays(model, values, in_shape, nn.FLOAT)  # validates the state dict
+    params, _ = _arrays(model, values, in_shape, nn.FLOAT)  # validates the state dict
     names = _train_entries(shapes, train)
     sizes = [int(np.prod(s)) for s in shapes.values()]
     theta = np.concatenate([np.asarray(params[k], dtype=np.float64).ravel() for k in shapes]) if sizes else np.zeros(0)
