@@ -251,6 +251,12 @@ def load(args: argparse.Namespace):
     return load_problem(args.file, allow_outside_data=args.allow_outside_data)
 
 
+def _nn_problem(problem) -> bool:
+    from .nn_problem import is_nn_problem
+
+    return is_nn_problem(problem)
+
+
 def check_param(net, name: str, option: str) -> str:
     if name not in net.param_names:
         raise UsageError(
@@ -324,6 +330,10 @@ def run_show(args: argparse.Namespace) -> int:
     from .display import format_number, pretty, table
 
     problem = load(args)
+    if _nn_problem(problem):  # a [[layers]] file (symprop/nn_problem.py)
+        from . import nn_problem
+
+        return nn_problem.run_show(args, problem)
     net = problem.network
     n = problem.X.shape[0]
     if not args.no_closed_form:
@@ -382,6 +392,10 @@ def run_derive(args: argparse.Namespace) -> int:
 
     check_output(args.output)
     problem = load(args)
+    if _nn_problem(problem):  # a [[layers]] file (symprop/nn_problem.py)
+        from . import nn_problem
+
+        return nn_problem.run_unsupported("derive")
     param = args.param or problem.param
     if param is None and problem.train is not None and len(problem.train) == 1:
         param = problem.train[0]
@@ -440,6 +454,10 @@ def run_grad(args: argparse.Namespace) -> int:
     from .display import format_number, gradient_table, table
 
     problem = load(args)
+    if _nn_problem(problem):  # a [[layers]] file (symprop/nn_problem.py)
+        from . import nn_problem
+
+        return nn_problem.run_grad(args, problem)
     net = problem.network
     n = problem.X.shape[0]
     budget.check(budget.numeric(net, n), [f"fewer samples (the file has {n})"])
@@ -629,6 +647,10 @@ def run_descend(args: argparse.Namespace) -> int:
     from . import budget
 
     problem = load(args)
+    if _nn_problem(problem):  # a [[layers]] file (symprop/nn_problem.py)
+        from . import nn_problem
+
+        return nn_problem.run_descend(args, problem)
     net = problem.network
     train = train_params(net, problem, args.train)
     lr = _finite(_positive(args.lr, "--lr"), "--lr") or problem.lr
@@ -691,6 +713,10 @@ def run_plot(args: argparse.Namespace) -> int:
     from . import budget
 
     problem = load(args)
+    if _nn_problem(problem):  # a [[layers]] file (symprop/nn_problem.py)
+        from . import nn_problem
+
+        return nn_problem.run_unsupported("plot")
     net = problem.network
     path = _check_figure_path(args.output, "-o")
     plotting = optional_module("plotting", "plot")
@@ -823,6 +849,10 @@ def guarded(func: Callable[..., Any], spec: str) -> Callable[..., Any]:
 
 def run_verify(args: argparse.Namespace) -> int:
     problem = load(args)
+    if _nn_problem(problem):  # a [[layers]] file (symprop/nn_problem.py)
+        from . import nn_problem
+
+        return nn_problem.run_verify(args, problem)
     func = import_function(args.function)
     verify_module = optional_module("verification", "verify")
     from .layout import Layout

@@ -415,6 +415,8 @@ def descend(
     history: int = HISTORY,
     time_limit: float | None = None,
     progress: bool = False,
+    loss: Any = None,
+    l2: Any = None,
 ) -> Trace:
     """Gradient descent ``p <- p - lr * dL/dp`` on the ``train`` parameters; the others stay as given.
 
@@ -436,7 +438,19 @@ def descend(
     a longer run is thinned (``trace.n_steps`` counts every update). Without ``tol`` the whole run
     of ``max_steps`` updates is certain, so its cost is checked against the work budget
     (``symprop.budget``) first. ``progress`` draws a progress bar on a terminal.
+
+    A symprop.nn model (with ``loss=`` and ``l2=``; values a state dict) runs ``nn_descent.descend_model``.
     """
+    from .nn.module import Module
+
+    if isinstance(net, Module):
+        from .nn_descent import descend_model
+
+        return descend_model(net, values, X, Y, train, lr, tol, max_steps, loss="mse" if loss is None else loss,
+                             l2=l2 or 0, blowup=blowup, rise=rise, history=history, time_limit=time_limit,
+                             progress=progress)
+    if loss is not None or l2 is not None:
+        raise TypeError("loss= and l2= are for symprop.nn models; a Network carries its own (Network(..., loss=, l2=))")
     check_network(net)
     _check_order(net, values, X, Y)
     names = train_names(net, train)

@@ -140,6 +140,10 @@ def problem_from_dict(raw: dict[str, Any], source: Path | None = None, *, allow_
     def fail(msg: str) -> ProblemError:
         return ProblemError(printable(f"{where}: {msg}"))  # keys and values are echoed: no raw escape sequences
 
+    if "layers" in raw:  # a symprop.nn model: [[layers]] tables with torch's names (symprop/nn_problem.py)
+        from .nn_problem import nn_problem_from_dict
+
+        return nn_problem_from_dict(raw, source, fail)
     for key in raw:
         if key not in TOP_LEVEL:
             raise fail(f"unknown key '{key}'; valid top-level keys: {listing(TOP_LEVEL)}." + suggest(key, TOP_LEVEL))

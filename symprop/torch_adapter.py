@@ -233,14 +233,34 @@ def _network(parsed: _Parsed, spec: _Loss, l2: Any = 0) -> Network:
                                           reduction=spec.reduction, l2=l2, tie=tie)
 
 
+def _use_nn(module: Any, loss: Any, equivalents: Mapping | None, nn: bool | None) -> bool:
+    """True when the symprop.nn path (symprop/nn_torch.py) handles the module: forced (nn=True), or a module or
+    loss the Network path does not support (nn=None); plain Linear + activation stacks keep the Network path."""
+    if nn is not None or equivalents:
+        return bool(nn)
+    try:
+        _network(_parse_module(module, {}), _loss(loss))
+    except UnsupportedError:
+        return True
+    return False
+
+
 def from_torch(module: Any, loss: Any = "mse", equivalents: Mapping | None = None,
-               l2: Any = 0) -> tuple[Network, tuple[list, list]]:
+               l2: Any = 0, *, nn: bool | None = None) -> tuple[Any, Any]:
     """(Network, values) of a ``torch.nn.Sequential`` of Linear and activation modules with ``loss``.
+
+    Any other module symprop.nn supports (LayerNorm, BatchNorm1d, GELU, Dropout, Flatten, nested Sequential,
+    Linear without bias, L1Loss/NLLLoss, ...) gives ``(ModelLoss(model, loss, l2), state dict)`` instead
+    (symprop.nn_torch.from_torch_model); ``nn=True`` forces that form for every module, ``nn=False`` the Network.
 
     ``values`` is ``(weights, biases)``: float64 copies of every Linear's weight (n_out, n_in) and bias.
     ``l2`` adds lam * sum(W**2) over every Linear's weight entries (as ``Network(l2=)``); a torch Parameter
     shared by several Linear modules becomes tied parameters (``Network(tie=)``), one per entry.
     """
+    if _use_nn(module, loss, equivalents, nn):
+        from .nn_torch import from_torch_model
+
+        return from_torch_model(module, loss, l2)
     equivalents = dict(equivalents or {})
     parsed = _parse_module(module, equivalents)
     net = _network(parsed, _loss(loss), l2)
@@ -316,7 +336,7 @@ def _torch_loss(spec: _Loss, net: Network) -> Any:
 
 def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents: Mapping | None = None,
                  l2: Any = 0, rtol: float | None = None, atol: float | None = None, oracle: str = "auto",
-                 label: str = "") -> Any:
+                 label: str = "", nn: bool | None = None) -> Any:
     """Run the module's own forward and ``backward()`` on (X, Y) and check every ``.grad`` exactly.
 
     Returns a GradientReport whose rows are named as the state dict names the parameters, with an
@@ -324,7 +344,13 @@ def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents:
     that is backpropagated is ``loss + l2 * sum(W**2)`` over every Linear's weight (each use of a shared one).
     A Parameter shared by several Linear modules is checked once, as a tied parameter (its ``.grad`` is
     the sum over its uses).
+    Every other module symprop.nn supports (see ``from_torch``; ``nn=True`` forces it) is checked by
+    symprop.nn_torch.verify_torch_model: rows "0.weight[1,2]", blame per layer.
     """
+    if _use_nn(module, loss, equivalents, nn):
+        from .nn_torch import verify_torch_model
+
+        return verify_torch_model(module, X, Y, loss, l2=l2, rtol=rtol, atol=atol, oracle=oracle, label=label)
     torch = _torch()
     from .verification import verify
 

@@ -593,6 +593,8 @@ def verify(
     oracle: str = "auto",
     label: str = "",
     layout: Any = None,
+    loss: Any = None,
+    l2: Any = None,
 ) -> GradientReport:
     """Compare a candidate gradient with the exact gradient of ``net`` at ``values`` on (X, Y).
 
@@ -608,7 +610,18 @@ def verify(
     from the same exact derivatives; its own rounding is added to the tolerance) or "auto" (exact up to
     parameters x samples = ``EXACT_BUDGET`` = 10^6, then compiled, with a note in the report).
     A failing report has ``diagnoses``: the likely mistakes, best first (symprop.diagnoses).
+    A symprop.nn model (``Sequential(...)``) instead of a Network is checked by ``symprop.nn_verify.verify_model``
+    (its ``loss=`` and ``l2=``; the candidate a state dict of gradients).
     """
+    nn_model = _nn_dispatch(candidate, net, values, X, Y)
+    if nn_model is not None:
+        from .nn_verify import verify_model
+
+        candidate, net, values, X, Y = nn_model
+        return verify_model(candidate, net, values, X, Y, rtol=rtol, atol=atol, dtype=dtype, oracle=oracle,
+                            label=label, layout=layout, loss="mse" if loss is None else loss, l2=l2 or 0)
+    if loss is not None or l2 is not None:
+        raise TypeError("loss= and l2= are for symprop.nn models; a Network carries its own (Network(..., loss=, l2=))")
     if not isinstance(net, Network):
         raise TypeError(f"net must be a symprop.Network, got {type(net).__name__}")
     layout = Layout.parse(layout)
@@ -640,6 +653,18 @@ def verify(
 
         report.diagnoses = diagnose(net, weights, biases, X, Y, rows, eps, flags)
     return report
+
+
+def _nn_dispatch(candidate: Any, net: Any, values: Any, X: Any, Y: Any) -> tuple | None:
+    """(candidate, model, values, X, Y) when the model is a symprop.nn module, else None; also accepts the
+    order verify(model, values, X, Y, candidate)."""
+    from .nn.module import Module
+
+    if isinstance(net, Module):
+        return candidate, net, values, X, Y
+    if isinstance(candidate, Module) and not isinstance(net, Network):
+        return Y, candidate, net, values, X
+    return None
 
 
 def _nonneg(x: Any, what: str) -> float:
@@ -676,11 +701,13 @@ def assert_gradients_match(
     oracle: str = "auto",
     label: str = "",
     layout: Any = None,
+    loss: Any = None,
+    l2: Any = None,
 ) -> GradientReport:
     """Like ``verify`` but raise AssertionError (assert_allclose-style message) unless all match."""
     __tracebackhide__ = True
     report = verify(candidate, net, values, X, Y, rtol=rtol, atol=atol, dtype=dtype, oracle=oracle, label=label,
-                    layout=layout)
+                    layout=layout, loss=loss, l2=l2)
     if not report.ok:
         raise AssertionError(report.failure_message())
     return report

@@ -119,16 +119,22 @@ def test_from_torch_gives_the_network_and_values():
 
 
 def test_unsupported_modules_and_losses_say_what_is_supported():
-    with pytest.raises(UnsupportedError, match=r"module '1': GELU is not supported; supported modules: Linear, ReLU"):
-        symprop.from_torch(nn.Sequential(nn.Linear(2, 2), nn.GELU(), nn.Linear(2, 1)))
+    # GELU, Linear(bias=False), L1Loss and Softmax before CrossEntropyLoss (what torch computes) are symprop.nn
+    # models now (issue 14): from_torch gives (ModelLoss, state dict) for them, see tests/test_nn_integration.py
+    with pytest.raises(UnsupportedError, match=r"module '1': Conv1d is not supported; supported modules: Linear, ReLU"):
+        symprop.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Conv1d(1, 1, 1), nn.Linear(2, 1)))
     with pytest.raises(UnsupportedError, match="CrossEntropyLoss takes logits"):
-        symprop.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Softmax(dim=1)), loss=nn.CrossEntropyLoss())
+        symprop.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Softmax(dim=1)), loss=nn.CrossEntropyLoss(), nn=False)
     with pytest.raises(UnsupportedError, match="bias=False"):
-        symprop.from_torch(nn.Sequential(nn.Linear(2, 2, bias=False)))
+        symprop.from_torch(nn.Sequential(nn.Linear(2, 2, bias=False)), nn=False)
     with pytest.raises(UnsupportedError, match="reduction='none'"):
         symprop.from_torch(nn.Sequential(nn.Linear(2, 2)), loss=nn.MSELoss(reduction="none"))
     with pytest.raises(UnsupportedError, match="L1Loss is not supported"):
-        symprop.from_torch(nn.Sequential(nn.Linear(2, 2)), loss=nn.L1Loss())
+        symprop.from_torch(nn.Sequential(nn.Linear(2, 2)), loss=nn.L1Loss(), nn=False)
+    for module, loss in ((nn.Sequential(nn.Linear(2, 2), nn.GELU(), nn.Linear(2, 1)), nn.MSELoss()),
+                         (nn.Sequential(nn.Linear(2, 2, bias=False)), nn.L1Loss())):
+        (model, ours, _), values = symprop.from_torch(module, loss=loss)
+        assert list(values) == list(module.state_dict()) and type(ours).__name__ == type(loss).__name__
 
 
 class FusedTanh(nn.Module):
