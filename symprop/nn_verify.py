@@ -246,9 +246,9 @@ class _Probe(Module):
         y, back = self.leaf.forward(ar, x, params, buffers)
         self.log.append(("a", x))
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             self.log.append(("delta", dy))
-            return back(dy)
+            return back(dy, need_dx=need_dx)
 
         return y, backprop
 

@@ -46,108 +46,86 @@ small instance ``module.proof_case(in_shape)`` returns (override it for kinds wi
 Linear(in_features=2, out_features=3, bias=True)
 """
 
-from .activation import (
-    ACTIVATION_MODULES,
-    ELU,
-    GELU,
-    REGISTRY,
-    ActivationEntry,
-    Identity,
-    LeakyReLU,
-    ReLU,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softplus,
-    Tanh,
-)
-from .arith import FLOAT, MP, SYMBOLIC, Arith
-from .conv import Conv1d, Conv2d
-from .convert import from_network, network_gradient, network_state_dict
-from .dropout import Dropout
-from .engine import (
-    ModelLoss,
-    closed_form,
-    exact_gradient,
-    forward,
-    gradient,
-    init_values,
-    l2_names,
-    loss_value,
-    parameter_symbols,
-    state_shapes,
-    value_and_gradient,
-)
-from .flatten import Flatten
-from .linear import Linear
-from .loss import (
-    BCELoss,
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    L1Loss,
-    Loss,
-    MSELoss,
-    NLLLoss,
-    QuadraticLoss,
-    as_loss,
-)
-from .module import Module, Residual, Sequential, ShapeError
-from .norm import BatchNorm1d, LayerNorm
-from .pool import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
-from .prove import KindProof, NNProofReport, prove
+from __future__ import annotations
 
-__all__ = [
-    "ACTIVATION_MODULES",
-    "ELU",
-    "FLOAT",
-    "GELU",
-    "MP",
-    "REGISTRY",
-    "SYMBOLIC",
-    "ActivationEntry",
-    "Arith",
-    "BCELoss",
-    "BCEWithLogitsLoss",
-    "BatchNorm1d",
-    "CrossEntropyLoss",
-    "Dropout",
-    "Flatten",
-    "Identity",
-    "KindProof",
-    "L1Loss",
-    "LayerNorm",
-    "LeakyReLU",
-    "Linear",
-    "Loss",
-    "MSELoss",
-    "ModelLoss",
-    "Module",
-    "NLLLoss",
-    "NNProofReport",
-    "QuadraticLoss",
-    "ReLU",
-    "Residual",
-    "Sequential",
-    "ShapeError",
-    "SiLU",
-    "Sigmoid",
-    "Softmax",
-    "Softplus",
-    "Tanh",
-    "as_loss",
-    "closed_form",
-    "exact_gradient",
-    "forward",
-    "from_network",
-    "gradient",
-    "init_values",
-    "l2_names",
-    "loss_value",
-    "network_gradient",
-    "network_state_dict",
-    "parameter_symbols",
-    "prove",
-    "state_shapes",
-    "value_and_gradient",
-]
-__all__ += ["AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d"]  # issue 15
+import importlib
+from typing import Any
+
+# public name -> submodule that defines it. Submodules load on first use, so that the SymPy-free
+# reference (``from symprop.nn import reference``) imports without SymPy, as symprop/__init__ does.
+_LAZY = {
+    "ACTIVATION_MODULES": "activation",
+    "ActivationEntry": "activation",
+    "Arith": "arith",
+    "AvgPool1d": "pool",
+    "AvgPool2d": "pool",
+    "BCELoss": "loss",
+    "BCEWithLogitsLoss": "loss",
+    "BatchNorm1d": "norm",
+    "Conv1d": "conv",
+    "Conv2d": "conv",
+    "CrossEntropyLoss": "loss",
+    "Dropout": "dropout",
+    "ELU": "activation",
+    "FLOAT": "arith",
+    "Flatten": "flatten",
+    "GELU": "activation",
+    "Identity": "activation",
+    "KindProof": "proofs",
+    "L1Loss": "loss",
+    "LayerNorm": "norm",
+    "LeakyReLU": "activation",
+    "Linear": "linear",
+    "Loss": "loss",
+    "MP": "arith",
+    "MSELoss": "loss",
+    "MaxPool1d": "pool",
+    "MaxPool2d": "pool",
+    "ModelLoss": "engine",
+    "Module": "module",
+    "NLLLoss": "loss",
+    "NNProofReport": "proofs",
+    "QuadraticLoss": "loss",
+    "REGISTRY": "activation",
+    "ReLU": "activation",
+    "Residual": "module",
+    "SYMBOLIC": "arith",
+    "Sequential": "module",
+    "ShapeError": "module",
+    "SiLU": "activation",
+    "Sigmoid": "activation",
+    "Softmax": "activation",
+    "Softplus": "activation",
+    "Tanh": "activation",
+    "as_loss": "loss",
+    "closed_form": "engine",
+    "exact_gradient": "engine",
+    "forward": "engine",
+    "from_network": "convert",
+    "gradient": "engine",
+    "init_values": "engine",
+    "l2_names": "engine",
+    "loss_value": "engine",
+    "network_gradient": "convert",
+    "network_state_dict": "convert",
+    "parameter_symbols": "engine",
+    "prove": "proofs",
+    "state_shapes": "engine",
+    "value_and_gradient": "engine",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'symprop.nn' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f'.{module}', __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

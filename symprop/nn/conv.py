@@ -260,7 +260,7 @@ class _ConvNd(Module):
         if not ar.is_object:
             y = np.ascontiguousarray(y)
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             dyt = np.moveaxis(dy, 1, 0).reshape(f, -1)  # (F, N O)
             # kernel gradient: the correlation of the (padded) input with the delta,
             # dC/dw[f, c, k] = sum_{n, o} delta[n, f, o] x~[n, c, s o + d k]
@@ -268,6 +268,8 @@ class _ConvNd(Module):
             grads = {"weight": gw}
             if self.bias:
                 grads["bias"] = ar.sum(dyt, axis=1)
+            if not need_dx:  # the model's first layer: its input needs no gradient
+                return None, grads
             if ar.is_object:
                 # the full correlation of the delta with the flipped kernel, written as such
                 dx = input_delta_full_correlation(ar, dy, w, k, s, p, d, in_spatial)

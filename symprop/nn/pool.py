@@ -168,7 +168,7 @@ class _MaxPoolNd(_PoolNd):
             mask = idx[None] == np.arange(math.prod(k)).reshape((-1,) + (1,) * idx.ndim)
         padded_shape = xp.shape[2:]
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             cols = ar.where(mask, dy[None], ar.const(0))  # delta routed to each window's first maximum
             return _crop(fold_windows(ar, cols, padded_shape, k, s, d), p, in_spatial), {}
 
@@ -247,7 +247,7 @@ class _AvgPoolNd(_PoolNd):
         y = ar.sum(gather_windows(xp, k, s, self._dil, o), axis=0) * inv
         padded_shape = xp.shape[2:]
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             g = dy * inv
             cols = np.broadcast_to(g[None], (math.prod(k),) + g.shape)  # each window entry gets delta / D
             return _crop(fold_windows(ar, cols, padded_shape, k, s, self._dil), p, in_spatial), {}
