@@ -362,18 +362,18 @@ def working_digits(net: Network, weights: list[np.ndarray], biases: list[np.ndar
 
 def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndarray],
                    X: np.ndarray, Y: np.ndarray, dps: int | None = None) -> dict[str, float]:
-    """The exact gradient at the binary values of the floats, certified by ball arithmetic (symprop.certified).
+    """The exact gradient at the binary values of the floats: ``symprop.certified.reverse_pass``, the one
+    numeric reverse pass (exact Fractions for a network that keeps rationals rational, else FLINT/Arb balls).
 
-    Every float (parameter or datum) enters at its exact binary value and every value is a FLINT/Arb ball
-    whose precision is raised until it lies in one float64 rounding interval, so the result is the true
-    gradient at the numbers a float program sees, correctly rounded to float64 (``result.radius`` and
-    ``result.certified`` say so per entry). ``dps``, if given, is the least number of decimal digits to start
-    from (the certification raises it as needed).
+    Every float (parameter or datum) enters at its exact binary value; a ball's precision is raised until it lies
+    in one float64 rounding interval, so the result is the true gradient at the numbers a float program sees,
+    correctly rounded to float64 (``result.radius`` and ``result.certified`` say so per entry; radius 0 for
+    exact Fractions). ``dps``, if given, is the least number of decimal digits the balls start from.
     """
-    from .certified import MIN_PREC, certified_arrays
+    from .certified import MAX_PREC, MIN_PREC, reverse_pass
 
     start = MIN_PREC if dps is None else max(MIN_PREC, math.ceil(dps * math.log2(10)))
-    return certified_arrays(net, weights, biases, X, Y, min_prec=start, max_prec=max(start, 16384))
+    return reverse_pass(net, weights, biases, X, Y, min_prec=start, max_prec=max(start, MAX_PREC))
 
 
 #: max |f''| of each activation (0 for piecewise-linear ones): carries z's rounding into f'(z)
