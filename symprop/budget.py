@@ -31,6 +31,9 @@ ENV = "SYMPROP_BUDGET"
 RATES = {
     "terms": 5e-5,  # building and printing one node of a SymPy closed form
     "exact operations": 4e-5,  # one SymPy Rational/Float operation of the exact reverse pass
+    # one parameter x one sample of the certified pass (symprop.certified): 2.5e-7 measured at 96 bits, times 4
+    # for the reruns at higher precision that saturated or cancelling entries ask for
+    "parameter-samples on balls": 1e-6,
     "flops": 2e-9,  # one float64 multiply-add in the compiled program, with Python overhead
     "parameters": 2e-5,  # naming, reading and tabulating one parameter (Python objects per name)
     "bytes": 5e-7,  # reading one byte of a problem file or CSV (TOML/CSV parsing in Python)
@@ -294,6 +297,15 @@ def exact_pass(net: Any, n_samples: int, what: str = "the exact gradient") -> Es
     return Estimate(what, ops, "exact operations")
 
 
+def certified(net: Any, n_samples: int, passes: float = 1.0, what: str = "the exact gradient") -> Estimate:
+    """``passes`` runs of the one numeric reverse pass (``symprop.certified.reverse_pass``) over ``n_samples``."""
+    # each datum is read as an exact decimal and enters as a ball once (about 10 units), then every pass
+    # costs about one unit per parameter and four per element-wise factor, per sample
+    per_sample = passes * (n_params(net.layers) + 4.0 * sum(net.layers[1:])) + 10.0 * (net.layers[0] + net.layers[-1])
+    work = max(n_samples, 1) * per_sample
+    return Estimate(what, work, "parameter-samples on balls")
+
+
 def rational_pass_terms(net: Any) -> float:
     """Terms the exact-Rational pass builds on its first sample when a node is irrational.
 
@@ -329,8 +341,8 @@ def guard_gradient(net: Any, n_samples: int, free: Sequence[str] | None = None,
     else:
         terms = 0.0
         for name in free:
-            info = net.info(name)
-            terms += deltas[info.layer] + (size_a[info.layer - 1] + 1.0 if info.kind == "w" else 0.0)
+            for info in net.slots(name):  # a tied parameter: every entry it fills
+                terms += deltas[info.layer] + (size_a[info.layer - 1] + 1.0 if info.kind == "w" else 0.0)
         terms *= max(n_samples, 1)
     check(Estimate(what, terms, "terms"), ["fewer samples", "fewer symbolic parameters (fix= or values=)",
                                            "net.compile() for float64 numbers"])
