@@ -166,7 +166,7 @@ def test_descend_exact_follows_torch_float64_step_by_step() -> None:
         with torch.no_grad():
             for name in p:
                 p[name] -= 0.01 * step.gradient[name]  # the same update, so both follow one path
-    assert trace.final["b2_1"] == pytest.approx(float(p["b2_1"]), rel=1e-13)
+    assert trace.final["b2_1"] == pytest.approx(p["b2_1"].item(), rel=1e-13)
 
 
 def test_overflow_in_the_compiled_api_is_one_overflow_warning_not_numpy_warnings() -> None:
