@@ -279,20 +279,10 @@ def closed_form(net: Any, n_samples: int, what: str, param: str | None = None, l
     return Estimate(what, terms, "terms")
 
 
-# --------------------------------------------------------------------------- the exact reverse pass
+# --------------------------------------------------------------------------- the reverse passes
 
-#: activations under which exact Rationals stay Rationals (no exp/log): the exact pass stays small
-RATIONAL_ACTIVATIONS = frozenset({"identity", "relu", "leaky_relu"})
-RATIONAL_LOSSES = frozenset({"mse", "sse", "quadratic"})
-
-
-def rational_closed(net: Any) -> bool:
-    """True when every activation and the loss map rationals to rationals."""
-    return all(a.name in RATIONAL_ACTIVATIONS for a in net.activations) and net.loss_name in RATIONAL_LOSSES
-
-
-def exact_pass(net: Any, n_samples: int, what: str = "the exact gradient") -> Estimate:
-    """SymPy number operations of one reverse pass over every sample (each node a number)."""
+def exact_pass(net: Any, n_samples: int, what: str = "the symbolic reverse pass") -> Estimate:
+    """SymPy operations of the symbolic reverse pass over every sample (about one node per operation)."""
     ops = max(n_samples, 1) * (flops_per_sample(net.layers) + 2.0 * n_params(net.layers) + 20.0 * sum(net.layers))
     return Estimate(what, ops, "exact operations")
 
@@ -304,15 +294,6 @@ def certified(net: Any, n_samples: int, passes: float = 1.0, what: str = "the ex
     per_sample = passes * (n_params(net.layers) + 4.0 * sum(net.layers[1:])) + 10.0 * (net.layers[0] + net.layers[-1])
     work = max(n_samples, 1) * per_sample
     return Estimate(what, work, "parameter-samples on balls")
-
-
-def rational_pass_terms(net: Any) -> float:
-    """Terms the exact-Rational pass builds on its first sample when a node is irrational.
-
-    Unevaluated numbers (exp(3/10), ...) nest like the closed form itself, and SymPy's assumption
-    queries on them re-visit the tree, so the cost grows like the closed form of one sample.
-    """
-    return delta_terms(net)[1] * max(net.layers) + loss_terms(net, 1)
 
 
 def guard_closed_form(net: Any, n_samples: int, symbolic: bool, what: str = "the loss as a closed form") -> None:
