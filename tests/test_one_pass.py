@@ -182,3 +182,23 @@ def test_overflow_in_the_compiled_api_is_one_overflow_warning_not_numpy_warnings
     assert kinds == ["OverflowWarning"], kinds
     assert "L = inf" in str(caught[0].message) and "\n" not in str(caught[0].message)
     assert not report.ok
+
+
+def test_grad_exact_is_refused_by_its_estimate_and_otherwise_prints_the_certified_digits(capsys, tmp_path) -> None:
+    xs = ", ".join(str(i / 1000) for i in range(5000))
+    path = tmp_path / "many.toml"
+    path.write_text(f'[network]\nlayers = [1, 2, 1]\nhidden = "softplus"\n[data]\nx = [{xs}]\ny = [{xs}]\n'
+                    '[values]\ninit = "normal"\n', encoding="utf-8")
+    assert cli.main(["grad", str(path), "--exact", "--budget", "0.1"]) == 2  # about 0.2 s of balls
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the exact gradient (--exact) would take about" in err
+    assert "parameter-samples on balls" in err and "grad without --exact (float64)" in err
+    assert cli.main(["grad", "seed002", "--exact"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("b3 "))
+    # dC/db3 of seed 002 by sympy.diff of the closed form at 50 digits, rounded to 15 significant digits
+    net = Network([1, 2, 1], hidden="softplus", output="identity", loss="sse", naming="flat")
+    values = {"w1": "3.34", "b1": "-1.43", "w2": "-3.53", "b2": "0.57", "w3": "-1.22", "w4": "-2.30", "b3": "0"}
+    loss = net.loss([[0], [sp.Rational(1, 2)], [1]], [0, 1, 0])
+    truth = sp.diff(loss, net.param("b3")).xreplace({net.param(n): sp.Rational(v) for n, v in values.items()})
+    assert row.split()[2] == str(sp.Float(truth.evalf(50), 15))
