@@ -309,9 +309,14 @@ def guard_closed_form(net: Any, n_samples: int, symbolic: bool, what: str = "the
 
 def guard_gradient(net: Any, n_samples: int, free: Sequence[str] | None = None,
                    what: str = "the gradient as closed forms") -> None:
-    """Refuse symbolic derivatives too large to use: the hook for ``chainrule.gradient`` (and
-    ``symprop.derive``) when some parameters are symbols. ``free`` names the parameters left
-    symbolic (None: all); with every parameter a number nothing grows and nothing is checked.
+    """Refuse symbolic derivatives too large to use (their closed forms as trees, what printing,
+    ``sympy.diff`` or substituting visits): ``chainrule.gradient(method="diff")`` calls it, and it is the
+    guard for ``symprop.derive`` when some parameters are symbols. ``free`` names the parameters left
+    symbolic (None: all; a tied name counts every entry it fills); with every parameter a number nothing
+    grows and nothing is checked. Raises ``BudgetError`` (one line: the estimate and how to proceed).
+
+    The symbolic reverse pass (``Network.gradient`` with symbols) builds shared subexpressions rather than
+    trees; it is guarded by the loss's closed-form size and ``exact_pass`` instead (``chainrule``).
     """
     if free is not None and not free:
         return

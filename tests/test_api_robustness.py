@@ -4,7 +4,6 @@ inside, and symbolic or exact work too large to do is refused up front with an e
 from __future__ import annotations
 
 import math
-import warnings
 from fractions import Fraction
 
 import numpy as np

@@ -68,7 +68,7 @@ def test_rational_pass_equals_backprop_by_hand_in_fractions(act, loss) -> None:
     W[0][0][0], X[0] = Fraction(0), [Fraction(0), Fraction(1)]  # z exactly at the kink for some sample
     b[0][0] = Fraction(0)
     gW, gb = hand_backprop(layers, act, Fraction(1, 4), X, Y, W, b, loss, Fraction(1, 8))
-    obj = lambda rows: np.array(rows, dtype=object)  # noqa: E731
+    obj = lambda rows: np.array(rows, dtype=object)
     result = certified.reverse_pass(net, [obj(w) for w in W], [obj(v) for v in b], obj(X), obj(Y))
     assert result.exact and result.arithmetic == "rationals"
     for info in net.param_infos:
