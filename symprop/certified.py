@@ -1,5 +1,10 @@
 """The certified exact gradient: the engine's numeric reverse pass run on Arb balls (python-flint).
 
+``reverse_pass`` is the MLP's one numeric reverse pass: every exact gradient at numbers (verify's oracle,
+``Network.gradient(values=)``, ``symprop grad --exact``, ``descend(exact=True)``) calls it. It runs the pass
+(``_pass``) on Arb balls, or on exact FLINT rationals for a network that keeps rationals rational
+(``rational_network``), with the same printed element-wise code.
+
 Every number is a ball: a midpoint and a radius that FLINT/Arb guarantees to enclose the exact value.
 Floats enter at their exact binary value (``arb(float)`` is exact), the loss's scale and l2's lam enter
 as exact rationals, matrix products are ``arb_mat`` products and every element-wise factor (f(z), f'(z),
