@@ -76,11 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
+        import warnings
+
         import numpy as np
 
         from . import budget
+        from .errors import OverflowWarning
 
-        with budget.limit(args.budget), np.errstate(all="ignore"):  # overflow is detected and reported, never printed
+        with budget.limit(args.budget), np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", OverflowWarning)  # overflow is detected and reported, never printed
             return args.run(args)
     except CandidateError as exc:
         _debug(args)
