@@ -31,6 +31,9 @@ ENV = "SYMPROP_BUDGET"
 RATES = {
     "terms": 5e-5,  # building and printing one node of a SymPy closed form
     "exact operations": 4e-5,  # one SymPy Rational/Float operation of the exact reverse pass
+    # one parameter x one sample of the certified pass (symprop.certified): 2.5e-7 measured at 96 bits, times 4
+    # for the reruns at higher precision that saturated or cancelling entries ask for
+    "parameter-samples on balls": 1e-6,
     "flops": 2e-9,  # one float64 multiply-add in the compiled program, with Python overhead
     "parameters": 2e-5,  # naming, reading and tabulating one parameter (Python objects per name)
     "bytes": 5e-7,  # reading one byte of a problem file or CSV (TOML/CSV parsing in Python)
@@ -277,31 +280,21 @@ def closed_form(net: Any, n_samples: int, what: str, param: str | None = None, l
     return Estimate(what, terms, "terms")
 
 
-# --------------------------------------------------------------------------- the exact reverse pass
+# --------------------------------------------------------------------------- the reverse passes
 
-#: activations under which exact Rationals stay Rationals (no exp/log): the exact pass stays small
-RATIONAL_ACTIVATIONS = frozenset({"identity", "relu", "leaky_relu"})
-RATIONAL_LOSSES = frozenset({"mse", "sse", "quadratic"})
-
-
-def rational_closed(net: Any) -> bool:
-    """True when every activation and the loss map rationals to rationals."""
-    return all(a.name in RATIONAL_ACTIVATIONS for a in net.activations) and net.loss_name in RATIONAL_LOSSES
-
-
-def exact_pass(net: Any, n_samples: int, what: str = "the exact gradient") -> Estimate:
-    """SymPy number operations of one reverse pass over every sample (each node a number)."""
+def exact_pass(net: Any, n_samples: int, what: str = "the symbolic reverse pass") -> Estimate:
+    """SymPy operations of the symbolic reverse pass over every sample (about one node per operation)."""
     ops = max(n_samples, 1) * (flops_per_sample(net.layers) + 2.0 * n_params(net.layers) + 20.0 * sum(net.layers))
     return Estimate(what, ops, "exact operations")
 
 
-def rational_pass_terms(net: Any) -> float:
-    """Terms the exact-Rational pass builds on its first sample when a node is irrational.
-
-    Unevaluated numbers (exp(3/10), ...) nest like the closed form itself, and SymPy's assumption
-    queries on them re-visit the tree, so the cost grows like the closed form of one sample.
-    """
-    return delta_terms(net)[1] * max(net.layers) + loss_terms(net, 1)
+def certified(net: Any, n_samples: int, passes: float = 1.0, what: str = "the exact gradient") -> Estimate:
+    """``passes`` runs of the one numeric reverse pass (``symprop.certified.reverse_pass``) over ``n_samples``."""
+    # each datum is read as an exact decimal and enters as a ball once (about 10 units), then every pass
+    # costs about one unit per parameter and four per element-wise factor, per sample
+    per_sample = passes * (n_params(net.layers) + 4.0 * sum(net.layers[1:])) + 10.0 * (net.layers[0] + net.layers[-1])
+    work = max(n_samples, 1) * per_sample
+    return Estimate(what, work, "parameter-samples on balls")
 
 
 def guard_closed_form(net: Any, n_samples: int, symbolic: bool, what: str = "the loss as a closed form") -> None:
@@ -317,9 +310,14 @@ def guard_closed_form(net: Any, n_samples: int, symbolic: bool, what: str = "the
 
 def guard_gradient(net: Any, n_samples: int, free: Sequence[str] | None = None,
                    what: str = "the gradient as closed forms") -> None:
-    """Refuse symbolic derivatives too large to use: the hook for ``chainrule.gradient`` (and
-    ``symprop.derive``) when some parameters are symbols. ``free`` names the parameters left
-    symbolic (None: all); with every parameter a number nothing grows and nothing is checked.
+    """Refuse symbolic derivatives too large to use (their closed forms as trees, what printing,
+    ``sympy.diff`` or substituting visits): ``chainrule.gradient(method="diff")`` calls it, and it is the
+    guard for ``symprop.derive`` when some parameters are symbols. ``free`` names the parameters left
+    symbolic (None: all; a tied name counts every entry it fills); with every parameter a number nothing
+    grows and nothing is checked. Raises ``BudgetError`` (one line: the estimate and how to proceed).
+
+    The symbolic reverse pass (``Network.gradient`` with symbols) builds shared subexpressions rather than
+    trees; it is guarded by the loss's closed-form size and ``exact_pass`` instead (``chainrule``).
     """
     if free is not None and not free:
         return
@@ -330,8 +328,8 @@ def guard_gradient(net: Any, n_samples: int, free: Sequence[str] | None = None,
     else:
         terms = 0.0
         for name in free:
-            info = net.info(name)
-            terms += deltas[info.layer] + (size_a[info.layer - 1] + 1.0 if info.kind == "w" else 0.0)
+            for info in net.slots(name):  # a tied parameter: every entry it fills
+                terms += deltas[info.layer] + (size_a[info.layer - 1] + 1.0 if info.kind == "w" else 0.0)
         terms *= max(n_samples, 1)
     check(Estimate(what, terms, "terms"), ["fewer samples", "fewer symbolic parameters (fix= or values=)",
                                            "net.compile() for float64 numbers"])

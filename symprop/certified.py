@@ -1,5 +1,10 @@
 """The certified exact gradient: the engine's numeric reverse pass run on Arb balls (python-flint).
 
+``reverse_pass`` is the MLP's one numeric reverse pass: every exact gradient at numbers (verify's oracle,
+``Network.gradient(values=)``, ``symprop grad --exact``, ``descend(exact=True)``) calls it. It runs the pass
+(``_pass``) on Arb balls, or on exact FLINT rationals for a network that keeps rationals rational
+(``rational_network``), with the same printed element-wise code.
+
 Every number is a ball: a midpoint and a radius that FLINT/Arb guarantees to enclose the exact value.
 Floats enter at their exact binary value (``arb(float)`` is exact), the loss's scale and l2's lam enter
 as exact rationals, matrix products are ``arb_mat`` products and every element-wise factor (f(z), f'(z),
@@ -27,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import sympy as sp
-from flint import arb, arb_mat, ctx, fmpq
+from flint import arb, arb_mat, ctx, fmpq, fmpq_mat
 
 from . import activations, losses
 from .activations import ELU, LeakyReLU, ReLU, Sigmoid, Softplus
@@ -120,6 +125,26 @@ def _elu(x: arb, alpha: arb) -> arb:
 
 def _q(p: int, q: int) -> arb:
     return arb(fmpq(p, q))
+
+
+def _rational_step(x: fmpq, at0: Any) -> fmpq:
+    return fmpq(1) if x > 0 else fmpq(0) if x < 0 else fmpq(at0)
+
+
+def _rational_pw(flag: bool, first: Callable[[], fmpq], second: Callable[[], fmpq]) -> fmpq:
+    return first() if flag else second()
+
+
+def _no_rational_form(*args: Any) -> fmpq:
+    raise ArithmeticError("this element-wise form leaves the rationals (exp, log, ...): use the ball arithmetic")
+
+
+#: the same printed element-wise code run on exact rationals (FLINT's fmpq): comparisons are exact, so a kink is
+#: decided exactly (relu'(0) = 0 by the left convention) and nothing is ever refined
+_RATIONAL_NAMESPACE = {"_state": _state, "_pw": _rational_pw, "_branch": lambda d: d > 0, "_step": _rational_step,
+                       "_sigmoid": _no_rational_form, "_softplus": _no_rational_form,
+                       "_relu": lambda x: x if x > 0 else fmpq(0), "_leaky": lambda x, s: x if x > 0 else s * x,
+                       "_elu": _no_rational_form, "_q": fmpq, "arb": fmpq}
 
 
 _NAMESPACE = {"_state": _state, "_pw": _pw, "_branch": _branch, "_step": _step, "_sigmoid": _sigmoid, "_softplus": _softplus,
@@ -233,8 +258,8 @@ def _compile(args: list[sp.Symbol], exprs: list[sp.Expr], name: str) -> tuple[Ca
     return _exec("\n".join(lines) + "\n", name)
 
 
-def _exec(source: str, name: str) -> tuple[Callable, str]:
-    namespace = dict(_NAMESPACE)
+def _exec(source: str, name: str, base: dict | None = None) -> tuple[Callable, str]:
+    namespace = dict(_NAMESPACE if base is None else base)
     exec(compile(source, f"<symprop.certified {name}>", "exec"), namespace)  # noqa: S102 - our own printed code
     return namespace[name], source
 
@@ -334,6 +359,14 @@ def _to_arb(v: Any) -> arb:
     return arb(float(v))
 
 
+def _to_fmpq(v: Any) -> fmpq:
+    """A number as an exact rational: a float at its exact binary value, a Fraction or an int as it is."""
+    if isinstance(v, (int, np.integer)):
+        return fmpq(int(v))
+    q = v if isinstance(v, Fraction) else Fraction(float(v))
+    return fmpq(q.numerator, q.denominator)
+
+
 def _to_arb_mat(arr: np.ndarray) -> arb_mat:
     arr = np.asarray(arr)
     if arr.dtype == object:  # exact numbers (Fractions, ints): rationals enter as balls at the working precision
@@ -341,19 +374,65 @@ def _to_arb_mat(arr: np.ndarray) -> arb_mat:
     return arb_mat(arr.astype(np.float64).tolist())
 
 
-def _pass(net: Network, Wm: list[arb_mat], bm: list[arb_mat], Xt: np.ndarray, Yt: np.ndarray,
-          block: int, progress: Callable[[int, int], None] | None, prec: int) -> tuple[list[arb_mat], list[arb_mat]]:
-    """Sum over the samples of the backprop terms (before scale and l2): dW[l] (n_l x n_{l-1}), db[l] (n_l x 1)."""
+def _to_fmpq_mat(arr: np.ndarray) -> fmpq_mat:
+    return fmpq_mat([[_to_fmpq(v) for v in row] for row in np.asarray(arr).tolist()])
+
+
+@cache
+def _rational(form: tuple[Callable, str]) -> Callable:
+    """The printed element-wise code of ``form`` (hidden_form / output_form) run on exact rationals."""
+    source = form[1]
+    return _exec(source, source.split("(", 1)[0][4:], _RATIONAL_NAMESPACE)[0]
+
+
+class Arithmetic:
+    """The numbers one run of the reverse pass computes with: a matrix type, how a datum enters, and the
+    element-wise forms (printed once from SymPy, see ``hidden_form`` / ``output_form``) run on those numbers."""
+
+    def __init__(self, name: str, mat: type, number: Callable[[Any], Any], matrix: Callable[[np.ndarray], Any],
+                 hidden: Callable[[Activation], Callable], output: Callable[[Activation, str], Callable]) -> None:
+        self.name, self.mat, self.number, self.matrix, self.hidden, self.output = name, mat, number, matrix, hidden, output
+
+    def __repr__(self) -> str:
+        return f"<symprop.certified arithmetic {self.name}>"
+
+
+#: FLINT/Arb balls (midpoint and rigorous radius): every activation and loss
+BALLS = Arithmetic("balls", arb_mat, _to_arb, _to_arb_mat, lambda act: hidden_form(act)[0],
+                   lambda act, loss: output_form(act, loss)[0])
+#: exact rationals (FLINT fmpq): the networks of ``rational_network`` only
+RATIONALS = Arithmetic("rationals", fmpq_mat, _to_fmpq, _to_fmpq_mat, lambda act: _rational(hidden_form(act)),
+                       lambda act, loss: _rational(output_form(act, loss)))
+
+#: activations and losses that map rationals to rationals (no exp/log): their gradient is an exact rational
+RATIONAL_ACTIVATIONS = frozenset({"identity", "relu", "leaky_relu"})
+RATIONAL_LOSSES = frozenset({"mse", "sse", "quadratic"})
+
+
+def rational_network(net: Network) -> bool:
+    """True when every activation and the loss keep rationals rational (identity, relu, leaky_relu; mse, sse,
+    quadratic): the gradient at rational values and data is then an exact rational, computed in Fractions."""
+    return all(a.name in RATIONAL_ACTIVATIONS for a in net.activations) and net.loss_name in RATIONAL_LOSSES
+
+
+def _pass(net: Network, Wm: list, bm: list, Xt: np.ndarray, Yt: np.ndarray,
+          block: int, progress: Callable[[int, int], None] | None, prec: int, ar: Arithmetic = BALLS) -> tuple[list, list]:
+    """Sum over the samples of the backprop terms (before scale and l2): dW[l] (n_l x n_{l-1}), db[l] (n_l x 1).
+
+    The four backprop equations, once, on the numbers of ``ar``: matrix products for z = W a + b, the deltas
+    W^T delta and the sums delta a^T; the element-wise factors f(z), f'(z) and the output delta from the
+    printed SymPy forms."""
+    Mat = ar.mat
     L, n = net.depth, Xt.shape[1]
-    dW = [arb_mat(net.layers[l + 1], net.layers[l]) for l in range(L)]
-    db = [arb_mat(net.layers[l + 1], 1) for l in range(L)]
-    hidden = [hidden_form(act)[0] for act in net.activations[:-1]]
+    dW = [Mat(net.layers[l + 1], net.layers[l]) for l in range(L)]
+    db = [Mat(net.layers[l + 1], 1) for l in range(L)]
+    hidden = [ar.hidden(act) for act in net.activations[:-1]]
     out_act, loss = net.output, net.loss_name
     for start in range(0, n, block):
         stop = min(n, start + block)
-        As = [_to_arb_mat(Xt[:, start:stop])]
-        ones_row = arb_mat([[1] * (stop - start)])
-        Fs: list[list[list[arb]]] = [[]]
+        As = [ar.matrix(Xt[:, start:stop])]
+        ones_row = Mat([[1] * (stop - start)])
+        Fs: list[list[list]] = [[]]
         for l in range(L - 1):
             Z = (Wm[l] * As[-1] + bm[l] * ones_row).tolist()
             fn = hidden[l]
@@ -362,10 +441,10 @@ def _pass(net: Network, Wm: list[arb_mat], bm: list[arb_mat], Xt: np.ndarray, Yt
                 a_row, f_row = zip(*map(fn, zrow))
                 a_rows.append(a_row)
                 f_rows.append(f_row)
-            As.append(arb_mat([list(r) for r in a_rows]))
+            As.append(Mat([list(r) for r in a_rows]))
             Fs.append(f_rows)
         Z = (Wm[L - 1] * As[-1] + bm[L - 1] * ones_row).tolist()
-        Yb = [[_to_arb(v) for v in row] for row in Yt[:, start:stop].tolist()]
+        Yb = [[ar.number(v) for v in row] for row in Yt[:, start:stop].tolist()]
         m, cols = len(Z), stop - start
         if out_act.name == "softmax":
             D = [[None] * cols for _ in range(m)]
@@ -377,16 +456,16 @@ def _pass(net: Network, Wm: list[arb_mat], bm: list[arb_mat], Xt: np.ndarray, Yt
                 for j in range(m):
                     D[j][c] = d[j]
         else:
-            fn = output_form(out_act, loss)[0]
+            fn = ar.output(out_act, loss)
             D = [[fn(z, y)[1] for z, y in zip(zrow, yrow)] for zrow, yrow in zip(Z, Yb)]
-        Dm = arb_mat(D)
-        ones = arb_mat([[1]] * cols)
+        Dm = Mat(D)
+        ones = Mat([[1]] * cols)
         for l in range(L, 0, -1):
             dW[l - 1] += Dm * As[l - 1].transpose()
             db[l - 1] += Dm * ones
             if l > 1:
                 back = (Wm[l - 1].transpose() * Dm).tolist()
-                Dm = arb_mat([list(map(mul, brow, frow)) for brow, frow in zip(back, Fs[l - 1])])
+                Dm = Mat([list(map(mul, brow, frow)) for brow, frow in zip(back, Fs[l - 1])])
         if progress is not None:
             progress(stop, prec)
     return dW, db
@@ -470,16 +549,91 @@ class CertifiedGradient(dict):
         self.balls: dict[str, arb] = {}
         self.prec = prec
         self.seconds = 0.0
+        #: name -> the exact gradient as a Fraction, when the rational arithmetic computed it (else empty)
+        self.fractions: dict[str, Fraction] = {}
+        #: "balls" or "rationals": the arithmetic of the pass (``reverse_pass``)
+        self.arithmetic = "balls"
 
     @property
     def all_certified(self) -> bool:
         return all(self.certified.values())
+
+    @property
+    def exact(self) -> bool:
+        """True when every value is known exactly (``fractions``), not only enclosed by a ball."""
+        return len(self.fractions) == len(self)
 
 
 def _check_prec(value: Any, what: str) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 64:
         raise ValueError(f"{what} must be a whole number of bits >= 64, got {value!r}")
     return int(value)
+
+
+def _combine(net: Network, dW: list, db: list, Wm: list, scale: Fraction, lam: Fraction, number: type) -> list:
+    """The gradient of every parameter (net.param_names order) from the sums of the backprop terms: scale * sum,
+    plus 2 lam w for a weight (l2), summed over the entries a tied parameter fills."""
+    s = number(fmpq(scale.numerator, scale.denominator))
+    two_lam = number(fmpq(2 * lam.numerator, lam.denominator))
+    entries: list = []  # every weight/bias entry in net.param_infos order
+    for l in range(net.depth):
+        g = dW[l] * s
+        if lam:
+            g += Wm[l] * two_lam
+        entries += g.entries() + (db[l] * s).entries()
+    if not net.tie:
+        return entries
+    index = {p.name: i for i, p in enumerate(net.param_infos)}
+    return [sum((entries[index[e.name]] for e in net.slots(name)), number(0)) for name in net.param_names]
+
+
+def rational_arrays(net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray,
+                    Y: np.ndarray, *, block: int = 256,
+                    progress: Callable[[int, int], None] | None = None) -> CertifiedGradient:
+    """The exact gradient as Fractions (``result.fractions``; ``result[name]`` is its correctly rounded
+    float64), for a ``rational_network``: the same pass as ``certified_arrays`` on FLINT's exact rationals.
+    Floats enter at their exact binary values, Fractions (object arrays) as they are."""
+    if not rational_network(net):
+        raise ValueError(f"{net!r} leaves the rationals (exp, log, ...): its exact gradient is not a Fraction; "
+                         "use certified_arrays (ball arithmetic)")
+    t0 = time.perf_counter()
+    Xt, Yt = np.asarray(X).T, np.asarray(Y).T
+    Wm = [_to_fmpq_mat(w) for w in weights]
+    bm = [_to_fmpq_mat(np.reshape(np.asarray(b), (-1, 1))) for b in biases]
+    dW, db = _pass(net, Wm, bm, Xt, Yt, block, progress, 0, RATIONALS)
+    out = CertifiedGradient(prec=0)
+    out.arithmetic = "rationals"
+    for name, total in zip(net.param_names, _combine(net, dW, db, Wm, net.scale(X.shape[0]), net.l2, fmpq)):
+        q = Fraction(int(total.p), int(total.q))
+        out[name], out.radius[name], out.certified[name], out.fractions[name] = _float(q), 0.0, True, q
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+ARITHMETICS = ("auto", "balls", "rationals")
+
+
+def reverse_pass(net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray, Y: np.ndarray,
+                 *, arithmetic: str = "auto", min_prec: int = MIN_PREC, max_prec: int = MAX_PREC,
+                 progress: Callable[[int, int], None] | None = None) -> CertifiedGradient:
+    """THE numeric reverse pass of the MLP: the exact gradient at numbers, in one place.
+
+    Every caller that needs the gradient of a ``Network`` at numbers, exactly (``verify``'s oracle,
+    ``Network.gradient(values=...)``, ``symprop grad --exact``, ``descend(exact=True)``), calls this.
+    ``weights`` (n_out, n_in) and flat ``biases`` per layer, X (N, n_0) and Y (N, m) with samples as rows:
+    float arrays (at their exact binary values) or object arrays of Fractions/ints (exact decimals).
+
+    ``arithmetic``: "rationals" (exact Fractions, ``result.fractions``; only for a ``rational_network``:
+    identity/relu/leaky_relu with mse/sse/quadratic), "balls" (FLINT/Arb balls, precision raised until each
+    value is certified, ``certified_arrays``) or "auto" (rationals where the network allows, else balls).
+    Returns a ``CertifiedGradient``: name -> the correctly rounded float64, with ``radius`` and ``certified``
+    per entry. ``progress(samples_done, prec)`` is called after each block of samples.
+    """
+    if arithmetic not in ARITHMETICS:
+        raise ValueError(f"arithmetic must be one of {', '.join(ARITHMETICS)}, got {arithmetic!r}")
+    if arithmetic == "rationals" or (arithmetic == "auto" and rational_network(net)):
+        return rational_arrays(net, weights, biases, X, Y, progress=progress)
+    return certified_arrays(net, weights, biases, X, Y, min_prec=min_prec, max_prec=max_prec, progress=progress)
 
 
 def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray,
@@ -513,20 +667,8 @@ def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.nd
                 else:
                     prec = min(2 * prec, max_prec)
                 continue
-            s = arb(fmpq(scale.numerator, scale.denominator))
-            two_lam = arb(fmpq(2 * lam.numerator, lam.denominator))
-            entries: list[arb] = []  # every weight/bias entry in net.param_infos order
-            for l in range(net.depth):
-                g = dW[l] * s
-                if lam:
-                    g += Wm[l] * two_lam
-                entries += g.entries() + (db[l] * s).entries()
+            totals = _combine(net, dW, db, Wm, scale, lam, arb)
             out = CertifiedGradient(prec=prec)
-            if net.tie:
-                index = {p.name: i for i, p in enumerate(net.param_infos)}
-                totals = [sum((entries[index[e.name]] for e in net.slots(name)), arb(0)) for name in net.param_names]
-            else:
-                totals = entries
             for name, total, (value, rad, ok) in zip(net.param_names, totals, _round_all(totals)):
                 out[name], out.radius[name], out.certified[name] = value, rad, ok
                 out.balls[name] = total

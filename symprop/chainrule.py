@@ -13,8 +13,10 @@ Two methods give the same exact derivative:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from . import activations, losses
@@ -111,8 +113,13 @@ def gradient(
     ``keys="symbol"`` keys it by the parameters' SymPy symbols instead (a name-keyed result also
     accepts a symbol for lookups). ``fix`` substitutes known parameters *before* differentiating
     (they drop out of the result); ``values`` evaluates every derivative *after* differentiating
-    (exactly when ``exact=True``); the reverse pass then runs on the numbers themselves, which
-    gives the same value without building the closed forms.
+    (exactly when ``exact=True``). When every parameter and datum is then a number, no closed form is
+    built: ``symprop.certified.reverse_pass`` (the one numeric reverse pass) gives exact Rationals for a
+    network that keeps rationals rational (identity/relu/leaky_relu with mse/sse/quadratic) and otherwise
+    the certified, correctly rounded float64 of the exact value as a SymPy Float.
+
+    Symbolic work is checked against the work budget (``symprop.budget``) before it starts: a closed form
+    too large to build raises ``BudgetError`` with the estimate and how to proceed.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -120,18 +127,27 @@ def gradient(
         raise ValueError(f"keys must be one of {', '.join(KEYS)}, got {keys!r}")
     sub = parameter_values(net, fix, exact)
     free = _free_params(net, sub)
-    if method == "diff":
-        loss = loss_expr(net, X, Y, exact=exact, fix=fix)
-        grads = {p: sp.diff(loss, p) for p in free}
-        if values is not None:
-            grads = {p: substitute(net, g, values, exact) for p, g in grads.items()}
-        return _keyed(grads, keys)
-    Xs, Ys = sympy_data(net, X, Y, exact)
     if values is not None:
         mapping = values_mapping(net, values, require_all=False)
         for p in free:
             if p.name in mapping:
                 sub[p] = to_sympy(mapping[p.name], exact, f'value of "{p.name}"')
+        if method == "reverse":
+            numeric = _at_numbers(net, X, Y, exact, sub)
+            if numeric is not None:
+                return _keyed({p: numeric[p.name] for p in free}, keys)
+    n = _n_samples(net, X)
+    if method == "diff":
+        from .budget import guard_gradient
+
+        guard_gradient(net, n, [p.name for p in free], "differentiating the loss's closed form (method='diff')")
+        loss = loss_expr(net, X, Y, exact=exact, fix=fix)
+        grads = {p: sp.diff(loss, p) for p in free}
+        if values is not None:
+            grads = {p: substitute(net, g, values, exact) for p, g in grads.items()}
+        return _keyed(grads, keys)
+    _guard_reverse(net, n, any(sub[p] is p for p in parameter_symbols(net)) or exact)
+    Xs, Ys = sympy_data(net, X, Y, exact)
     W, b = weight_matrices(net, sub)
     entries = [e.name for p in free for e in net.slots(p.name)]
     terms: dict[str, list[sp.Expr]] = {name: [] for name in entries}
@@ -140,6 +156,66 @@ def gradient(
             terms[name].append(term)
     grads = combine(net, {name: sp.Add(*ts) for name, ts in terms.items()}, len(Xs), W, [p.name for p in free])
     return _keyed({p: grads[p.name] for p in free}, keys)
+
+
+def _n_samples(net: Network, X: Any) -> int:
+    try:
+        ndim = np.ndim(X)
+        return 1 if ndim == 0 or (ndim == 1 and net.n_inputs > 1) else int(np.shape(X)[0])
+    except (TypeError, ValueError):
+        return 1  # not an array: sympy_data reports it
+
+
+def _guard_reverse(net: Network, n_samples: int, symbolic: bool) -> None:
+    """The work budget of the symbolic reverse pass: it builds every z and a of every sample as closed forms
+    (what ``Network.loss`` builds) and about one SymPy node per operation of the four equations."""
+    from . import budget
+
+    budget.guard_closed_form(net, n_samples, symbolic, "the gradient's closed forms (every z and a of the reverse pass)")
+    if symbolic:
+        budget.check(budget.exact_pass(net, n_samples, "the symbolic reverse pass"),
+                     ["fewer samples", "values= for every parameter (the exact gradient at numbers is fast)",
+                      "net.compile() for float64 numbers"])
+
+
+def _number(v: sp.Expr, exact: bool) -> Any:
+    """A SymPy number as what the numeric pass takes: Fraction (exact), int, or float; None if not a number."""
+    if v.is_Integer:
+        return int(v)
+    if v.is_Rational:
+        return Fraction(int(v.p), int(v.q))
+    if v.is_Float:
+        return float(v)
+    return None
+
+
+def _at_numbers(net: Network, X: Any, Y: Any, exact: bool, sub: dict) -> dict[str, sp.Expr] | None:
+    """The gradient when every parameter and datum is a number: ``symprop.certified.reverse_pass`` (the one
+    numeric reverse pass), exact Rationals where the network keeps rationals rational, else the certified,
+    correctly rounded float64 as a SymPy Float. None when something is still a symbol (the symbolic pass then)."""
+    from . import budget
+    from .certified import reverse_pass
+
+    params = {p.name: _number(v, exact) if v.is_number else None for p, v in sub.items()}
+    if any(v is None for v in params.values()):
+        return None
+    Xs, Ys = sympy_data(net, X, Y, exact)
+    data = [[[_number(v, exact) if v.is_number else None for v in row] for row in rows] for rows in (Xs, Ys)]
+    if any(v is None for rows in data for row in rows for v in row):
+        return None
+    budget.check(budget.certified(net, len(Xs), what="the exact gradient at numbers"), ["fewer samples",
+                 "net.compile() for float64 numbers"])
+    weights = [np.empty((net.layers[l + 1], net.layers[l]), dtype=object) for l in range(net.depth)]
+    biases = [np.empty(net.layers[l + 1], dtype=object) for l in range(net.depth)]
+    for info in net.param_infos:
+        (weights if info.kind == "w" else biases)[info.layer - 1][info.index] = params[net.param_of[info.name]]
+    X_, Y_ = (np.array(rows, dtype=object).reshape(len(rows), -1) for rows in data)
+    result = reverse_pass(net, weights, biases, X_, Y_, arithmetic="auto")
+    if exact and result.exact:
+        return {name: sp.Rational(q.numerator, q.denominator) for name, q in result.fractions.items()}
+    # an entry proven exactly 0 (a dead relu unit: radius 0) is the exact zero, not the Float 0.0
+    return {name: sp.S.Zero if value == 0 and result.radius[name] == 0 else sp.Float(value)
+            for name, value in result.items()}
 
 
 def combine(net: Network, sums: dict[str, sp.Expr], n_samples: int, W, names: list[str] | None = None,

@@ -76,11 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
+        import warnings
+
         import numpy as np
 
         from . import budget
+        from .errors import OverflowWarning
 
-        with budget.limit(args.budget), np.errstate(all="ignore"):  # overflow is detected and reported, never printed
+        with budget.limit(args.budget), np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", OverflowWarning)  # overflow is detected and reported, never printed
             return args.run(args)
     except CandidateError as exc:
         _debug(args)
@@ -462,9 +466,8 @@ def run_grad(args: argparse.Namespace) -> int:
     n = problem.X.shape[0]
     budget.check(budget.numeric(net, n), [f"fewer samples (the file has {n})"])
     if args.exact:
-        cost = budget.check(budget.exact_pass(net, n, "the exact gradient (--exact)"),
-                            [f"fewer samples (the file has {n})", "grad without --exact (float64)"])
-        notice(cost)
+        budget.check(budget.certified(net, n, what="the exact gradient (--exact)"),
+                     [f"fewer samples (the file has {n})", "grad without --exact (float64)"])
     loss, grads = net.compile().loss_and_gradient(problem.values, problem.X, problem.Y)
     exact = exact_gradient(problem) if args.exact else None
     overflow = overflowed(problem, loss, grads, exact)
@@ -513,7 +516,7 @@ def overflowed(problem, loss: float, grads: dict[str, float], exact: dict | None
 
     if exact is None:
         try:
-            budget.check(budget.exact_pass(problem.network, problem.X.shape[0], "the exact values of the overflowed slopes"))
+            budget.check(budget.certified(problem.network, problem.X.shape[0], what="the exact values of the overflowed slopes"))
             exact = exact_gradient(problem, rational=False)
         except budget.BudgetError:
             exact = None
@@ -531,97 +534,61 @@ def overflowed(problem, loss: float, grads: dict[str, float], exact: dict | None
     return notes
 
 
-def exact_gradient(problem, dps: int = 40, rational: bool | None = None) -> dict[str, dict[str, Any]]:
+def exact_gradient(problem, rational: bool | None = None) -> dict[str, dict[str, Any]]:
     """Every parameter's exact derivative at the file's values (the file's numbers read as exact decimals).
 
-    The reverse pass (derive.reverse_sample) runs on the numbers themselves, sample by sample, so no
-    expression grows: with Rationals first, which gives the exact value wherever every operation
-    on the way is rational (linear networks, relu, the squared losses); the parameters whose value
-    is not rational are then evaluated by the same pass on ``dps``-digit Floats.
-
-    ``rational=None`` tries Rationals only where it is cheap: always for networks that keep
-    rationals rational, and for the others only while unevaluated numbers (exp(3/10), ...) cannot
-    nest deeply (at most 4 weight layers), since they grow like the closed form.
+    One call of ``symprop.certified.reverse_pass`` (the one numeric reverse pass): exact Fractions for a
+    network that keeps rationals rational (identity/relu/leaky_relu with mse/sse/quadratic), shown as p/q;
+    otherwise certified FLINT/Arb balls, shown to 15 significant digits (the ball is narrower than a float64
+    ulp, so every digit shown is right up to the rounding of the last). ``rational=False`` asks for the balls.
+    A progress bar is drawn on a terminal while it runs.
     """
-    from . import budget
+    from .certified import rational_network, reverse_pass
+    from .display import Progress
 
     net = problem.network
-    if rational is None:
-        rational = budget.rational_closed(net) or (net.depth <= 4 and budget.rational_pass_terms(net) <= 2e5)
-    Xs, Ys = _exact_data(problem)
-    out: dict[str, dict[str, Any]] = {}
-    exact: dict[str, Any] = {}
-    if rational:
-        exact = _reverse_pass_at(net, Xs, Ys, {n: _rational(v, n) for n, v in problem.values.items()}, "exact gradient")
-        out = {name: _exact_entry(value) for name, value in exact.items() if value.is_Rational}
-    if len(out) < net.n_params:
-        import sympy as sp
+    weights, biases, X, Y = _exact_arrays(problem)
+    arithmetic = "rationals" if rational is not False and rational_network(net) else "balls"
+    with Progress(X.shape[0], "exact gradient") as bar:
+        def progress(done: int, prec: int) -> None:
+            bar.done = 0 if done < bar.done else bar.done  # a rerun at a higher precision starts again
+            bar.update(done - bar.done, f"({prec} bits)" if prec else "")
 
-        def decimal(v: Any) -> Any:
-            return sp.Float(v.evalf(dps), dps)
-
-        floats = _reverse_pass_at(net, [[decimal(v) for v in row] for row in Xs], [[decimal(v) for v in row] for row in Ys],
-                                  {n: decimal(_rational(v, n)) for n, v in problem.values.items()}, "evaluating")
-        out.update({name: _exact_entry(value) for name, value in floats.items() if name not in out})
-    return {name: out[name] for name in net.param_names}
+        result = reverse_pass(net, weights, biases, X, Y, arithmetic=arithmetic, progress=progress)
+    return {name: _exact_entry(result, name) for name in net.param_names}
 
 
-def _exact_data(problem) -> tuple[list, list]:
-    from .graph import sympy_data
+def _exact_arrays(problem) -> tuple[list, list, Any, Any]:
+    """(weights, biases, X, Y) as object arrays of exact Fractions: every number of the file as the decimal it
+    is written as (0.1 is 1/10)."""
+    import numpy as np
 
-    return sympy_data(problem.network, problem.X, problem.Y, exact=True)
+    from .spec import exact_number
 
+    net = problem.network
+    weights = [np.empty((net.layers[l + 1], net.layers[l]), dtype=object) for l in range(net.depth)]
+    biases = [np.empty(net.layers[l + 1], dtype=object) for l in range(net.depth)]
+    for info in net.param_infos:
+        value = exact_number(problem.values[net.param_of[info.name]], f'value of "{info.name}"')
+        (weights if info.kind == "w" else biases)[info.layer - 1][info.index] = value
 
-def _rational(value: Any, name: str) -> Any:
-    from .graph import to_sympy
+    def exact(arr) -> Any:
+        out = np.empty(arr.shape, dtype=object)
+        out.flat = [exact_number(v, "a datum") for v in np.asarray(arr).flat]
+        return out
 
-    return to_sympy(value, True, f'value of "{name}"')
-
-
-def _reverse_pass_at(net, Xs: list, Ys: list, values: dict[str, Any], label: str) -> dict[str, Any]:
-    """sum over samples of the backprop terms delta^{[l]}_j (a^{[l-1]}_k), with every node a number.
-
-    With Rationals, the pass over the samples stops early once no parameter can still be rational.
-    """
-    import sympy as sp
-
-    from .chainrule import combine, sample_terms
-    from .display import Progress
-    from .graph import parameter_symbols, weight_matrices
-
-    params = parameter_symbols(net)
-    W, b = weight_matrices(net, {p: values[p.name] for p in params})
-    terms: dict[str, list[Any]] = {info.name: [] for info in net.param_infos}
-    rational_inputs = all(v.is_Rational for v in values.values())
-    with Progress(len(Xs), label) as bar:
-        for sample in sample_terms(net, Xs, Ys, W, b):
-            for name, term in sample.items():
-                terms[name].append(term)
-            bar.update()
-            if rational_inputs and not any(all(t.is_Rational for t in ts) for ts in terms.values()):
-                break  # every parameter already has an irrational term: the Float pass will evaluate them
-    sums = {name: sp.Add(*ts) if len(ts) == len(Xs) else sp.nan for name, ts in terms.items()}
-    return combine(net, sums, len(Xs), W)  # the scale, l2 and tied parameters
+    return weights, biases, exact(problem.X), exact(problem.Y)
 
 
-def _exact_entry(value) -> dict[str, Any]:
-    import sympy as sp
-
-    if isinstance(value, sp.Rational):
-        text = str(value.p) if value.q == 1 else f"{value.p}/{value.q}"
-        try:
-            as_float = float(value)
-        except OverflowError:  # an exact rational beyond the float64 range
-            as_float = math.copysign(math.inf, value.p)
-        return {"rational": True, "text": text, "float": as_float}
-    number = value.evalf(15)
-    if not number.is_real:
-        raise UsageError(f"the exact gradient is not a real number here ({number}); check the file's values")
-    try:
-        as_float = float(number)
-    except OverflowError:
-        as_float = math.copysign(math.inf, float(sp.sign(number)))
-    return {"rational": False, "text": str(sp.Float(number, 15)), "float": as_float}
+def _exact_entry(result, name: str) -> dict[str, Any]:
+    if name in result.fractions:
+        q = result.fractions[name]
+        return {"rational": True, "text": str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}",
+                "float": result[name]}
+    ball = result.balls[name]
+    if not ball.is_finite():
+        raise UsageError(f"the exact gradient of {name} is not a real number here ({ball}); check the file's values")
+    return {"rational": False, "text": ball.str(15, radius=False), "float": result[name]}
 
 
 # --------------------------------------------------------------------------- descend

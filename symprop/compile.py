@@ -28,6 +28,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from . import activations, losses
 from .spec import Network, Activation, as_data, as_matrix, gradient_to_dict, parse_values
+from .errors import warn_nonfinite
 
 
 class _Printer(NumPyPrinter):
@@ -480,12 +481,18 @@ class CompiledNetwork:
         """Predictions, shape (N, n_L)."""
         W, b = parse_values(self.net, values)
         X = as_matrix(X, "X", self.net.n_inputs)
-        return self._forward(W, b, X, self._workspace())
+        with np.errstate(all="ignore"):  # overflow gives inf/nan, reported by one OverflowWarning
+            out = self._forward(W, b, X, self._workspace())
+        warn_nonfinite("the forward pass", [("the largest |prediction|", float(np.max(np.abs(out), initial=0.0)))])
+        return out
 
     def loss(self, values: Any, X: Any, Y: Any) -> float:
         W, b = parse_values(self.net, values)
         X, Y = as_data(self.net, X, Y)
-        return self._loss(W, b, X, Y, self._workspace())
+        with np.errstate(all="ignore"):
+            loss = self._loss(W, b, X, Y, self._workspace())
+        warn_nonfinite("the loss", [("L", float(loss))])
+        return loss
 
     def gradient(self, values: Any, X: Any, Y: Any) -> dict[str, float]:
         """dict parameter name -> dL/dparam at these values."""
@@ -494,8 +501,12 @@ class CompiledNetwork:
     def loss_and_gradient(self, values: Any, X: Any, Y: Any) -> tuple[float, dict[str, float]]:
         W, b = parse_values(self.net, values)
         X, Y = as_data(self.net, X, Y)
-        loss, dW, db = self._gradient(W, b, X, Y, True, self._workspace())
-        return loss, gradient_to_dict(self.net, dW, db)
+        with np.errstate(all="ignore"):  # overflow gives inf/nan, reported by one OverflowWarning
+            loss, dW, db = self._gradient(W, b, X, Y, True, self._workspace())
+        grads = gradient_to_dict(self.net, dW, db)
+        warn_nonfinite("the loss or its gradient", [("L", float(loss)), *((f"dL/d{n}", g) for n, g in grads.items())],
+                       "; net.gradient(X, Y, values=...) gives the exact values")
+        return loss, grads
 
     # -------------------------------------------------------------- array API (hot loops)
     def gradient_arrays(self, weights, biases, X, Y, check: bool = True):
@@ -506,14 +517,16 @@ class CompiledNetwork:
         if check:
             weights, biases = parse_values(self.net, (weights, biases))
             X, Y = as_data(self.net, X, Y)
-        _, dW, db = self._gradient(weights, biases, X, Y, False, self._workspace())
+        with np.errstate(all="ignore"):  # overflow gives inf/nan; the name-keyed API warns once
+            _, dW, db = self._gradient(weights, biases, X, Y, False, self._workspace())
         return dW, db
 
     def loss_arrays(self, weights, biases, X, Y, check: bool = True) -> float:
         if check:
             weights, biases = parse_values(self.net, (weights, biases))
             X, Y = as_data(self.net, X, Y)
-        return self._loss(weights, biases, X, Y, self._workspace())
+        with np.errstate(all="ignore"):
+            return self._loss(weights, biases, X, Y, self._workspace())
 
     def forward_arrays(self, weights, biases, X) -> np.ndarray:
         return self._forward(weights, biases, X, self._workspace())

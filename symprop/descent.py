@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -417,6 +417,7 @@ def descend(
     progress: bool = False,
     loss: Any = None,
     l2: Any = None,
+    exact: bool = False,
 ) -> Trace:
     """Gradient descent ``p <- p - lr * dL/dp`` on the ``train`` parameters; the others stay as given.
 
@@ -434,6 +435,10 @@ def descend(
     * ``"nonfinite"`` when the loss at the starting values is already not finite (no update is made);
     * ``"budget"`` when ``time_limit`` seconds have passed (the CLI sets it from ``--budget``).
 
+    ``exact=True`` takes every step's slopes from the certified exact gradient at the current float64
+    values (``symprop.certified.reverse_pass``: each slope is the correctly rounded exact derivative)
+    instead of the compiled float64 program; the work budget is checked for the whole run first.
+
     The trace keeps at most ``history`` steps (fewer for wide networks: about 128 MiB of values);
     a longer run is thinned (``trace.n_steps`` counts every update). Without ``tol`` the whole run
     of ``max_steps`` updates is certain, so its cost is checked against the work budget
@@ -446,6 +451,11 @@ def descend(
     if isinstance(net, Module):
         from .nn_descent import descend_model
 
+        if exact:
+            from .errors import UnsupportedError
+
+            raise UnsupportedError("descend(exact=True) works for a Network; for a symprop.nn model use the "
+                                   "float64 gradient (exact=False) and check it with symprop.verify")
         return descend_model(net, values, X, Y, train, lr, tol, max_steps, loss="mse" if loss is None else loss,
                              l2=l2 or 0, blowup=blowup, rise=rise, history=history, time_limit=time_limit,
                              progress=progress)
@@ -461,8 +471,12 @@ def descend(
 
     cost = budget.numeric(net, X.shape[0], passes=2 * max_steps,
                           what=f"gradient descent of max_steps = {max_steps} updates without tol")
-    if tol is None:
-        budget.check(cost, ["fewer steps (--max-steps / max_steps)", "a tol (the run then stops when it converges)"])
+    if exact:
+        cost = budget.certified(net, X.shape[0], passes=max_steps,
+                                what=f"exact gradient descent of up to max_steps = {max_steps} updates")
+    if tol is None or exact:
+        budget.check(cost, ["fewer steps (--max-steps / max_steps)", "a tol (the run then stops when it converges)"]
+                     + (["exact=False (the compiled float64 gradient)"] if exact else []))
     compiled = net.compile()
     theta = np.concatenate([part for w, b in zip(weights, biases) for part in (w.ravel(), b)])
     weights, biases = _views(net, theta)
@@ -511,9 +525,12 @@ def descend(
                     f"stopped after {step} update(s): the time budget of {time_limit:g} s ran out before tol or "
                     f"max_steps = {max_steps} was reached; allow more with --budget SECONDS.")
                 break
-            dW, db = compiled.gradient_arrays(weights, biases, X, Y, check=False)
-            entries = np.concatenate([part for w, b in zip(dW, db) for part in (np.ravel(w), np.ravel(b))])
-            grad = np.bincount(owner, weights=entries[flat_slots], minlength=len(names))  # sum over each tie's uses
+            if exact:
+                grad = _exact_slopes(net, weights, biases, X, Y, names)
+            else:
+                dW, db = compiled.gradient_arrays(weights, biases, X, Y, check=False)
+                entries = np.concatenate([part for w, b in zip(dW, db) for part in (np.ravel(w), np.ravel(b))])
+                grad = np.bincount(owner, weights=entries[flat_slots], minlength=len(names))  # sum over each tie's uses
             bad = ~np.isfinite(grad)
             if bad.any():
                 stopped = "diverged"
@@ -528,6 +545,17 @@ def descend(
                 bar.update(64)
     return Trace(net, names, lr, tol, max_steps, blowup, initial, kept.steps(),
                  arrays_to_dict(net, weights, biases), loss, stopped, reason, kept.count)
+
+
+def _exact_slopes(net: Network, weights, biases, X, Y, names: Sequence[str]) -> np.ndarray:
+    """The certified exact gradient (a tied parameter's summed over its uses exactly), correctly rounded."""
+    from .certified import reverse_pass
+
+    try:
+        result = reverse_pass(net, weights, biases, X, Y)
+    except ArithmeticError:  # an overflowed value: the run reports the non-finite slope
+        return np.full(len(names), np.nan)
+    return np.array([result[n] for n in names], dtype=np.float64)
 
 
 def budget_steps(per_step_bytes: int) -> int:

@@ -20,6 +20,23 @@ class UnsupportedError(SympropError, ValueError):
     """A well-formed request that symprop does not support (e.g. softmax in a hidden layer)."""
 
 
+class OverflowWarning(RuntimeWarning):
+    """A float64 result is not finite because an intermediate overflowed (one warning per call, naming what
+    overflowed and where the exact value comes from; NumPy's own RuntimeWarnings stay inside symprop)."""
+
+
+def warn_nonfinite(what: str, values: Iterable[tuple[str, float]], hint: str = "") -> None:
+    """One OverflowWarning if any (name, value) is not finite: 'the gradient is not finite in float64: ...'."""
+    import math
+    import warnings
+
+    bad = [(n, v) for n, v in values if not math.isfinite(v)]
+    if bad:
+        shown = ", ".join(f"{n} = {v}" for n, v in bad[:4]) + (f" ({len(bad) - 4} more)" if len(bad) > 4 else "")
+        warnings.warn(f"{what} is not finite in float64 (an intermediate overflowed): {shown}{hint}",
+                      OverflowWarning, stacklevel=3)
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """Return ' Did you mean "x"?' when a close match exists, else ''."""
     match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)

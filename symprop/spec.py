@@ -28,6 +28,13 @@ ACTIVATION_PARAMS: dict[str, tuple[str, Fraction] | None] = {
     "silu": None,
     "softmax": None,
 }
+#: the valid range of each activation parameter: (low, high, what it is); the bounds are inclusive
+ACTIVATION_RANGES: dict[str, tuple[Fraction, Fraction, str]] = {
+    "leaky_relu": (Fraction(0), Fraction(1), "the slope for z < 0: 0 <= slope <= 1 (PyTorch's negative_slope, "
+                   "default 0.01; 1 is the identity)"),
+    "elu": (Fraction(0), Fraction(10**6), "the scale of e^z - 1 for z < 0: 0 <= alpha <= 1e6 (PyTorch's alpha, "
+            "default 1)"),
+}
 ACTIVATION_ALIASES = {"linear": "identity", "logistic": "sigmoid", "swish": "silu"}
 ACTIVATION_NAMES = tuple(ACTIVATION_PARAMS) + tuple(ACTIVATION_ALIASES)
 
@@ -50,6 +57,16 @@ class Activation:
             raise ValueError(f'activation "{self.name}" takes no parameter (got {self.param})')
         if default is not None and self.param is None:
             object.__setattr__(self, "param", default[1])
+        if self.param is not None:
+            if not isinstance(self.param, Fraction):
+                raise TypeError(f'activation "{self.name}": its {default[0]} must be a Fraction, got {self.param!r}')
+            low, high, what = ACTIVATION_RANGES[self.name]
+            if not low <= self.param <= high:
+                raise ValueError(f"activation {self.name}: {default[0]} = {_short(self.param)} is out of range; "
+                                 f"valid: {what}")
+            if 0 < abs(self.param) < _TINY:
+                raise ValueError(f"activation {self.name}: {default[0]} = {_short(self.param)} is below the smallest "
+                                 f"float64 (2.2e-308): a float program would use 0; valid: {what}")
 
     @property
     def param_name(self) -> str | None:
@@ -64,6 +81,21 @@ class Activation:
 
     def __str__(self) -> str:
         return repr(self)[1:-1]
+
+
+#: the smallest positive normal float64: a nonzero activation parameter below it is 0 in any float program
+_TINY = Fraction(2.2250738585072014e-308)
+
+
+def _short(value: Fraction) -> str:
+    """A number for a message: its usual form, or 3 significant digits when it is huge or tiny (1e+400)."""
+    if value == 0 or 1e-6 <= abs(value) <= 1e15:
+        return _num_str(value)
+    import decimal
+
+    with decimal.localcontext() as c:
+        c.prec, c.Emax, c.Emin = 4, decimal.MAX_EMAX, decimal.MIN_EMIN
+        return f"{decimal.Decimal(value.numerator) / decimal.Decimal(value.denominator):.2e}"
 
 
 def _num_str(value: Fraction | None) -> str:

@@ -362,18 +362,18 @@ def working_digits(net: Network, weights: list[np.ndarray], biases: list[np.ndar
 
 def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndarray],
                    X: np.ndarray, Y: np.ndarray, dps: int | None = None) -> dict[str, float]:
-    """The exact gradient at the binary values of the floats, certified by ball arithmetic (symprop.certified).
+    """The exact gradient at the binary values of the floats: ``symprop.certified.reverse_pass``, the one
+    numeric reverse pass (exact Fractions for a network that keeps rationals rational, else FLINT/Arb balls).
 
-    Every float (parameter or datum) enters at its exact binary value and every value is a FLINT/Arb ball
-    whose precision is raised until it lies in one float64 rounding interval, so the result is the true
-    gradient at the numbers a float program sees, correctly rounded to float64 (``result.radius`` and
-    ``result.certified`` say so per entry). ``dps``, if given, is the least number of decimal digits to start
-    from (the certification raises it as needed).
+    Every float (parameter or datum) enters at its exact binary value; a ball's precision is raised until it lies
+    in one float64 rounding interval, so the result is the true gradient at the numbers a float program sees,
+    correctly rounded to float64 (``result.radius`` and ``result.certified`` say so per entry; radius 0 for
+    exact Fractions). ``dps``, if given, is the least number of decimal digits the balls start from.
     """
-    from .certified import MIN_PREC, certified_arrays
+    from .certified import MAX_PREC, MIN_PREC, reverse_pass
 
     start = MIN_PREC if dps is None else max(MIN_PREC, math.ceil(dps * math.log2(10)))
-    return certified_arrays(net, weights, biases, X, Y, min_prec=start, max_prec=max(start, 16384))
+    return reverse_pass(net, weights, biases, X, Y, min_prec=start, max_prec=max(start, MAX_PREC))
 
 
 #: max |f''| of each activation (0 for piecewise-linear ones): carries z's rounding into f'(z)
@@ -433,10 +433,24 @@ def _choose_oracle(net: Network, n_samples: int, oracle: str) -> str:
     return oracle
 
 
+def _guard(net: Network, n_samples: int, used: str) -> None:
+    """The work budget (symprop.budget): refuse an oracle run too long to wait for, before it starts."""
+    from . import budget
+
+    if used == "exact":
+        budget.check(budget.certified(net, n_samples, what="the certified exact oracle (oracle='exact')"),
+                     ["fewer samples", "oracle='auto' or 'compiled' (the float64 program above parameters x samples = "
+                      f"{EXACT_BUDGET:,})"])
+    else:
+        budget.check(budget.numeric(net, n_samples, passes=4, what="the float64 oracle and the tolerances"),
+                     ["fewer samples", "a smaller network"])
+
+
 def expected_gradient(net: Network, weights, biases, X, Y, oracle: str = "auto") -> tuple[dict[str, float], str]:
     """(name -> expected value, the oracle used): the certified exact gradient (a ``CertifiedGradient``, with
     ``radius`` and ``certified`` per entry), or the compiled float64 program (above ``EXACT_BUDGET``)."""
     used = _choose_oracle(net, X.shape[0], oracle)
+    _guard(net, X.shape[0], used)
     if used == "exact":
         try:
             return exact_gradient(net, weights, biases, X, Y), EXACT_ORACLE
@@ -628,30 +642,32 @@ def verify(
     weights, biases = parse_values(net, read_values(net, layout, values))
     labels = labels_of(net, Y, None)
     X, Y = read_data(net, layout, X, Y)
+    _guard(net, X.shape[0], _choose_oracle(net, X.shape[0], oracle))  # before the candidate runs: refuse up front
     actual, problems, returned, crash, flags = _candidate(candidate, net, weights, biases, X, Y,
                                                           dtype_name(dtype or "float64"), layout, labels)
     dname = dtype_name(dtype) if dtype is not None else (returned or "float64")
     tol = TOLERANCES[dname]
     rtol = tol.rtol if rtol is None else _nonneg(rtol, "rtol")
     atol = tol.atol if atol is None else _nonneg(atol, "atol")
-    expected, used = expected_gradient(net, weights, biases, X, Y, oracle)
-    mw, mb = magnitudes(net, weights, biases, X, Y)
-    mags = gradient_to_dict(net, mw, mb)
-    eps = tol.eps + (TOLERANCES["float64"].eps if used.startswith("compiled") else 0.0)
-    # below tiny (underflow) only absolute accuracy is possible; float16's tiny (6e-5) is large next to its
-    # gradients, so there the absolute floor is its smallest subnormal times the number of samples
-    tiny = float(np.finfo(dname).tiny) if dname != "float16" else float(np.finfo(np.float16).smallest_subnormal) * X.shape[0]
-    radius = getattr(expected, "radius", {})
-    values, row_eps = _settle_uncertified(net, weights, biases, X, Y, expected, eps)
-    rows = [_row(name, values[name], actual.get(name), atol + rtol * abs(values[name]) + tol.cond * (row_eps.get(name, eps) * mags[name] + tiny),
-                 radius.get(name))
-            for name in net.param_names]
-    report = GradientReport(net, rows, problems, dname, rtol, atol, tol.cond, used, label, layout, crash=crash,
-                            notes=_oracle_notes(net, X.shape[0], oracle, expected, used))
-    if not report.ok and crash is None:
-        from .diagnoses import diagnose
+    with np.errstate(all="ignore"):  # float64 overflow in the oracle or the tolerances is in the report, not a warning
+        expected, used = expected_gradient(net, weights, biases, X, Y, oracle)
+        mw, mb = magnitudes(net, weights, biases, X, Y)
+        mags = gradient_to_dict(net, mw, mb)
+        eps = tol.eps + (TOLERANCES["float64"].eps if used.startswith("compiled") else 0.0)
+        # below tiny (underflow) only absolute accuracy is possible; float16's tiny (6e-5) is large next to its
+        # gradients, so there the absolute floor is its smallest subnormal times the number of samples
+        tiny = float(np.finfo(dname).tiny) if dname != "float16" else float(np.finfo(np.float16).smallest_subnormal) * X.shape[0]
+        radius = getattr(expected, "radius", {})
+        values, row_eps = _settle_uncertified(net, weights, biases, X, Y, expected, eps)
+        rows = [_row(name, values[name], actual.get(name), atol + rtol * abs(values[name]) + tol.cond * (row_eps.get(name, eps) * mags[name] + tiny),
+                     radius.get(name))
+                for name in net.param_names]
+        report = GradientReport(net, rows, problems, dname, rtol, atol, tol.cond, used, label, layout, crash=crash,
+                                notes=_oracle_notes(net, X.shape[0], oracle, expected, used))
+        if not report.ok and crash is None:
+            from .diagnoses import diagnose
 
-        report.diagnoses = diagnose(net, weights, biases, X, Y, rows, eps, flags)
+            report.diagnoses = diagnose(net, weights, biases, X, Y, rows, eps, flags)
     return report
 
 
@@ -753,8 +769,9 @@ def finite_difference(net: Network, values: Any, X: Any, Y: Any, method: str = "
                 for p in slots:
                     (weights if p.kind == "w" else biases)[p.layer - 1][p.index] = theta
 
-        hi = at(h) if method != "backward" else at(0.0)
-        lo = at(-h) if method != "forward" else at(0.0)
+        with np.errstate(all="ignore"):  # a non-finite estimate is reported by verify, not by NumPy
+            hi = at(h) if method != "backward" else at(0.0)
+            lo = at(-h) if method != "forward" else at(0.0)
         out[name] = (hi - lo) / (2 * h if method == "central" else h)
     return out
 
