@@ -65,6 +65,11 @@ class Step:
     step_size: Mapping[str, float]
 
     @property
+    def number(self) -> int:
+        """The update's number counted from 1, as tables and derivations show it (``index`` counts from 0)."""
+        return self.index + 1
+
+    @property
     def new_values(self) -> dict[str, float]:
         """The trained parameters after this update: old value - step size."""
         return {name: self.values[name] - size for name, size in self.step_size.items()}
@@ -175,7 +180,7 @@ class Trace:
             new = {name: s.values[name] - s.step_size[name] for name in shown}
             for i, name in enumerate(shown):
                 loss = _fmt(s.loss, digits) if i == 0 else ""
-                out.append((str(s.index), name, loss, _fmt(s.gradient[name], digits),
+                out.append((str(s.number), name, loss, _fmt(s.gradient[name], digits),
                             _fmt(s.step_size[name], digits), _fmt(new[name], digits)))
             if len(shown) < len(self.train):
                 out.append(("…", f"({len(self.train) - len(shown)} more parameters)", "", "", "", ""))

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from .errors import plural
 from .spec import Activation, Network
 
 #: how activations are written in LaTeX
@@ -97,7 +98,7 @@ def network_latex(net: Network) -> str:
 
 def network_html(net: Network) -> str:
     """An HTML summary: the constructor call, a table of layers, and the LaTeX block (MathJax renders it)."""
-    head = f"<p><code>{html.escape(repr(net))}</code> &mdash; {net.n_params} parameters, " \
+    head = f"<p><code>{html.escape(repr(net))}</code> &mdash; {plural(net.n_params, 'parameter')}, " \
            f"loss: {html.escape(_loss_title(net))}</p>"
     rows = ["<tr><th>layer</th><th>neurons</th><th>activation</th><th>parameters</th></tr>",
             f"<tr><td>0 (input)</td><td>{net.layers[0]}</td><td></td><td></td></tr>"]

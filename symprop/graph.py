@@ -11,6 +11,7 @@ import numpy as np
 import sympy as sp
 
 from . import activations, losses
+from .errors import plural
 from .spec import Network, as_matrix, check_targets, class_labels, exact_number, values_mapping
 
 # --------------------------------------------------------------------------- symbols
@@ -97,7 +98,7 @@ def sympy_data(net: Network, X: Any, Y: Any | None, exact: bool) -> tuple[list[l
     Xo = as_matrix(X, "X", net.n_inputs, numeric=False)
     Yo = None if Y is None else as_matrix(class_labels(net, Y, Xo.shape[0]), "Y", net.n_outputs, numeric=False)
     if Yo is not None and Xo.shape[0] != Yo.shape[0]:
-        raise ValueError(f"X has {Xo.shape[0]} samples but Y has {Yo.shape[0]}; they must match")
+        raise ValueError(f"X has {plural(Xo.shape[0], 'sample')} but Y has {Yo.shape[0]}; they must match")
     out = []
     for arr, what in ((Xo, "X"), (Yo, "Y")):
         if arr is None:

@@ -139,7 +139,7 @@ def test_show(seed002: Path) -> None:
     result = run("show", str(seed002))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Network([1, 2, 1], hidden='softplus', output='identity', loss='sse', naming='flat')" in out
+    assert "Network([1, 2, 1], hidden='softplus', output='identity', loss='ssr', naming='flat')" in out
     assert "parameters (7):" in out and "w4    w[2][0, 1]" in out
     # the closed form keeps the file's inputs exact: x = 1/2 gives w1/2, not 0.5*w1
     assert "Softplus(b1 + w1/2)" in out
