@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import decimal
 import math
+import numbers
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -289,9 +291,13 @@ def _json_floats(d: Mapping[str, float]) -> dict[str, float | None]:
 
 
 def _number(value: Any, what: str, valid: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    # any real number: int, float, NumPy scalars, Fraction, Decimal, SymPy numbers (descent itself runs in float64)
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, decimal.Decimal)):
         raise TypeError(f"{what} must be a number ({valid}), got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):  # a SymPy expression that is not a number
+        raise TypeError(f"{what} must be a number ({valid}), got {value!r}") from None
     if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{what} must be {valid}, got {value!r}")
     return number

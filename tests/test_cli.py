@@ -376,13 +376,13 @@ class _FakeTerminal(io.StringIO):
 def test_progress_bar_only_on_a_terminal() -> None:
     tty, pipe = _FakeTerminal(), io.StringIO()
     for stream in (tty, pipe):
-        with Progress(4, "exact gradient", stream=stream, delay=0.0) as bar:
+        with Progress(4, "exact gradient", stream=stream, delay=0.0, mininterval=0) as bar:
             for name in ("w1", "w2", "b1", "b2"):
                 bar.update(item=name)
     assert pipe.getvalue() == ""
-    drawn = tty.getvalue()
-    assert "exact gradient [#######-----------------------] 1/4 w1" in drawn
-    assert "[##############################] 4/4 b2" in drawn
+    drawn = tty.getvalue()  # a tqdm bar (symprop.progress)
+    assert "exact gradient:  25%" in drawn and "1/4" in drawn and "w1" in drawn
+    assert "exact gradient: 100%" in drawn and "4/4" in drawn and "b2" in drawn
     assert drawn.endswith("\r")  # the line is cleared at the end
 
 
