@@ -66,8 +66,11 @@ def run_block(code: str, namespace: dict, where: str) -> None:
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
             exec(compile(module, where, "exec"), namespace)
-        shown = shown_output(source + lines[stmt.end_lineno - 1][stmt.end_col_offset:]) \
-            if isinstance(stmt, ast.Expr) else None
+        shown = (
+            shown_output(source + lines[stmt.end_lineno - 1][stmt.end_col_offset :])
+            if isinstance(stmt, ast.Expr)
+            else None
+        )
         if shown and source.startswith("print("):
             check_shown(shown, buffer.getvalue(), f"{where} line {stmt.lineno}")
 
