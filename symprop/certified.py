@@ -645,6 +645,12 @@ def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.nd
     exact rationals (as balls: 1/10 is not a binary number), e.g. the decimals of a problem file read exactly.
     """
     min_prec, max_prec = _check_prec(min_prec, "min_prec"), _check_prec(max_prec, "max_prec")
+    if progress is None:  # a bar on a terminal when the pass takes long (symprop.progress; silent otherwise)
+        from .progress import bar as _bar
+
+        with _bar(X.shape[0], "exact oracle", unit="sample") as shown:
+            return certified_arrays(net, weights, biases, X, Y, min_prec=min_prec, max_prec=max_prec, block=block,
+                                    progress=lambda done, bits: shown.set(done, f"{bits} bits"))
     t0 = time.perf_counter()
     Xt, Yt = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
     n = X.shape[0]

@@ -144,7 +144,7 @@ def gradient(
         loss = loss_expr(net, X, Y, exact=exact, fix=fix)
         grads = {p: sp.diff(loss, p) for p in free}
         if values is not None:
-            grads = {p: substitute(net, g, values, exact) for p, g in grads.items()}
+            grads = {p: _as_number(substitute(net, g, values, exact)) for p, g in grads.items()}
         return _keyed(grads, keys)
     _guard_reverse(net, n, any(sub[p] is p for p in parameter_symbols(net)) or exact)
     Xs, Ys = sympy_data(net, X, Y, exact)
@@ -155,6 +155,8 @@ def gradient(
         for name, term in sample.items():
             terms[name].append(term)
     grads = combine(net, {name: sp.Add(*ts) for name, ts in terms.items()}, len(Xs), W, [p.name for p in free])
+    if values is not None:
+        grads = {name: _as_number(g) for name, g in grads.items()}
     return _keyed({p: grads[p.name] for p in free}, keys)
 
 
@@ -218,6 +220,18 @@ def _at_numbers(net: Network, X: Any, Y: Any, exact: bool, sub: dict) -> dict[st
             for name, value in result.items()}
 
 
+#: digits of a gradient evaluated at exact values that is not rational (softplus, exp, ... of Rationals)
+VALUE_DPS = 30
+
+
+def _as_number(expr: sp.Expr) -> sp.Expr:
+    """A derivative at given values as a number: Rationals stay exact; a closed form of numbers that is not
+    rational (``Softplus(-239/200)``) is evaluated to VALUE_DPS digits; anything with free symbols is kept."""
+    if expr.is_Number or expr.free_symbols:
+        return expr
+    return expr.evalf(VALUE_DPS)
+
+
 def combine(net: Network, sums: dict[str, sp.Expr], n_samples: int, W, names: list[str] | None = None,
             dps: int | None = None) -> dict[str, sp.Expr]:
     """Parameter name -> dC/dparam from ``sums``: entry name -> the sum over the samples of its backprop
@@ -269,5 +283,14 @@ def evaluate(net: Network, expr: sp.Expr, values: Any, dps: int = 30) -> sp.Floa
     mapping = values_mapping(net, values, require_all=False)
     sub = {}
     for name, v in mapping.items():
-        sub[net.param(name)] = v if isinstance(v, sp.Basic) else sp.Float(float(v), dps) if not isinstance(v, int) else sp.Integer(v)
-    return expr.xreplace(sub).evalf(dps)
+        if isinstance(v, sp.Basic):
+            sub[net.param(name)] = v
+        elif isinstance(v, Fraction) or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)):
+            q = v if isinstance(v, Fraction) else Fraction(int(v))
+            sub[net.param(name)] = sp.Rational(q.numerator, q.denominator)  # exact stays exact
+        else:
+            sub[net.param(name)] = sp.Float(float(v), dps)
+    out = expr.xreplace(sub)
+    if out.is_Rational:  # exact values in a rational expression: the exact number (-67/189), not a Float
+        return out
+    return out.evalf(dps)

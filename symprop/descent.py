@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import decimal
 import math
+import numbers
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +65,11 @@ class Step:
     loss: float
     gradient: Mapping[str, float]
     step_size: Mapping[str, float]
+
+    @property
+    def number(self) -> int:
+        """The update's number counted from 1, as tables and derivations show it (``index`` counts from 0)."""
+        return self.index + 1
 
     @property
     def new_values(self) -> dict[str, float]:
@@ -175,7 +182,7 @@ class Trace:
             new = {name: s.values[name] - s.step_size[name] for name in shown}
             for i, name in enumerate(shown):
                 loss = _fmt(s.loss, digits) if i == 0 else ""
-                out.append((str(s.index), name, loss, _fmt(s.gradient[name], digits),
+                out.append((str(s.number), name, loss, _fmt(s.gradient[name], digits),
                             _fmt(s.step_size[name], digits), _fmt(new[name], digits)))
             if len(shown) < len(self.train):
                 out.append(("…", f"({len(self.train) - len(shown)} more parameters)", "", "", "", ""))
@@ -284,9 +291,13 @@ def _json_floats(d: Mapping[str, float]) -> dict[str, float | None]:
 
 
 def _number(value: Any, what: str, valid: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    # any real number: int, float, NumPy scalars, Fraction, Decimal, SymPy numbers (descent itself runs in float64)
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, decimal.Decimal)):
         raise TypeError(f"{what} must be a number ({valid}), got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):  # a SymPy expression that is not a number
+        raise TypeError(f"{what} must be a number ({valid}), got {value!r}") from None
     if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{what} must be {valid}, got {value!r}")
     return number

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import html
 import sys
-import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from .errors import plural
+from .progress import Progress  # noqa: F401  (re-exported: the bar lives in symprop.progress, tqdm)
 from .spec import Activation, Network
 
 #: how activations are written in LaTeX
@@ -97,7 +98,7 @@ def network_latex(net: Network) -> str:
 
 def network_html(net: Network) -> str:
     """An HTML summary: the constructor call, a table of layers, and the LaTeX block (MathJax renders it)."""
-    head = f"<p><code>{html.escape(repr(net))}</code> &mdash; {net.n_params} parameters, " \
+    head = f"<p><code>{html.escape(repr(net))}</code> &mdash; {plural(net.n_params, 'parameter')}, " \
            f"loss: {html.escape(_loss_title(net))}</p>"
     rows = ["<tr><th>layer</th><th>neurons</th><th>activation</th><th>parameters</th></tr>",
             f"<tr><td>0 (input)</td><td>{net.layers[0]}</td><td></td><td></td></tr>"]
@@ -173,45 +174,3 @@ def gradient_table(gradient: Mapping[Any, Any], values: Mapping[str, Any] | None
     header = ["parameter"] + (["value"] if values is not None else []) + ["dL/dparam"]
     return table(rows, header, numeric=tuple(range(1, len(header))))
 
-
-# --------------------------------------------------------------------------- progress
-
-
-class Progress:
-    """A one-line progress bar on a terminal stream; silent when the stream is not a terminal.
-
-    Nothing is drawn during the first ``delay`` seconds, so quick work leaves no trace.
-    """
-
-    def __init__(self, total: int, label: str, stream: TextIO | None = None, delay: float = 0.3,
-                 width: int = 30) -> None:
-        self.total = max(int(total), 1)
-        self.label = label
-        self.stream = sys.stderr if stream is None else stream
-        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.delay = delay
-        self.width = width
-        self.done = 0
-        self._start = time.monotonic()
-        self._drawn = False
-
-    def __enter__(self) -> "Progress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def update(self, step: int = 1, item: str = "") -> None:
-        self.done = min(self.done + step, self.total)
-        if self.enabled and time.monotonic() - self._start >= self.delay:
-            filled = self.width * self.done // self.total
-            bar = "#" * filled + "-" * (self.width - filled)
-            self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {item}".ljust(self.width + 40))
-            self.stream.flush()
-            self._drawn = True
-
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\r" + " " * (self.width + 40) + "\r")
-            self.stream.flush()
-            self._drawn = False

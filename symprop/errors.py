@@ -54,3 +54,8 @@ def printable(text: str) -> str:
     """Text safe to echo on a terminal: control characters (escape sequences, bidi overrides) are
     shown escaped, as ``\\x1b`` or ``\\u202e``."""
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 output', '2 outputs' (``many`` for irregular plurals: plural(n, "entry", "entries"))."""
+    return f"{n} {word if n == 1 else many or word + 's'}"

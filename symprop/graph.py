@@ -11,6 +11,7 @@ import numpy as np
 import sympy as sp
 
 from . import activations, losses
+from .errors import plural
 from .spec import Network, as_matrix, check_targets, class_labels, exact_number, values_mapping
 
 # --------------------------------------------------------------------------- symbols
@@ -92,18 +93,27 @@ def to_sympy(value: Any, exact: bool, what: str) -> sp.Expr:
         raise TypeError(f"{what} must be a number, got {value!r}") from None
 
 
+def _data_number(value: Any, exact: bool, what: str) -> sp.Expr:
+    """A data entry as SymPy: a whole-valued float (1.0, -1.0) is the Integer it equals, so float data do not
+    leave ``1.0*w1`` or ``- 1.0`` in closed forms; other floats stay Floats (exact=True: Rationals)."""
+    out = to_sympy(value, exact, what)
+    if isinstance(out, sp.Float) and out.is_finite and float(out).is_integer() and abs(float(out)) < 2**53:
+        return sp.Integer(int(float(out)))
+    return out
+
+
 def sympy_data(net: Network, X: Any, Y: Any | None, exact: bool) -> tuple[list[list[sp.Expr]], list[list[sp.Expr]] | None]:
     """Data as nested lists of SymPy numbers (or symbols), with the same checks as numeric data."""
     Xo = as_matrix(X, "X", net.n_inputs, numeric=False)
     Yo = None if Y is None else as_matrix(class_labels(net, Y, Xo.shape[0]), "Y", net.n_outputs, numeric=False)
     if Yo is not None and Xo.shape[0] != Yo.shape[0]:
-        raise ValueError(f"X has {Xo.shape[0]} samples but Y has {Yo.shape[0]}; they must match")
+        raise ValueError(f"X has {plural(Xo.shape[0], 'sample')} but Y has {Yo.shape[0]}; they must match")
     out = []
     for arr, what in ((Xo, "X"), (Yo, "Y")):
         if arr is None:
             out.append(None)
             continue
-        rows = [[to_sympy(v, exact, f"{what}[{i}, {j}]") for j, v in enumerate(row)] for i, row in enumerate(arr)]
+        rows = [[_data_number(v, exact, f"{what}[{i}, {j}]") for j, v in enumerate(row)] for i, row in enumerate(arr)]
         numbers = [v for row in rows for v in row]
         if all(v.is_number for v in numbers):
             bad = [v for v in numbers if not v.is_finite]

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import listing, suggest
+from .errors import listing, plural, suggest
 from .spec import Network, as_data
 
 SAMPLES = ("rows", "columns", "each", "each_column")
@@ -231,7 +231,7 @@ def _values_to_own(net: Network, layout: Layout, weights: Any, biases: Any) -> A
         if shape != want:
             hint = " (it looks transposed: check layout weights=)" if shape == want[::-1] else ""
             raise ValueError(f"weights[{l}] has shape {shape}, expected {want} in {layout.describe()}{hint}; "
-                             f"W^[{l + 1}] maps {net.layers[l]} inputs to {net.layers[l + 1]} neurons")
+                             f"W^[{l + 1}] maps {plural(net.layers[l], 'input')} to {plural(net.layers[l + 1], 'neuron')}")
         own_w.append(np.asarray(w).T if layout.weights == "in_out" else w)
         n = net.layers[l + 1]
         if np.size(b) != n or np.ndim(b) > 2:

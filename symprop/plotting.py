@@ -22,13 +22,72 @@ FORMATS = ("png", "svg")
 _INSTALL = 'symprop.plotting needs matplotlib; install it with: pip install "symprop[plot]"'
 
 
-def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list[Axes]]:
-    """A new Figure (no pyplot, so nothing global and no display needed) with ``ncols`` axes."""
+_SHOWN: type | None = None
+
+
+def figure_class() -> type:
+    """matplotlib's Figure with ``_repr_png_``/``_repr_svg_``: it shows itself in Jupyter and IPython.
+
+    symprop draws without pyplot (nothing global, no display needed), so no backend registers its
+    figures with IPython; this subclass makes ``loss_curve(...)`` display as a picture on its own,
+    without ``%matplotlib inline``. It is a ``matplotlib.figure.Figure`` in every other respect.
+    """
+    global _SHOWN
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - exercised by monkeypatching in the tests
         raise ImportError(_INSTALL) from exc
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    if _SHOWN is None:
+
+        class SympropFigure(Figure):
+            """A Figure that IPython displays as PNG (and SVG on request), without any magic."""
+
+            def _render(self, fmt: str) -> bytes:
+                import io
+
+                buf = io.BytesIO()
+                self.savefig(buf, format=fmt, dpi=100, metadata=_metadata(fmt))
+                return buf.getvalue()
+
+            def _repr_png_(self) -> bytes:
+                return self._render("png")
+
+            def _repr_svg_(self) -> str:
+                with _svg_salt():
+                    return self._render("svg").decode("utf-8")
+
+        SympropFigure.__module__ = __name__
+        SympropFigure.__qualname__ = "SympropFigure"
+        _SHOWN = SympropFigure
+    return _SHOWN
+
+
+def _metadata(fmt: str) -> dict[str, Any]:
+    """File metadata without the date or a version that changes: the same figure gives the same bytes."""
+    if fmt == "svg":
+        return {"Date": None, "Creator": None}
+    return {"Software": None}
+
+
+class _svg_salt:
+    """matplotlib's SVG ids come from a hash salted randomly per run; fix the salt while writing."""
+
+    def __enter__(self):
+        import matplotlib
+
+        self._old = matplotlib.rcParams["svg.hashsalt"]
+        matplotlib.rcParams["svg.hashsalt"] = "symprop"
+
+    def __exit__(self, *exc):
+        import matplotlib
+
+        matplotlib.rcParams["svg.hashsalt"] = self._old
+        return False
+
+
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    """A new Figure (no pyplot, so nothing global and no display needed) with ``ncols`` axes."""
+    fig = figure_class()(figsize=(width, height), dpi=100, layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
 
@@ -44,7 +103,8 @@ def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
     if not path.parent.exists():
         raise ValueError(f"cannot save {path}: the folder {path.parent} does not exist")
     try:  # written to a temporary file and renamed into place: never a half-written figure
-        write_with(path, lambda fh: fig.savefig(fh, format=ext, dpi=dpi), what="figure")
+        with _svg_salt():  # deterministic: no date, fixed ids (regenerating gives the same file)
+            write_with(path, lambda fh: fig.savefig(fh, format=ext, dpi=dpi, metadata=_metadata(ext)), what="figure")
     except ValueError as exc:
         if "arange" in str(exc) or "cannot compute length" in str(exc) or "Maximum allowed size" in str(exc):
             raise ValueError(f"cannot draw {path.name}: the numbers to plot are too large for float64 axes "
@@ -230,7 +290,7 @@ def loss_history(trace: Trace, *, log: bool | None = None, ax: Axes | None = Non
             color="tab:blue")
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("step")
+    ax.set_xlabel("updates made")  # x = k: the loss after k updates (x = 0: at the starting values)
     ax.set_ylabel(f"loss ({trace.network.loss_name})")
     ax.set_title(title if title is not None else f"lr = {trace.lr:g}: {trace.stopped} after {len(trace.steps)} step(s)")
     ax.grid(alpha=0.3, which="both")

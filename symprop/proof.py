@@ -258,7 +258,10 @@ def prove_backprop(
     lam = sp.Rational(net.l2.numerator, net.l2.denominator)
     symbols = list(parameter_symbols(net)) + x + y
     identities = []
-    for k, (name, p) in enumerate(zip(net.param_names, parameter_symbols(net))):
+    from .progress import track
+
+    pairs = track(list(zip(net.param_names, parameter_symbols(net))), "proving backprop", item=lambda pair: pair[0])
+    for k, (name, p) in enumerate(pairs):
         parts = []
         for info in net.slots(name):
             d = deltas[info.layer][info.row]

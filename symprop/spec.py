@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import UnsupportedError, listing, suggest
+from .errors import UnsupportedError, listing, plural, suggest
 
 # --------------------------------------------------------------------------- activations
 
@@ -338,7 +338,7 @@ class Network:
     listed entries share one parameter named by the key) are described in docs/losses.md.
 
     >>> Network([1, 2, 1], hidden="softplus", output="identity", loss="ssr", naming="flat")
-    Network([1, 2, 1], hidden='softplus', output='identity', loss='sse', naming='flat')
+    Network([1, 2, 1], hidden='softplus', output='identity', loss='ssr', naming='flat')
     """
 
     __slots__ = ("layers", "hidden", "output", "loss_name", "naming", "reduction", "l2", "tie", "__dict__")
@@ -384,6 +384,8 @@ class Network:
         self.hidden: tuple[Activation, ...] = acts
         self.output: Activation = parse_activation(output, "output")
         self.loss_name: str = parse_loss(loss)
+        #: the loss's name as the caller spelled it ("ssr" stays "ssr" in repr and kwargs; same network as "sse")
+        self.loss_given: str = loss.strip().lower() if loss.strip().lower() in LOSS_ALIASES else self.loss_name
         need = LOSS_OUTPUT.get(self.loss_name)
         if need and self.output.name != need:
             raise UnsupportedError(
@@ -424,7 +426,8 @@ class Network:
         hidden = [str(h) for h in self.hidden]
         if hidden:
             out["hidden"] = hidden[0] if len(set(hidden)) == 1 else hidden
-        out |= {"output": str(self.output), "loss": self.loss_name, "naming": self.naming}
+        out |= {"output": str(self.output), "loss": self.__dict__.get("loss_given", self.loss_name),
+                "naming": self.naming}
         if self.reduction != DEFAULT_REDUCTION[self.loss_name]:
             out["reduction"] = self.reduction
         if self.l2:
@@ -747,7 +750,7 @@ def parse_values(net: Network, values: Any) -> tuple[list[np.ndarray], list[np.n
         if w.shape != shape:
             raise ValueError(
                 f"weights[{l}] has shape {w.shape}, expected {shape} = (n_{l + 1}, n_{l}) "
-                f"(W^[{l + 1}] maps {shape[1]} inputs to {shape[0]} neurons)"
+                f"(W^[{l + 1}] maps {plural(shape[1], 'input')} to {plural(shape[0], 'neuron')})"
             )
         if b.shape == (shape[0], 1):
             b = b[:, 0]
@@ -898,6 +901,6 @@ def as_data(net: Network, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
     X = as_matrix(X, "X", net.n_inputs)
     Y = as_matrix(class_labels(net, Y, X.shape[0]), "Y", net.n_outputs)
     if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} samples but Y has {Y.shape[0]}; they must match")
+        raise ValueError(f"X has {plural(X.shape[0], 'sample')} but Y has {Y.shape[0]}; they must match")
     check_targets(net, Y)
     return X, Y

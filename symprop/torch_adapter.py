@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UnsupportedError, listing
+from .errors import UnsupportedError, listing, plural
 from .spec import Activation, Network, parse_activation
 
 #: torch.nn module class name -> how to read it as a symprop activation
@@ -117,7 +117,7 @@ def _parse_module(module: Any, equivalents: Mapping) -> _Parsed:
                 raise UnsupportedError(f"{where}: Linear(bias=False) is not supported: symprop's layers have biases")
             if layers and layers[-1] != child.in_features:
                 raise ValueError(f"{where}: Linear({child.in_features}, {child.out_features}) follows a layer of "
-                                 f"{layers[-1]} outputs")
+                                 f"{plural(layers[-1], 'output')}")
             if not layers:
                 layers.append(child.in_features)
             elif acts[-1] is None:

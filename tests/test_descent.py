@@ -212,10 +212,10 @@ def test_markdown_and_latex_tables_have_one_row_per_update():
     assert md[0].startswith("| step | parameter | loss |")
     rows = [line for line in md[2:] if line.startswith("|")]
     assert len(rows) == len(trace.steps)
-    assert rows[0].split("|")[1:-1] == [" 0 ", " `b3` ", " 20.4 ", " -15.7 ", " -1.57 ", " 1.57 "]
+    assert rows[0].split("|")[1:-1] == [" 1 ", " `b3` ", " 20.4 ", " -15.7 ", " -1.57 ", " 1.57 "]
     tex = trace.to_latex(digits=3)
     assert tex.startswith(r"\begin{tabular}") and tex.endswith(r"\end{tabular}")
-    assert r"0 & $b_{3}$ & $20.4$ & $-15.7$ & $-1.57$ & $1.57$ \\" in tex
+    assert r"1 & $b_{3}$ & $20.4$ & $-15.7$ & $-1.57$ & $1.57$ \\" in tex
     assert tex.count(r"\\") == len(trace.steps) + 1  # header and one line per update
 
 
@@ -223,7 +223,7 @@ def test_several_parameters_share_the_loss_cell_of_their_step():
     e = SEED_001
     trace = descend(e.network, e.values, e.X, e.Y, train=["w1_1_1", "b2_2"], lr=0.5, max_steps=2)
     rows = trace.rows(digits=4)
-    assert [r[:2] for r in rows] == [("0", "w1_1_1"), ("0", "b2_2"), ("1", "w1_1_1"), ("1", "b2_2")]
+    assert [r[:2] for r in rows] == [("1", "w1_1_1"), ("1", "b2_2"), ("2", "w1_1_1"), ("2", "b2_2")]
     assert rows[0][2] and not rows[1][2]
     assert len(trace.update_equations()) == 4
     # braces avoid a LaTeX double superscript: {b^{[2]}_{2}}^{new}, not b^{[2]}_{2}^{new}
@@ -233,7 +233,7 @@ def test_several_parameters_share_the_loss_cell_of_their_step():
 def test_long_runs_can_be_shortened_with_an_explicit_gap_row():
     trace = seed002_trace()  # 10 steps
     md = trace.to_markdown(limit=5, summary=False).splitlines()[2:]
-    assert [row.split("|")[1].strip() for row in md] == ["0", "1", "2", "3", "…", "9"]
+    assert [row.split("|")[1].strip() for row in md] == ["1", "2", "3", "4", "…", "10"]
     assert "(5 steps left out)" in md[4]
     assert trace.to_markdown(limit=10) == trace.to_markdown()  # nothing to leave out
     assert r"\multicolumn{6}{c}{$\vdots$ (5 steps left out)}" in trace.to_latex(limit=5)

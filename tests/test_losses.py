@@ -559,7 +559,7 @@ def test_cli_speaks_tied_names(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert "tie={'w': ['w1', 'w2'], 't': ['b1', 'b2', 'b3']}" in shown and "\n  t     b[2][0]" in shown
     assert cli.main(["descend", str(path), "--train", "t"]) == 0
-    assert "| 0 | `t` |" in capsys.readouterr().out
+    assert "| 1 | `t` |" in capsys.readouterr().out
 
 
 def test_codeview_shows_the_reference_code_for_reductions_l2_and_ties():

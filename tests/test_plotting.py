@@ -142,7 +142,7 @@ def test_compare_learning_rates_with_all_parameters_shows_histories(tmp_path):
     fig = plotting.compare_learning_rates(E.network, E.values, E.X, E.Y, None, lrs=(0.1, 1.0, 5.0))
     check_png(fig, tmp_path / "compare_all.png")
     assert len(fig.axes) == 3
-    assert [ax.get_xlabel() for ax in fig.axes] == ["step"] * 3
+    assert [ax.get_xlabel() for ax in fig.axes] == ["updates made"] * 3
     with pytest.raises(ValueError, match="lrs"):
         plotting.compare_learning_rates(E.network, E.values, E.X, E.Y, "b3", lrs=0.1)
 

@@ -35,10 +35,10 @@ def test_repr_reads_like_the_call_that_built_it(net: Network) -> None:
 
 
 def test_repr_of_the_seed_002_network_is_exactly_the_call() -> None:
-    assert repr(NETWORKS[0]) == "Network([1, 2, 1], hidden='softplus', output='identity', loss='sse', naming='flat')"
+    assert repr(NETWORKS[0]) == "Network([1, 2, 1], hidden='softplus', output='identity', loss='ssr', naming='flat')"
     assert repr(NETWORKS[2]) == (
         "Network([3, 4, 4, 2], hidden=['tanh', 'leaky_relu(0.2)'], output='softmax', "
-        "loss='cross_entropy', naming='default')"
+        "loss='ce', naming='default')"
     )
 
 

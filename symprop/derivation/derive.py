@@ -62,6 +62,11 @@ class Derivation:
         fig = next(b for s in self.steps for b in s.blocks if isinstance(b, document.Figure))
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + fig.svg + "\n"
 
+    def __repr__(self) -> str:  # short in a plain REPL; Jupyter shows the page (_repr_markdown_, _repr_html_)
+        what = f"dL/d{self.param}" if self.param else "the forward pass and loss"
+        return (f"<Derivation of {what} for {self.network!r}: {len(self.steps)} steps; "
+                f"see .to_markdown(), .to_latex(), .to_html()>")
+
     def _repr_latex_(self) -> str:
         return "\n".join(document.latex_equation(b) for s in self.steps for b in s.blocks
                          if isinstance(b, document.Equation))

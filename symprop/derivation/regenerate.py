@@ -65,7 +65,9 @@ def regenerate(directory: str | Path, check: bool = False) -> list[Path]:
     if not problems:
         raise ValueError(f"{directory}: no problem files (*.toml) in it")
     changed: list[Path] = []
-    for problem in problems:
+    from ..progress import track
+
+    for problem in track(problems, "regenerating", item=lambda path: path.name):
         for target, text in render_problem(problem).items():
             current = target.read_text(encoding="utf-8") if target.is_file() else None
             if current == text:
