@@ -62,8 +62,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .compile import CompiledNetwork
     from .chainrule import evaluate
+    from .compile import CompiledNetwork
     from .errors import SympropError, UnsupportedError
     from .graph import Param
     from .reference import backprop

@@ -7,7 +7,7 @@ relu'(0) = 0, leaky_relu'(0) = slope, elu'(0) = alpha. (SymPy's own ``diff(Max(z
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 from sympy import Function, Heaviside, Piecewise, S, exp, log, tanh
@@ -233,7 +233,7 @@ class ELU(Function):
 # --------------------------------------------------------------------------- registry
 
 
-@lru_cache(maxsize=None)
+@cache
 def sympy_form(act: Activation, z: sp.Symbol) -> sp.Expr:
     """a = f(z) for an element-wise activation (softmax is handled per vector, see softmax_forms)."""
     p = None if act.param is None else sp.Rational(act.param.numerator, act.param.denominator)
@@ -252,7 +252,7 @@ def sympy_form(act: Activation, z: sp.Symbol) -> sp.Expr:
     return forms[act.name]()
 
 
-@lru_cache(maxsize=None)
+@cache
 def derivative_form(act: Activation, z: sp.Symbol) -> sp.Expr:
     """f'(z), exactly, with the convention at kinks documented in this module."""
     return sp.diff(sympy_form(act, z), z)

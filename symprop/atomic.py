@@ -31,8 +31,9 @@ def check_target(path: str | os.PathLike[str], what: str = "output") -> Path:
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8",
-              what: str = "output") -> Iterator[IO[Any]]:
+def replacing(
+    path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8", what: str = "output"
+) -> Iterator[IO[Any]]:
     """``with replacing(path) as fh: fh.write(...)``: the file appears at ``path`` only when the block ends.
 
     Special files (``/dev/null``, ``/dev/stdout``, a FIFO) cannot be renamed over; they are written
@@ -97,8 +98,9 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, what: str = "output")
     return Path(path)
 
 
-def write_with(path: str | os.PathLike[str], writer: Callable[[IO[Any]], Any], binary: bool = True,
-               what: str = "output") -> Path:
+def write_with(
+    path: str | os.PathLike[str], writer: Callable[[IO[Any]], Any], binary: bool = True, what: str = "output"
+) -> Path:
     """Atomically write what ``writer(fh)`` writes (e.g. ``lambda fh: fig.savefig(fh, format="png")``)."""
     with replacing(path, "wb" if binary else "w", encoding=None if binary else "utf-8", what=what) as fh:
         writer(fh)

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 DEFAULT_SECONDS = 60.0
@@ -134,8 +134,9 @@ def check(estimate: Estimate, hints: Sequence[str] = (), budget: float | None = 
     the caller whether to show progress)."""
     allowed = seconds_allowed() if budget is None else check_seconds(budget)
     if estimate.seconds > allowed:
-        ways = list(hints) + [f"a larger budget (--budget SECONDS, symprop.budget.limit(seconds) or ${ENV};"
-                              f" now {allowed:g} s)"]
+        ways = list(hints) + [
+            f"a larger budget (--budget SECONDS, symprop.budget.limit(seconds) or ${ENV}; now {allowed:g} s)"
+        ]
         raise BudgetError(
             f"refused: {estimate.what} would take {_duration(estimate.seconds)} "
             f"({_count(estimate.amount)} {estimate.unit}), more than the budget of {allowed:g} s. "
@@ -164,8 +165,11 @@ def flops_per_sample(layers: Sequence[int]) -> float:
 
 
 def parameters(net: Any, what: str = "setting up the network's named parameters") -> Estimate:
-    return Estimate(f"{what} ({net.n_params if _small(net) else n_params(net.layers):,} parameters of "
-                    f"{_layers(net.layers)})", float(n_params(net.layers)), "parameters")
+    return Estimate(
+        f"{what} ({net.n_params if _small(net) else n_params(net.layers):,} parameters of {_layers(net.layers)})",
+        float(n_params(net.layers)),
+        "parameters",
+    )
 
 
 def _small(net: Any) -> bool:
@@ -194,7 +198,7 @@ def reading(n_bytes: int, what: str) -> Estimate:
 # activation form (and its derivative) holds, never by building the expression.
 
 
-@lru_cache(maxsize=None)
+@cache
 def _copies(act: Any, width: int) -> tuple[float, float]:
     """(copies of z in a = f(z), copies of z in f'(z)) for one neuron of a layer of ``width``."""
     import sympy as sp
@@ -216,13 +220,15 @@ def _occurrences(expr: Any, symbols: set) -> int:
     return sum(1 for node in sp.preorder_traversal(expr) if node in symbols)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _loss_copies(loss: str) -> tuple[float, float]:
     """(copies of a in ell(a, y), copies of a in d ell / d a)."""
     from . import losses
 
-    return (float(max(_occurrences(losses.element(loss), {losses.A}), 1)),
-            float(max(_occurrences(losses.element_derivative(loss), {losses.A}), 1)))
+    return (
+        float(max(_occurrences(losses.element(loss), {losses.A}), 1)),
+        float(max(_occurrences(losses.element_derivative(loss), {losses.A}), 1)),
+    )
 
 
 def _forward_sizes(net: Any) -> tuple[list[float], list[float]]:
@@ -273,14 +279,16 @@ def gradient_terms(net: Any, n_samples: int, param: str | None = None) -> float:
     return n * total
 
 
-def closed_form(net: Any, n_samples: int, what: str, param: str | None = None, loss: bool = True,
-                gradient: bool = False) -> Estimate:
+def closed_form(
+    net: Any, n_samples: int, what: str, param: str | None = None, loss: bool = True, gradient: bool = False
+) -> Estimate:
     """The closed forms a command prints: the loss and/or the derivative(s)."""
     terms = (loss_terms(net, n_samples) if loss else 0.0) + (gradient_terms(net, n_samples, param) if gradient else 0.0)
     return Estimate(what, terms, "terms")
 
 
 # --------------------------------------------------------------------------- the reverse passes
+
 
 def exact_pass(net: Any, n_samples: int, what: str = "the symbolic reverse pass") -> Estimate:
     """SymPy operations of the symbolic reverse pass over every sample (about one node per operation)."""
@@ -304,12 +312,15 @@ def guard_closed_form(net: Any, n_samples: int, symbolic: bool, what: str = "the
     evaluates every node to one number and nothing grows.
     """
     if symbolic:
-        check(closed_form(net, n_samples, what),
-              ["fewer samples", "fix= more parameters at values", "net.compile() for float64 numbers"])
+        check(
+            closed_form(net, n_samples, what),
+            ["fewer samples", "fix= more parameters at values", "net.compile() for float64 numbers"],
+        )
 
 
-def guard_gradient(net: Any, n_samples: int, free: Sequence[str] | None = None,
-                   what: str = "the gradient as closed forms") -> None:
+def guard_gradient(
+    net: Any, n_samples: int, free: Sequence[str] | None = None, what: str = "the gradient as closed forms"
+) -> None:
     """Refuse symbolic derivatives too large to use (their closed forms as trees, what printing,
     ``sympy.diff`` or substituting visits): ``chainrule.gradient(method="diff")`` calls it, and it is the
     guard for ``symprop.derive`` when some parameters are symbols. ``free`` names the parameters left
@@ -331,5 +342,7 @@ def guard_gradient(net: Any, n_samples: int, free: Sequence[str] | None = None,
             for info in net.slots(name):  # a tied parameter: every entry it fills
                 terms += deltas[info.layer] + (size_a[info.layer - 1] + 1.0 if info.kind == "w" else 0.0)
         terms *= max(n_samples, 1)
-    check(Estimate(what, terms, "terms"), ["fewer samples", "fewer symbolic parameters (fix= or values=)",
-                                           "net.compile() for float64 numbers"])
+    check(
+        Estimate(what, terms, "terms"),
+        ["fewer samples", "fewer symbolic parameters (fix= or values=)", "net.compile() for float64 numbers"],
+    )

@@ -141,14 +141,34 @@ def _no_rational_form(*args: Any) -> fmpq:
 
 #: the same printed element-wise code run on exact rationals (FLINT's fmpq): comparisons are exact, so a kink is
 #: decided exactly (relu'(0) = 0 by the left convention) and nothing is ever refined
-_RATIONAL_NAMESPACE = {"_state": _state, "_pw": _rational_pw, "_branch": lambda d: d > 0, "_step": _rational_step,
-                       "_sigmoid": _no_rational_form, "_softplus": _no_rational_form,
-                       "_relu": lambda x: x if x > 0 else fmpq(0), "_leaky": lambda x, s: x if x > 0 else s * x,
-                       "_elu": _no_rational_form, "_q": fmpq, "arb": fmpq}
+_RATIONAL_NAMESPACE = {
+    "_state": _state,
+    "_pw": _rational_pw,
+    "_branch": lambda d: d > 0,
+    "_step": _rational_step,
+    "_sigmoid": _no_rational_form,
+    "_softplus": _no_rational_form,
+    "_relu": lambda x: x if x > 0 else fmpq(0),
+    "_leaky": lambda x, s: x if x > 0 else s * x,
+    "_elu": _no_rational_form,
+    "_q": fmpq,
+    "arb": fmpq,
+}
 
 
-_NAMESPACE = {"_state": _state, "_pw": _pw, "_branch": _branch, "_step": _step, "_sigmoid": _sigmoid, "_softplus": _softplus,
-              "_relu": _relu, "_leaky": _leaky, "_elu": _elu, "_q": _q, "arb": arb}
+_NAMESPACE = {
+    "_state": _state,
+    "_pw": _pw,
+    "_branch": _branch,
+    "_step": _step,
+    "_sigmoid": _sigmoid,
+    "_softplus": _softplus,
+    "_relu": _relu,
+    "_leaky": _leaky,
+    "_elu": _elu,
+    "_q": _q,
+    "arb": arb,
+}
 
 
 # --------------------------------------------------------------------------- SymPy -> arb code
@@ -157,8 +177,17 @@ _NAMESPACE = {"_state": _state, "_pw": _pw, "_branch": _branch, "_step": _step, 
 class ArbPrinter:
     """Prints a SymPy expression of the element-wise forms as Python source on arb balls."""
 
-    _methods: ClassVar[dict] = {sp.tanh: "tanh", sp.exp: "exp", sp.log: "log", sp.sech: "sech", sp.cosh: "cosh",
-                sp.sinh: "sinh", sp.erf: "erf", sp.atan: "atan", sp.sqrt: "sqrt"}
+    _methods: ClassVar[dict] = {
+        sp.tanh: "tanh",
+        sp.exp: "exp",
+        sp.log: "log",
+        sp.sech: "sech",
+        sp.cosh: "cosh",
+        sp.sinh: "sinh",
+        sp.erf: "erf",
+        sp.atan: "atan",
+        sp.sqrt: "sqrt",
+    }
 
     def __init__(self, names: dict[sp.Symbol, str]) -> None:
         self.names = names
@@ -233,7 +262,11 @@ def _stable(expr: sp.Expr, z: sp.Symbol) -> sp.Expr:
     """Identities that keep relative accuracy at saturation (exact rewrites, checked by the tests):
     1 - tanh(z)^2 = sech(z)^2, 1 - sigma(z) = sigma(-z), sigma(z) - 1 = -sigma(-z) (as whole sums only)."""
     s = Sigmoid(z)
-    rules = [({sp.S.One, -sp.tanh(z) ** 2}, sp.sech(z) ** 2), ({sp.S.One, -s}, Sigmoid(-z)), ({sp.S.NegativeOne, s}, -Sigmoid(-z))]
+    rules = [
+        ({sp.S.One, -(sp.tanh(z) ** 2)}, sp.sech(z) ** 2),
+        ({sp.S.One, -s}, Sigmoid(-z)),
+        ({sp.S.NegativeOne, s}, -Sigmoid(-z)),
+    ]
 
     def match(e):
         return e.is_Add and any(set(e.args) == pattern for pattern, _ in rules)
@@ -291,10 +324,14 @@ def hidden_form(act: Activation) -> tuple[Callable, str]:
         return _compile([_Z], [f, stable], f"hidden_{act.name}")
     names = {_Z: "z", _A: "a"}
     printer = ArbPrinter(names)
-    lines = [f"def hidden_{act.name}(z):", f"    a = {printer(f)}", f"    d = {printer(fast)}",
-             "    if d.rel_accuracy_bits() < _state.good_bits:",
-             f"        d = {_cse_expression(stable, names)}",
-             "    return (a, d)"]
+    lines = [
+        f"def hidden_{act.name}(z):",
+        f"    a = {printer(f)}",
+        f"    d = {printer(fast)}",
+        "    if d.rel_accuracy_bits() < _state.good_bits:",
+        f"        d = {_cse_expression(stable, names)}",
+        "    return (a, d)",
+    ]
     return _exec("\n".join(lines) + "\n", f"hidden_{act.name}")
 
 
@@ -389,20 +426,41 @@ class Arithmetic:
     """The numbers one run of the reverse pass computes with: a matrix type, how a datum enters, and the
     element-wise forms (printed once from SymPy, see ``hidden_form`` / ``output_form``) run on those numbers."""
 
-    def __init__(self, name: str, mat: type, number: Callable[[Any], Any], matrix: Callable[[np.ndarray], Any],
-                 hidden: Callable[[Activation], Callable], output: Callable[[Activation, str], Callable]) -> None:
-        self.name, self.mat, self.number, self.matrix, self.hidden, self.output = name, mat, number, matrix, hidden, output
+    def __init__(
+        self,
+        name: str,
+        mat: type,
+        number: Callable[[Any], Any],
+        matrix: Callable[[np.ndarray], Any],
+        hidden: Callable[[Activation], Callable],
+        output: Callable[[Activation, str], Callable],
+    ) -> None:
+        self.name, self.mat, self.number, self.matrix, self.hidden, self.output = (
+            name,
+            mat,
+            number,
+            matrix,
+            hidden,
+            output,
+        )
 
     def __repr__(self) -> str:
         return f"<symprop.certified arithmetic {self.name}>"
 
 
 #: FLINT/Arb balls (midpoint and rigorous radius): every activation and loss
-BALLS = Arithmetic("balls", arb_mat, _to_arb, _to_arb_mat, lambda act: hidden_form(act)[0],
-                   lambda act, loss: output_form(act, loss)[0])
+BALLS = Arithmetic(
+    "balls", arb_mat, _to_arb, _to_arb_mat, lambda act: hidden_form(act)[0], lambda act, loss: output_form(act, loss)[0]
+)
 #: exact rationals (FLINT fmpq): the networks of ``rational_network`` only
-RATIONALS = Arithmetic("rationals", fmpq_mat, _to_fmpq, _to_fmpq_mat, lambda act: _rational(hidden_form(act)),
-                       lambda act, loss: _rational(output_form(act, loss)))
+RATIONALS = Arithmetic(
+    "rationals",
+    fmpq_mat,
+    _to_fmpq,
+    _to_fmpq_mat,
+    lambda act: _rational(hidden_form(act)),
+    lambda act, loss: _rational(output_form(act, loss)),
+)
 
 #: activations and losses that map rationals to rationals (no exp/log): their gradient is an exact rational
 RATIONAL_ACTIVATIONS = frozenset({"identity", "relu", "leaky_relu"})
@@ -415,8 +473,17 @@ def rational_network(net: Network) -> bool:
     return all(a.name in RATIONAL_ACTIVATIONS for a in net.activations) and net.loss_name in RATIONAL_LOSSES
 
 
-def _pass(net: Network, Wm: list, bm: list, Xt: np.ndarray, Yt: np.ndarray,
-          block: int, progress: Callable[[int, int], None] | None, prec: int, ar: Arithmetic = BALLS) -> tuple[list, list]:
+def _pass(
+    net: Network,
+    Wm: list,
+    bm: list,
+    Xt: np.ndarray,
+    Yt: np.ndarray,
+    block: int,
+    progress: Callable[[int, int], None] | None,
+    prec: int,
+    ar: Arithmetic = BALLS,
+) -> tuple[list, list]:
     """Sum over the samples of the backprop terms (before scale and l2): dW[l] (n_l x n_{l-1}), db[l] (n_l x 1).
 
     The four backprop equations, once, on the numbers of ``ar``: matrix products for z = W a + b, the deltas
@@ -587,15 +654,24 @@ def _combine(net: Network, dW: list, db: list, Wm: list, scale: Fraction, lam: F
     return [sum((entries[index[e.name]] for e in net.slots(name)), number(0)) for name in net.param_names]
 
 
-def rational_arrays(net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray,
-                    Y: np.ndarray, *, block: int = 256,
-                    progress: Callable[[int, int], None] | None = None) -> CertifiedGradient:
+def rational_arrays(
+    net: Network,
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    block: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> CertifiedGradient:
     """The exact gradient as Fractions (``result.fractions``; ``result[name]`` is its correctly rounded
     float64), for a ``rational_network``: the same pass as ``certified_arrays`` on FLINT's exact rationals.
     Floats enter at their exact binary values, Fractions (object arrays) as they are."""
     if not rational_network(net):
-        raise ValueError(f"{net!r} leaves the rationals (exp, log, ...): its exact gradient is not a Fraction; "
-                         "use certified_arrays (ball arithmetic)")
+        raise ValueError(
+            f"{net!r} leaves the rationals (exp, log, ...): its exact gradient is not a Fraction; "
+            "use certified_arrays (ball arithmetic)"
+        )
     t0 = time.perf_counter()
     Xt, Yt = np.asarray(X).T, np.asarray(Y).T
     Wm = [_to_fmpq_mat(w) for w in weights]
@@ -613,9 +689,18 @@ def rational_arrays(net: Network, weights: list[np.ndarray], biases: list[np.nda
 ARITHMETICS = ("auto", "balls", "rationals")
 
 
-def reverse_pass(net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray, Y: np.ndarray,
-                 *, arithmetic: str = "auto", min_prec: int = MIN_PREC, max_prec: int = MAX_PREC,
-                 progress: Callable[[int, int], None] | None = None) -> CertifiedGradient:
+def reverse_pass(
+    net: Network,
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    arithmetic: str = "auto",
+    min_prec: int = MIN_PREC,
+    max_prec: int = MAX_PREC,
+    progress: Callable[[int, int], None] | None = None,
+) -> CertifiedGradient:
     """THE numeric reverse pass of the MLP: the exact gradient at numbers, in one place.
 
     Every caller that needs the gradient of a ``Network`` at numbers, exactly (``verify``'s oracle,
@@ -636,9 +721,18 @@ def reverse_pass(net: Network, weights: list[np.ndarray], biases: list[np.ndarra
     return certified_arrays(net, weights, biases, X, Y, min_prec=min_prec, max_prec=max_prec, progress=progress)
 
 
-def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray,
-                     Y: np.ndarray, *, min_prec: int = MIN_PREC, max_prec: int = MAX_PREC, block: int = 256,
-                     progress: Callable[[int, int], None] | None = None) -> CertifiedGradient:
+def certified_arrays(
+    net: Network,
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    min_prec: int = MIN_PREC,
+    max_prec: int = MAX_PREC,
+    block: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> CertifiedGradient:
     """The certified gradient from arrays (weights (n_out, n_in), flat biases, X and Y with samples as rows).
 
     Float arrays enter at their exact binary values; object arrays may hold Fractions (or ints), which enter as
@@ -649,8 +743,17 @@ def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.nd
         from .progress import bar as _bar
 
         with _bar(X.shape[0], "exact oracle", unit="sample") as shown:
-            return certified_arrays(net, weights, biases, X, Y, min_prec=min_prec, max_prec=max_prec, block=block,
-                                    progress=lambda done, bits: shown.set(done, f"{bits} bits"))
+            return certified_arrays(
+                net,
+                weights,
+                biases,
+                X,
+                Y,
+                min_prec=min_prec,
+                max_prec=max_prec,
+                block=block,
+                progress=lambda done, bits: shown.set(done, f"{bits} bits"),
+            )
     t0 = time.perf_counter()
     Xt, Yt = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
     n = X.shape[0]
@@ -692,8 +795,16 @@ def certified_arrays(net: Network, weights: list[np.ndarray], biases: list[np.nd
     return out
 
 
-def certified_gradient(net: Network, values: Any, X: Any, Y: Any, *, min_prec: int = MIN_PREC,
-                       max_prec: int = MAX_PREC, progress: Callable[[int, int], None] | None = None) -> CertifiedGradient:
+def certified_gradient(
+    net: Network,
+    values: Any,
+    X: Any,
+    Y: Any,
+    *,
+    min_prec: int = MIN_PREC,
+    max_prec: int = MAX_PREC,
+    progress: Callable[[int, int], None] | None = None,
+) -> CertifiedGradient:
     """The exact gradient of ``net`` at ``values`` on (X, Y), certified by ball arithmetic (FLINT/Arb).
 
     ``values``: anything ``Network.gradient`` accepts (a dict name -> value, or (weights, biases)).

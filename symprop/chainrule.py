@@ -44,8 +44,7 @@ def reverse_sample(net: Network, x, y, W, b) -> tuple[list[list[sp.Expr]], list[
     deltas[L] = output_delta(net, Zs[L], As[L], y)
     for l in range(L - 1, 0, -1):
         back = [
-            sp.Add(*[W[l][j][k] * deltas[l + 1][j] for j in range(net.layers[l + 1])])
-            for k in range(net.layers[l])
+            sp.Add(*[W[l][j][k] * deltas[l + 1][j] for j in range(net.layers[l + 1])]) for k in range(net.layers[l])
         ]
         deltas[l] = [bk * dk for bk, dk in zip(back, activations.apply_derivative(net.activations[l - 1], Zs[l]))]
     return Zs, As, deltas
@@ -173,11 +172,18 @@ def _guard_reverse(net: Network, n_samples: int, symbolic: bool) -> None:
     (what ``Network.loss`` builds) and about one SymPy node per operation of the four equations."""
     from . import budget
 
-    budget.guard_closed_form(net, n_samples, symbolic, "the gradient's closed forms (every z and a of the reverse pass)")
+    budget.guard_closed_form(
+        net, n_samples, symbolic, "the gradient's closed forms (every z and a of the reverse pass)"
+    )
     if symbolic:
-        budget.check(budget.exact_pass(net, n_samples, "the symbolic reverse pass"),
-                     ["fewer samples", "values= for every parameter (the exact gradient at numbers is fast)",
-                      "net.compile() for float64 numbers"])
+        budget.check(
+            budget.exact_pass(net, n_samples, "the symbolic reverse pass"),
+            [
+                "fewer samples",
+                "values= for every parameter (the exact gradient at numbers is fast)",
+                "net.compile() for float64 numbers",
+            ],
+        )
 
 
 def _number(v: sp.Expr, exact: bool) -> Any:
@@ -205,8 +211,10 @@ def _at_numbers(net: Network, X: Any, Y: Any, exact: bool, sub: dict) -> dict[st
     data = [[[_number(v, exact) if v.is_number else None for v in row] for row in rows] for rows in (Xs, Ys)]
     if any(v is None for rows in data for row in rows for v in row):
         return None
-    budget.check(budget.certified(net, len(Xs), what="the exact gradient at numbers"), ["fewer samples",
-                 "net.compile() for float64 numbers"])
+    budget.check(
+        budget.certified(net, len(Xs), what="the exact gradient at numbers"),
+        ["fewer samples", "net.compile() for float64 numbers"],
+    )
     weights = [np.empty((net.layers[l + 1], net.layers[l]), dtype=object) for l in range(net.depth)]
     biases = [np.empty(net.layers[l + 1], dtype=object) for l in range(net.depth)]
     for info in net.param_infos:
@@ -216,8 +224,10 @@ def _at_numbers(net: Network, X: Any, Y: Any, exact: bool, sub: dict) -> dict[st
     if exact and result.exact:
         return {name: sp.Rational(q.numerator, q.denominator) for name, q in result.fractions.items()}
     # an entry proven exactly 0 (a dead relu unit: radius 0) is the exact zero, not the Float 0.0
-    return {name: sp.S.Zero if value == 0 and result.radius[name] == 0 else sp.Float(value)
-            for name, value in result.items()}
+    return {
+        name: sp.S.Zero if value == 0 and result.radius[name] == 0 else sp.Float(value)
+        for name, value in result.items()
+    }
 
 
 #: digits of a gradient evaluated at exact values that is not rational (softplus, exp, ... of Rationals)
@@ -232,8 +242,9 @@ def _as_number(expr: sp.Expr) -> sp.Expr:
     return expr.evalf(VALUE_DPS)
 
 
-def combine(net: Network, sums: dict[str, sp.Expr], n_samples: int, W, names: list[str] | None = None,
-            dps: int | None = None) -> dict[str, sp.Expr]:
+def combine(
+    net: Network, sums: dict[str, sp.Expr], n_samples: int, W, names: list[str] | None = None, dps: int | None = None
+) -> dict[str, sp.Expr]:
     """Parameter name -> dC/dparam from ``sums``: entry name -> the sum over the samples of its backprop
     term (``sample_terms``). Each entry contributes scale * its sum, plus 2 lam w for a weight entry w
     (``l2``); a tied parameter's gradient is the sum over the entries it fills (the chain rule over its
@@ -256,14 +267,24 @@ def combine(net: Network, sums: dict[str, sp.Expr], n_samples: int, W, names: li
     return out
 
 
-def derivative(net: Network, param: Any, X: Any, Y: Any, exact: bool = False, fix: Any = None,
-               values: Any = None, method: str = "reverse") -> sp.Expr:
+def derivative(
+    net: Network,
+    param: Any,
+    X: Any,
+    Y: Any,
+    exact: bool = False,
+    fix: Any = None,
+    values: Any = None,
+    method: str = "reverse",
+) -> sp.Expr:
     """The exact partial derivative of the loss with respect to one parameter (name or symbol)."""
     sym = net.param(getattr(param, "name", param))
     if fix:
         fixed = values_mapping(net, fix, require_all=False)
         if sym.name in fixed:
-            raise ValueError(f'"{sym.name}" is fixed by fix=; it has no derivative. Remove it from fix to differentiate it')
+            raise ValueError(
+                f'"{sym.name}" is fixed by fix=; it has no derivative. Remove it from fix to differentiate it'
+            )
     return gradient(net, X, Y, exact=exact, fix=fix, values=values, method=method)[sym.name]
 
 

@@ -122,17 +122,23 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, (UsageError, ValueError, TypeError, OSError, ImportError)) and not isinstance(exc, _INTERNAL):
         return _one_line(exc)
     if isinstance(exc, MemoryError):
-        return ("out of memory: the network, the data or the closed form is too large for this machine; use a "
-                "smaller network or fewer samples (a smaller --budget refuses such work up front)")
+        return (
+            "out of memory: the network, the data or the closed form is too large for this machine; use a "
+            "smaller network or fewer samples (a smaller --budget refuses such work up front)"
+        )
     if isinstance(exc, OverflowError):
-        return (f"a number is too large for float64 ({_one_line(exc)}); use smaller values "
-                "(|x| < 1.8e308, and far less where it is squared or exponentiated)")
+        return (
+            f"a number is too large for float64 ({_one_line(exc)}); use smaller values "
+            "(|x| < 1.8e308, and far less where it is squared or exponentiated)"
+        )
     if isinstance(exc, RecursionError):
         return "the expression is nested too deeply to handle (RecursionError); use a shallower network"
     if isinstance(exc, ArithmeticError):
         return f"arithmetic error: {type(exc).__name__}: {_one_line(exc)}; check the file's values"
-    return (f"internal error: {type(exc).__name__}: {_one_line(exc)} (this is a bug in symprop; run with "
-            "--debug for the traceback and report it)")
+    return (
+        f"internal error: {type(exc).__name__}: {_one_line(exc)} (this is a bug in symprop; run with "
+        "--debug for the traceback and report it)"
+    )
 
 
 #: exceptions that are ValueError/TypeError subclasses in NumPy or SymPy but mean something else
@@ -179,10 +185,16 @@ def _seconds(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    common.add_argument("--allow-outside-data", action="store_true",
-                        help="let a problem file read a CSV outside its own directory")
-    common.add_argument("--budget", type=_seconds, default=None, metavar="SECONDS",
-                        help="refuse work estimated to take longer (default: $SYMPROP_BUDGET, else 60; inf: no limit)")
+    common.add_argument(
+        "--allow-outside-data", action="store_true", help="let a problem file read a CSV outside its own directory"
+    )
+    common.add_argument(
+        "--budget",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="refuse work estimated to take longer (default: $SYMPROP_BUDGET, else 60; inf: no limit)",
+    )
     parser = _Parser(prog="symprop", description="Derive and verify backpropagation exactly.", parents=[common])
     parser.add_argument("--version", action="version", version=f"symprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -195,32 +207,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("show", run_show, "the network, its parameters and the loss as a closed form")
     p.add_argument("--latex", action="store_true", help="print LaTeX instead of a terminal form")
-    p.add_argument("--no-closed-form", action="store_true",
-                   help="leave out the loss as a closed form (for networks or data too large to print it)")
+    p.add_argument(
+        "--no-closed-form",
+        action="store_true",
+        help="leave out the loss as a closed form (for networks or data too large to print it)",
+    )
 
     p = command("derive", run_derive, "the derivation of the gradient")
     p.add_argument("--param", help="the parameter to derive (default: the file's [derive] param)")
-    p.add_argument("--format", choices=FORMATS, default="md",
-                   help="md (Markdown), tex (standalone LaTeX document), html, latex (LaTeX fragment)")
-    p.add_argument("--lang", choices=LANGS, default="en", help="language of the prose (a Bengali tex document compiles with lualatex)")
-    p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout (md: the figure OUT.svg beside it)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="md",
+        help="md (Markdown), tex (standalone LaTeX document), html, latex (LaTeX fragment)",
+    )
+    p.add_argument(
+        "--lang",
+        choices=LANGS,
+        default="en",
+        help="language of the prose (a Bengali tex document compiles with lualatex)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="OUT", help="write to OUT instead of stdout (md: the figure OUT.svg beside it)"
+    )
     p.add_argument("--code", action="store_true", help="add the appendix of the code that runs (latexify listing)")
 
-    p = sub.add_parser("regenerate", help="regenerate the derivations of a directory of problem files",
-                       description="Regenerate the .md, .tex, .html and .svg files of every problem file (*.toml) "
-                                   "in DIR.", parents=[common])
+    p = sub.add_parser(
+        "regenerate",
+        help="regenerate the derivations of a directory of problem files",
+        description="Regenerate the .md, .tex, .html and .svg files of every problem file (*.toml) in DIR.",
+        parents=[common],
+    )
     p.add_argument("directory", metavar="DIR", help="a directory of problem files, e.g. derivations/")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 when a generated file is stale")
     p.set_defaults(run=run_regenerate)
 
     p = command("grad", run_grad, "every parameter's gradient at the file's values")
     p.add_argument("--exact", action="store_true", help="exact rationals where the network allows it")
-    p.add_argument("--json", action="store_true",
-                   help="machine-readable output (see docs/cli.md); a non-finite number is written as null")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output (see docs/cli.md); a non-finite number is written as null",
+    )
 
     p = command("descend", run_descend, "a gradient-descent trace")
-    p.add_argument("--train", action="append", metavar="P[,P...]",
-                   help="parameters to train (repeatable or comma-separated; default: the file's, else all)")
+    p.add_argument(
+        "--train",
+        action="append",
+        metavar="P[,P...]",
+        help="parameters to train (repeatable or comma-separated; default: the file's, else all)",
+    )
     p.add_argument("--lr", type=float, help="learning rate (default: the file's, else 0.1)")
     p.add_argument("--tol", type=float, help="stop when every step size is below TOL (default: the file's)")
     p.add_argument("--max-steps", type=int, help="at most this many steps (default: the file's, else 1000)")
@@ -234,14 +270,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.png or OUT.svg")
 
     p = command("verify", run_verify, "check your gradient function against the exact gradient")
-    p.add_argument("function", metavar="MODULE:FUNCTION",
-                   help="fn(weights, biases, X, Y) -> (grad_weights, grad_biases), imported from the cwd too")
+    p.add_argument(
+        "function",
+        metavar="MODULE:FUNCTION",
+        help="fn(weights, biases, X, Y) -> (grad_weights, grad_biases), imported from the cwd too",
+    )
     p.add_argument("--rtol", type=float, help="relative tolerance (default: symprop.verify's)")
     p.add_argument("--atol", type=float, help="absolute tolerance (default: symprop.verify's)")
     p.add_argument("--markdown", action="store_true", help="print the report as a Markdown table")
-    p.add_argument("--layout", metavar="KEY=VALUE[,...]",
-                   help="how your function holds samples, weights and biases, e.g. samples=columns,weights=in_out "
-                        "(default: the file's [layout], else rows, out_in, flat, wb; see docs/verification.md)")
+    p.add_argument(
+        "--layout",
+        metavar="KEY=VALUE[,...]",
+        help="how your function holds samples, weights and biases, e.g. samples=columns,weights=in_out "
+        "(default: the file's [layout], else rows, out_in, flat, wb; see docs/verification.md)",
+    )
     return parser
 
 
@@ -277,8 +319,10 @@ def optional_module(name: str, command: str):
         missing = exc.name or name
         if missing.startswith(f"{__package__}."):
             raise UsageError(f"'{command}' is not available in this build of symprop (no module {missing})") from None
-        raise UsageError(f"'{command}' needs the Python package {missing!r}, which is not installed"
-                         + (" (pip install 'symprop[plot]')" if missing == "matplotlib" else "")) from None
+        raise UsageError(
+            f"'{command}' needs the Python package {missing!r}, which is not installed"
+            + (" (pip install 'symprop[plot]')" if missing == "matplotlib" else "")
+        ) from None
 
 
 def write_output(text: str, output: str | None) -> None:
@@ -346,12 +390,19 @@ def run_show(args: argparse.Namespace) -> int:
         notice(forms)
     render = (lambda e: sp.latex(e)) if args.latex else (lambda e: pretty(e) if sys.stdout.isatty() else sp.sstr(e))
     out = [_header(problem)]
-    out.append(f"layers: {list(net.layers)}; activations: {', '.join(str(a) for a in net.activations)}; "
-               f"loss: {net.loss_name}")
+    out.append(
+        f"layers: {list(net.layers)}; activations: {', '.join(str(a) for a in net.activations)}; loss: {net.loss_name}"
+    )
     out.append(f"data: {n} sample(s), {net.n_inputs} input(s), {net.n_outputs} output(s)")
     out.append(f"parameters ({net.n_params}):")
-    rows = [[net.param_of[p.name], f"{p.kind}[{p.layer}]{list(p.index)}", format_number(float(problem.values[net.param_of[p.name]]))]
-            for p in net.param_infos]  # one row per weight/bias entry; a tied parameter's name on each of its entries
+    rows = [
+        [
+            net.param_of[p.name],
+            f"{p.kind}[{p.layer}]{list(p.index)}",
+            format_number(float(problem.values[net.param_of[p.name]])),
+        ]
+        for p in net.param_infos
+    ]  # one row per weight/bias entry; a tied parameter's name on each of its entries
     out.append(_indent(table(rows, ["name", "W/b[layer][index]", "value"], numeric=(2,))))
     if args.no_closed_form:
         sys.stdout.write("\n".join(out) + "\n")
@@ -409,9 +460,14 @@ def run_derive(args: argparse.Namespace) -> int:
     derivation_module = optional_module("derivation", "derive")
     # the derivation shows numbers factor by factor (no closed form beyond one line): its cost is the numbers shown
     forms = derivation_module.estimate(problem.network, n if problem.values is not None else None, param is not None)
-    budget.check(forms, [f"fewer samples (the file has {n})",
-                         "a parameter nearer the output (--param)" if param else "one parameter (--param P)",
-                         "`symprop grad` for the numbers without the derivation"])
+    budget.check(
+        forms,
+        [
+            f"fewer samples (the file has {n})",
+            "a parameter nearer the output (--param)" if param else "one parameter (--param P)",
+            "`symprop grad` for the numbers without the derivation",
+        ],
+    )
     check_finite_at_values(problem, "derive")
     notice(forms)
     derivation = derivation_module.derive_problem(problem, param=param, code=args.code)
@@ -436,12 +492,15 @@ def check_finite_at_values(problem, command: str) -> None:
     """A derivation prints the loss and slopes at the file's values: they must be float64 numbers."""
     loss, grads = problem.network.compile().loss_and_gradient(problem.values, problem.X, problem.Y)
     bad = ([("the loss", loss)] if not math.isfinite(loss) else []) + [
-        (f"the slope dL/d{name}", g) for name, g in grads.items() if not math.isfinite(g)]
+        (f"the slope dL/d{name}", g) for name, g in grads.items() if not math.isfinite(g)
+    ]
     if bad:
         what, value = bad[0]
-        raise UsageError(f"{what} at the file's values is {value} (beyond float64: the values overflow); "
-                         f"{command} prints these numbers, so use smaller values"
-                         + (f" ({len(bad) - 1} more non-finite)" if len(bad) > 1 else ""))
+        raise UsageError(
+            f"{what} at the file's values is {value} (beyond float64: the values overflow); "
+            f"{command} prints these numbers, so use smaller values"
+            + (f" ({len(bad) - 1} more non-finite)" if len(bad) > 1 else "")
+        )
 
 
 def run_regenerate(args: argparse.Namespace) -> int:
@@ -466,8 +525,10 @@ def run_grad(args: argparse.Namespace) -> int:
     n = problem.X.shape[0]
     budget.check(budget.numeric(net, n), [f"fewer samples (the file has {n})"])
     if args.exact:
-        budget.check(budget.certified(net, n, what="the exact gradient (--exact)"),
-                     [f"fewer samples (the file has {n})", "grad without --exact (float64)"])
+        budget.check(
+            budget.certified(net, n, what="the exact gradient (--exact)"),
+            [f"fewer samples (the file has {n})", "grad without --exact (float64)"],
+        )
     loss, grads = net.compile().loss_and_gradient(problem.values, problem.X, problem.Y)
     exact = exact_gradient(problem) if args.exact else None
     overflow = overflowed(problem, loss, grads, exact)
@@ -491,8 +552,10 @@ def run_grad(args: argparse.Namespace) -> int:
     if exact is None:
         out.append(gradient_table(grads, problem.values))
     else:
-        rows = [[n, format_number(float(problem.values[n])), e["text"], "yes" if e["rational"] else "no"]
-                for n, e in exact.items()]
+        rows = [
+            [n, format_number(float(problem.values[n])), e["text"], "yes" if e["rational"] else "no"]
+            for n, e in exact.items()
+        ]
         out.append(table(rows, ["parameter", "value", "exact dL/dparam", "rational"], numeric=(1, 2)))
         if not all(e["rational"] for e in exact.values()):
             out.append("\nnot rational: the exact value involves exp/log/...; shown to 15 significant digits.")
@@ -516,13 +579,17 @@ def overflowed(problem, loss: float, grads: dict[str, float], exact: dict | None
 
     if exact is None:
         try:
-            budget.check(budget.certified(problem.network, problem.X.shape[0], what="the exact values of the overflowed slopes"))
+            budget.check(
+                budget.certified(problem.network, problem.X.shape[0], what="the exact values of the overflowed slopes")
+            )
             exact = exact_gradient(problem, rational=False)
         except budget.BudgetError:
             exact = None
     for name in bad:
         if exact is None:
-            notes.append(f"dL/d{name} is {grads[name]} (an intermediate float64 overflow; too large to recompute exactly)")
+            notes.append(
+                f"dL/d{name} is {grads[name]} (an intermediate float64 overflow; too large to recompute exactly)"
+            )
             continue
         text = exact[name]["text"]
         value = exact[name]["float"]
@@ -550,6 +617,7 @@ def exact_gradient(problem, rational: bool | None = None) -> dict[str, dict[str,
     weights, biases, X, Y = _exact_arrays(problem)
     arithmetic = "rationals" if rational is not False and rational_network(net) else "balls"
     with Progress(X.shape[0], "exact gradient") as bar:
+
         def progress(done: int, prec: int) -> None:
             bar.done = 0 if done < bar.done else bar.done  # a rerun at a higher precision starts again
             bar.update(done - bar.done, f"({prec} bits)" if prec else "")
@@ -583,8 +651,11 @@ def _exact_arrays(problem) -> tuple[list, list, Any, Any]:
 def _exact_entry(result, name: str) -> dict[str, Any]:
     if name in result.fractions:
         q = result.fractions[name]
-        return {"rational": True, "text": str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}",
-                "float": result[name]}
+        return {
+            "rational": True,
+            "text": str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}",
+            "float": result[name],
+        }
     ball = result.balls[name]
     if not ball.is_finite():
         raise UsageError(f"the exact gradient of {name} is not a real number here ({ball}); check the file's values")
@@ -628,23 +699,52 @@ def run_descend(args: argparse.Namespace) -> int:
     if args.plot:
         _check_figure_path(args.plot, "--plot")
     descent = optional_module("descent", "descend")
-    trace = descent.descend(net, problem.values, problem.X, problem.Y, train=train, lr=lr, tol=tol,
-                            max_steps=max_steps, time_limit=budget.seconds_allowed(), progress=True)
+    trace = descent.descend(
+        net,
+        problem.values,
+        problem.X,
+        problem.Y,
+        train=train,
+        lr=lr,
+        tol=tol,
+        max_steps=max_steps,
+        time_limit=budget.seconds_allowed(),
+        progress=True,
+    )
     if args.json:
-        budget.check(budget.Estimate("writing the trace as JSON", float(len(trace.steps))
-                                     * (net.n_params + 4 * len(trace.train)), "output numbers"),
-                     ["--train fewer parameters", "fewer steps", "the text table (without --json)"])
-        print_json({"version": JSON_VERSION, "file": str(problem.source), "network": repr(net),
-                    "train": list(train) if train else list(net.param_names), "lr": lr, "tol": tol,
-                    "max_steps": max_steps, "trace": trace.to_dict()})
+        budget.check(
+            budget.Estimate(
+                "writing the trace as JSON",
+                float(len(trace.steps)) * (net.n_params + 4 * len(trace.train)),
+                "output numbers",
+            ),
+            ["--train fewer parameters", "fewer steps", "the text table (without --json)"],
+        )
+        print_json(
+            {
+                "version": JSON_VERSION,
+                "file": str(problem.source),
+                "network": repr(net),
+                "train": list(train) if train else list(net.param_names),
+                "lr": lr,
+                "tol": tol,
+                "max_steps": max_steps,
+                "trace": trace.to_dict(),
+            }
+        )
     else:
-        sys.stdout.write(_header(problem) + "\n" + trace.to_markdown(limit=TABLE_STEPS, params=TABLE_PARAMS).rstrip("\n")
-                         + "\n")
+        sys.stdout.write(
+            _header(problem) + "\n" + trace.to_markdown(limit=TABLE_STEPS, params=TABLE_PARAMS).rstrip("\n") + "\n"
+        )
     if args.plot:
         plotting = optional_module("plotting", "descend --plot")
         if train and len(train) == 1:
-            budget.check(budget.numeric(net, problem.X.shape[0], passes=2 * 300 + 2 * len(trace.steps),
-                                        what="drawing the loss curve"), ["--plot of a smaller problem"])
+            budget.check(
+                budget.numeric(
+                    net, problem.X.shape[0], passes=2 * 300 + 2 * len(trace.steps), what="drawing the loss curve"
+                ),
+                ["--plot of a smaller problem"],
+            )
             fig = plotting.loss_curve(net, problem.values, problem.X, problem.Y, train[0], trace=trace)
         else:
             fig = plotting.loss_history(trace)
@@ -690,9 +790,14 @@ def run_plot(args: argparse.Namespace) -> int:
     X, Y, values = problem.X, problem.Y, problem.values
     n = X.shape[0]
     if args.kind == "network":
-        budget.check(budget.Estimate(f"drawing the network diagram of {net.n_params} labelled parameters",
-                                     float(net.n_params + sum(net.layers)), "figure elements"),
-                     ["--kind curve or --kind history (the diagram labels every weight)"])
+        budget.check(
+            budget.Estimate(
+                f"drawing the network diagram of {net.n_params} labelled parameters",
+                float(net.n_params + sum(net.layers)),
+                "figure elements",
+            ),
+            ["--kind curve or --kind history (the diagram labels every weight)"],
+        )
         fig = plotting.network_diagram(net, values=values)
     elif args.kind == "curve":
         param = args.param or (problem.train[0] if problem.train and len(problem.train) == 1 else problem.param)
@@ -702,17 +807,34 @@ def run_plot(args: argparse.Namespace) -> int:
         fig = plotting.loss_curve(net, values, X, Y, check_param(net, param, "--param"))
     elif args.kind == "history":
         descent = optional_module("descent", "plot --kind history")
-        trace = descent.descend(net, values, X, Y, train=problem.train, lr=problem.lr, tol=problem.tol,
-                                max_steps=problem.max_steps, time_limit=budget.seconds_allowed(), progress=True)
+        trace = descent.descend(
+            net,
+            values,
+            X,
+            Y,
+            train=problem.train,
+            lr=problem.lr,
+            tol=problem.tol,
+            max_steps=problem.max_steps,
+            time_limit=budget.seconds_allowed(),
+            progress=True,
+        )
         fig = plotting.loss_history(trace)
     else:
         lrs = _learning_rates(args.lrs, problem.lr)
         if problem.tol is None:
-            budget.check(budget.numeric(net, n, passes=2 * len(lrs) * problem.max_steps,
-                                        what=f"{len(lrs)} descents of max_steps = {problem.max_steps}"),
-                         ["fewer learning rates (--lrs)", "a smaller max_steps or a tol in the file's [train]"])
-        fig = plotting.compare_learning_rates(net, values, X, Y, lrs=lrs, train=problem.train,
-                                              tol=problem.tol, max_steps=problem.max_steps)
+            budget.check(
+                budget.numeric(
+                    net,
+                    n,
+                    passes=2 * len(lrs) * problem.max_steps,
+                    what=f"{len(lrs)} descents of max_steps = {problem.max_steps}",
+                ),
+                ["fewer learning rates (--lrs)", "a smaller max_steps or a tol in the file's [train]"],
+            )
+        fig = plotting.compare_learning_rates(
+            net, values, X, Y, lrs=lrs, train=problem.train, tol=problem.tol, max_steps=problem.max_steps
+        )
     plotting.save(fig, str(path))
     print(f"wrote {path}", file=sys.stderr)
     return EXIT_OK
@@ -767,8 +889,10 @@ def import_function(spec: str) -> Callable[..., Any]:
     func = getattr(module, func_name, None)
     if func is None:
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-        raise UsageError(f"module {module_name!r} has no function {func_name!r}; it has: {listing(names)}."
-                         + suggest(func_name, names))
+        raise UsageError(
+            f"module {module_name!r} has no function {func_name!r}; it has: {listing(names)}."
+            + suggest(func_name, names)
+        )
     if not callable(func):
         raise UsageError(f"{spec} is not callable (it is a {type(func).__name__})")
     return func
@@ -786,8 +910,10 @@ def _import_from(module_name: str, directory: str):
     if top in sys.modules:
         loaded = getattr(sys.modules[top], "__file__", None)
         if found is not None and found.origin and loaded and Path(loaded).resolve() != Path(found.origin).resolve():
-            raise UsageError(f"{found.origin} has the name of the module {top!r} that is already imported from "
-                             f"{loaded}; rename your file (e.g. my_{top}.py)")
+            raise UsageError(
+                f"{found.origin} has the name of the module {top!r} that is already imported from "
+                f"{loaded}; rename your file (e.g. my_{top}.py)"
+            )
         return importlib.import_module(module_name)
     if found is not None and found.loader is not None:
         module = importlib.util.module_from_spec(found)
@@ -826,9 +952,19 @@ def run_verify(args: argparse.Namespace) -> int:
 
     layout = Layout.parse(args.layout, "--layout") if args.layout else getattr(problem, "layout", None)
     try:
-        X, Y = (problem.X.T, problem.Y.T) if layout is not None and layout.samples == "columns" else (problem.X, problem.Y)
-        report = verify_module.verify(guarded(func, args.function), problem.network, problem.values, X, Y,
-                                      rtol=args.rtol, atol=args.atol, layout=layout)  # the file's data are rows
+        X, Y = (
+            (problem.X.T, problem.Y.T) if layout is not None and layout.samples == "columns" else (problem.X, problem.Y)
+        )
+        report = verify_module.verify(
+            guarded(func, args.function),
+            problem.network,
+            problem.values,
+            X,
+            Y,
+            rtol=args.rtol,
+            atol=args.atol,
+            layout=layout,
+        )  # the file's data are rows
     except TypeError as exc:  # the candidate returned something that is not a gradient
         raise CandidateError(str(exc)) from exc
     if report.crash:

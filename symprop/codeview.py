@@ -9,7 +9,8 @@ an ordinary product, ``.T`` is ``^{\\mathsf{T}}`` and ``x.sum(axis=1)`` is ``x \
 from __future__ import annotations
 
 import ast
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from latexify import parser, transformers
 from latexify.codegen import expression_codegen, expression_rules
@@ -19,10 +20,23 @@ from .spec import Network
 
 #: how each argument name of the reference functions reads on the page
 NAMES: dict[str, str] = {
-    "z": "z", "a": "a", "y": "y", "theta": r"\theta", "lr": r"\alpha", "slope": r"\alpha", "alpha": r"\alpha",
-    "grad_a": r"\nabla_{a} C", "fprime_out": r"f'\left(z^{[L]}\right)", "fprime_z": r"f'\left(z^{[l]}\right)",
-    "W_next": r"W^{[l+1]}", "delta_next": r"\delta^{[l+1]}", "delta": r"\delta^{[l]}",
-    "a_prev": r"a^{[l-1]}", "grad": r"\nabla_{\theta} L", "n": "N", "m": "m",
+    "z": "z",
+    "a": "a",
+    "y": "y",
+    "theta": r"\theta",
+    "lr": r"\alpha",
+    "slope": r"\alpha",
+    "alpha": r"\alpha",
+    "grad_a": r"\nabla_{a} C",
+    "fprime_out": r"f'\left(z^{[L]}\right)",
+    "fprime_z": r"f'\left(z^{[l]}\right)",
+    "W_next": r"W^{[l+1]}",
+    "delta_next": r"\delta^{[l+1]}",
+    "delta": r"\delta^{[l]}",
+    "a_prev": r"a^{[l-1]}",
+    "grad": r"\nabla_{\theta} L",
+    "n": "N",
+    "m": "m",
 }
 #: arguments that are numbers, not arrays (so ``*`` with them is not a Hadamard product)
 SCALARS: frozenset[str] = frozenset({"lr", "slope", "alpha", "n", "m"})
@@ -112,7 +126,9 @@ def render(fn: Callable[..., Any], lhs: str | None = None) -> str:
     fn_def = function_ast(fn)
     body = [stmt for stmt in fn_def.body if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))]
     if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
-        raise ValueError(f"codeview renders one-line functions (a single return); {fn.__name__} has {len(body)} statements")
+        raise ValueError(
+            f"codeview renders one-line functions (a single return); {fn.__name__} has {len(body)} statements"
+        )
     expr = BackpropCodegen().visit(body[0].value)
     if lhs is None:
         args = ", ".join(NAMES.get(a.arg, a.arg) for a in fn_def.args.args)
@@ -139,8 +155,10 @@ def delta_code(net: Network) -> list[str]:
     else:
         out = [render(reference.output_delta)]
     extra = ([reference.l2_gradient] if net.l2 else []) + ([reference.tied_gradient] if net.tie else [])
-    return out + [render(f) for f in (reference.hidden_delta, reference.weight_gradient,
-                                        reference.bias_gradient, *extra, reference.update)]
+    return out + [
+        render(f)
+        for f in (reference.hidden_delta, reference.weight_gradient, reference.bias_gradient, *extra, reference.update)
+    ]
 
 
 def loss_code(net: Network) -> list[str]:

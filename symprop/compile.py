@@ -27,8 +27,8 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from . import activations, losses
-from .spec import Network, Activation, as_data, as_matrix, gradient_to_dict, parse_values
 from .errors import warn_nonfinite
+from .spec import Activation, Network, as_data, as_matrix, gradient_to_dict, parse_values
 
 
 class _Printer(NumPyPrinter):
@@ -80,13 +80,23 @@ def _elementwise(target: str, expr: sp.Expr, op: str = "=") -> list[str]:
 # in-place form are printed as ordinary NumPy operands (allocating), so every expression is covered.
 
 _UNARY: dict[type, str] = {
-    sp.tanh: "tanh", sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos",
-    sp.sinh: "sinh", sp.cosh: "cosh", sp.Abs: "absolute",
+    sp.tanh: "tanh",
+    sp.exp: "exp",
+    sp.log: "log",
+    sp.sin: "sin",
+    sp.cos: "cos",
+    sp.sinh: "sinh",
+    sp.cosh: "cosh",
+    sp.Abs: "absolute",
 }
 # activations with a stable NumPy form, as chains of in-place steps from input {i} to output {o}
 _CHAINS: dict[type, tuple[str, ...]] = {
-    activations.Sigmoid: ("numpy.negative({i}, out={o})", "numpy.logaddexp(0.0, {o}, out={o})",
-                          "numpy.negative({o}, out={o})", "numpy.exp({o}, out={o})"),
+    activations.Sigmoid: (
+        "numpy.negative({i}, out={o})",
+        "numpy.logaddexp(0.0, {o}, out={o})",
+        "numpy.negative({o}, out={o})",
+        "numpy.exp({o}, out={o})",
+    ),
     activations.Softplus: ("numpy.logaddexp(0.0, {i}, out={o})",),
     activations.ReLU: ("numpy.maximum({i}, 0.0, out={o})",),
 }
@@ -144,7 +154,7 @@ def _sum_into(expr: sp.Add, out: str) -> list[str] | None:
 def _product_into(expr: sp.Mul, out: str) -> list[str] | None:
     scalar = sp.Mul(*[f for f in expr.args if not _is_array(f)])
     arrays = [f for f in expr.args if _is_array(f)]
-    den = [f.base ** -f.exp for f in arrays if f.is_Pow and f.exp.is_number and f.exp.is_negative]
+    den = [f.base**-f.exp for f in arrays if f.is_Pow and f.exp.is_number and f.exp.is_negative]
     num = [f for f in arrays if not (f.is_Pow and f.exp.is_number and f.exp.is_negative)]
     if not num:
         return None
@@ -338,11 +348,20 @@ def _backward_lines(net: Network, buffers: dict[str, int], products: dict[str, t
 
 def _z_needed_by_gradient(net: Network) -> set[int]:
     """Layers whose pre-activation Z^{[l]} the backward pass or the loss reads (so a must not overwrite it)."""
-    keep = {l for l in range(1, net.depth) if sp.Symbol(f"Z{l}", real=True) in
-            _act_derivative(net.activations[l - 1], sp.Symbol(f"Z{l}", real=True),
-                            sp.Symbol(f"A{l}", real=True)).free_symbols}
+    keep = {
+        l
+        for l in range(1, net.depth)
+        if sp.Symbol(f"Z{l}", real=True)
+        in _act_derivative(
+            net.activations[l - 1], sp.Symbol(f"Z{l}", real=True), sp.Symbol(f"A{l}", real=True)
+        ).free_symbols
+    }
     form = _output_delta(net, {})[1]
-    if net.loss_name in ("bce", "cross_entropy") or form is None or sp.Symbol(f"Z{net.depth}", real=True) in form.free_symbols:
+    if (
+        net.loss_name in ("bce", "cross_entropy")
+        or form is None
+        or sp.Symbol(f"Z{net.depth}", real=True) in form.free_symbols
+    ):
         keep.add(net.depth)
     return keep
 
@@ -388,11 +407,15 @@ def generate_source(net: Network) -> str:
 
     def blocks(body: list[str], targets: bool) -> list[str]:
         """Loop over row blocks; ``_ws`` is the workspace cut to the block's row count."""
-        return [
-            "for _i in range(0, N, _B):",
-            "    _j = min(_i + _B, N)",
-            "    _ws = _work if _j - _i == _B else _rows(_work, _j - _i)",
-        ] + (["    Yb = Y[_i:_j]"] if targets else []) + ["    " + line for line in body]
+        return (
+            [
+                "for _i in range(0, N, _B):",
+                "    _j = min(_i + _B, N)",
+                "    _ws = _work if _j - _i == _B else _rows(_work, _j - _i)",
+            ]
+            + (["    Yb = Y[_i:_j]"] if targets else [])
+            + ["    " + line for line in body]
+        )
 
     head = ["N = X.shape[0]", "if _work is None:", "    _work = _buffers()", "_B = _work['_ones'].shape[0]"]
     shapes = ", ".join(
@@ -410,21 +433,35 @@ def generate_source(net: Network) -> str:
         f"_ROWS = {block_rows(net)}\n",
         fn("_buffers", "B=_ROWS", [f"return {{{shapes}}}"]),
         fn("_rows", "_work, r", [f"return {{**_work, {cut}}}"]),
-        fn("_forward", "W, b, X, _work=None", head + [f"_out = numpy.empty((N, {net.layers[-1]}))"]
-           + blocks(fwd_only, targets=False) + ["return _out"]),
-        fn("_loss", "W, b, X, Y, _work=None", head + ["m = Y.shape[1]", "_total = 0.0"]
-           + blocks(fwd_loss + loss_lines + ["_total += ell.sum()"], targets=True)
-           + [f"return float({total})"]),
+        fn(
+            "_forward",
+            "W, b, X, _work=None",
+            head + [f"_out = numpy.empty((N, {net.layers[-1]}))"] + blocks(fwd_only, targets=False) + ["return _out"],
+        ),
+        fn(
+            "_loss",
+            "W, b, X, Y, _work=None",
+            head
+            + ["m = Y.shape[1]", "_total = 0.0"]
+            + blocks(fwd_loss + loss_lines + ["_total += ell.sum()"], targets=True)
+            + [f"return float({total})"],
+        ),
         fn(
             "_gradient",
             "W, b, X, Y, want_loss=False, _work=None",
-            head + ["m = Y.shape[1]", "_total = 0.0", f"dW = [{zeros_w}]", f"db = [{zeros_b}]"]
+            head
+            + ["m = Y.shape[1]", "_total = 0.0", f"dW = [{zeros_w}]", f"db = [{zeros_b}]"]
             + blocks(
-                fwd_grad + ["if want_loss:"] + ["    " + s for s in loss_lines] + ["    _total += ell.sum()"]
-                + ["_ones = _ws['_ones']"] + bwd,
+                fwd_grad
+                + ["if want_loss:"]
+                + ["    " + s for s in loss_lines]
+                + ["    _total += ell.sum()"]
+                + ["_ones = _ws['_ones']"]
+                + bwd,
                 targets=True,
             )
-            + decay + [f"loss = float({total}) if want_loss else None", "return loss, dW, db"],
+            + decay
+            + [f"loss = float({total}) if want_loss else None", "return loss, dW, db"],
         ),
     ]
     return "\n".join(src)
@@ -450,7 +487,9 @@ class CompiledNetwork:
     """
 
     def __init__(self, net: Network, block_rows: int | None = None) -> None:
-        if block_rows is not None and (isinstance(block_rows, bool) or not isinstance(block_rows, int) or block_rows < 1):
+        if block_rows is not None and (
+            isinstance(block_rows, bool) or not isinstance(block_rows, int) or block_rows < 1
+        ):
             raise ValueError(f"block_rows must be a positive integer (rows of samples per block), got {block_rows!r}")
         self.net = net
         self.source = generate_source(net)
@@ -504,8 +543,11 @@ class CompiledNetwork:
         with np.errstate(all="ignore"):  # overflow gives inf/nan, reported by one OverflowWarning
             loss, dW, db = self._gradient(W, b, X, Y, True, self._workspace())
         grads = gradient_to_dict(self.net, dW, db)
-        warn_nonfinite("the loss or its gradient", [("L", float(loss)), *((f"dL/d{n}", g) for n, g in grads.items())],
-                       "; net.gradient(X, Y, values=...) gives the exact values")
+        warn_nonfinite(
+            "the loss or its gradient",
+            [("L", float(loss)), *((f"dL/d{n}", g) for n, g in grads.items())],
+            "; net.gradient(X, Y, values=...) gives the exact values",
+        )
         return loss, grads
 
     # -------------------------------------------------------------- array API (hot loops)

@@ -164,8 +164,9 @@ class Trace:
         }
 
     # ----------------------------------------------------------------- tables
-    def rows(self, digits: int = 4, limit: int | None = None,
-             params: int | None = None) -> list[tuple[str, str, str, str, str, str]]:
+    def rows(
+        self, digits: int = 4, limit: int | None = None, params: int | None = None
+    ) -> list[tuple[str, str, str, str, str, str]]:
         """Table rows (step, parameter, loss, slope, step size, new value) as formatted text.
 
         ``limit`` keeps the first and last steps of a long run (``limit`` steps in all) and puts one
@@ -182,14 +183,23 @@ class Trace:
             new = {name: s.values[name] - s.step_size[name] for name in shown}
             for i, name in enumerate(shown):
                 loss = _fmt(s.loss, digits) if i == 0 else ""
-                out.append((str(s.number), name, loss, _fmt(s.gradient[name], digits),
-                            _fmt(s.step_size[name], digits), _fmt(new[name], digits)))
+                out.append(
+                    (
+                        str(s.number),
+                        name,
+                        loss,
+                        _fmt(s.gradient[name], digits),
+                        _fmt(s.step_size[name], digits),
+                        _fmt(new[name], digits),
+                    )
+                )
             if len(shown) < len(self.train):
                 out.append(("…", f"({len(self.train) - len(shown)} more parameters)", "", "", "", ""))
         return out
 
-    def to_markdown(self, digits: int = 4, summary: bool = True, limit: int | None = None,
-                    params: int | None = None) -> str:
+    def to_markdown(
+        self, digits: int = 4, summary: bool = True, limit: int | None = None, params: int | None = None
+    ) -> str:
         """A Markdown table, one row per (step, trained parameter), then the stopping reason."""
         head = "| step | parameter | loss | slope ∂L/∂p | step size α·slope | new value |"
         lines = [head, "|---:|:---|---:|---:|---:|---:|"]
@@ -198,8 +208,11 @@ class Trace:
             lines.append("| " + " | ".join((r[0], name) + r[2:]) + " |")
         if summary:
             if self.thinned:
-                lines += ["", f"The run made {self.n_steps} updates; the table shows the {len(self.steps)} kept "
-                              "(the first ones, then a thinned record and the last)."]
+                lines += [
+                    "",
+                    f"The run made {self.n_steps} updates; the table shows the {len(self.steps)} kept "
+                    "(the first ones, then a thinned record and the last).",
+                ]
             lines += ["", f"Final loss {_fmt(self.final_loss, digits)}. Stopped ({self.stopped}): {self.reason}"]
         return "\n".join(lines)
 
@@ -258,7 +271,7 @@ def _shown(steps: list[Step], limit: int | None) -> list[Step | None]:
     if len(steps) <= limit:
         return list(steps)
     tail = limit // 3
-    return list(steps[: limit - tail]) + [None] + list(steps[len(steps) - tail:])
+    return list(steps[: limit - tail]) + [None] + list(steps[len(steps) - tail :])
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -345,8 +358,9 @@ def _whole(value: Any, what: str) -> int:
     return int(value)
 
 
-def _check_options(lr: Any, tol: Any, max_steps: Any, blowup: Any, rise: Any = RISE,
-                   history: Any = HISTORY) -> tuple[float, float | None, int, float, float, int]:
+def _check_options(
+    lr: Any, tol: Any, max_steps: Any, blowup: Any, rise: Any = RISE, history: Any = HISTORY
+) -> tuple[float, float | None, int, float, float, int]:
     lr = _number(lr, "lr (the learning rate)", "a finite number > 0")
     tol = None if tol is None else _number(tol, "tol (the step-size threshold)", "None or a finite number > 0")
     max_steps = _whole(max_steps, "max_steps")
@@ -364,10 +378,16 @@ def _check_options(lr: Any, tol: Any, max_steps: Any, blowup: Any, rise: Any = R
 
 def _check_order(net: Network, values: Any, X: Any, Y: Any, what: str = "descend") -> None:
     """descend (and the plots) used to take (net, X, Y, values): say so when a caller still passes that order."""
+
     def values_like(obj: Any) -> bool:
-        return isinstance(obj, Mapping) or (isinstance(obj, (tuple, list)) and len(obj) == 2
-                                            and all(isinstance(part, (list, tuple)) and len(part) == net.depth
-                                                    and all(np.ndim(a) >= 1 for a in part) for part in obj))
+        return isinstance(obj, Mapping) or (
+            isinstance(obj, (tuple, list))
+            and len(obj) == 2
+            and all(
+                isinstance(part, (list, tuple)) and len(part) == net.depth and all(np.ndim(a) >= 1 for a in part)
+                for part in obj
+            )
+        )
 
     if not isinstance(values, Mapping) and (values_like(Y) or isinstance(X, Mapping)):
         raise TypeError(
@@ -465,11 +485,27 @@ def descend(
         if exact:
             from .errors import UnsupportedError
 
-            raise UnsupportedError("descend(exact=True) works for a Network; for a symprop.nn model use the "
-                                   "float64 gradient (exact=False) and check it with symprop.verify")
-        return descend_model(net, values, X, Y, train, lr, tol, max_steps, loss="mse" if loss is None else loss,
-                             l2=l2 or 0, blowup=blowup, rise=rise, history=history, time_limit=time_limit,
-                             progress=progress)
+            raise UnsupportedError(
+                "descend(exact=True) works for a Network; for a symprop.nn model use the "
+                "float64 gradient (exact=False) and check it with symprop.verify"
+            )
+        return descend_model(
+            net,
+            values,
+            X,
+            Y,
+            train,
+            lr,
+            tol,
+            max_steps,
+            loss="mse" if loss is None else loss,
+            l2=l2 or 0,
+            blowup=blowup,
+            rise=rise,
+            history=history,
+            time_limit=time_limit,
+            progress=progress,
+        )
     if loss is not None or l2 is not None:
         raise TypeError("loss= and l2= are for symprop.nn models; a Network carries its own (Network(..., loss=, l2=))")
     check_network(net)
@@ -480,14 +516,19 @@ def descend(
     X, Y = as_data(net, X, Y)
     from . import budget
 
-    cost = budget.numeric(net, X.shape[0], passes=2 * max_steps,
-                          what=f"gradient descent of max_steps = {max_steps} updates without tol")
+    cost = budget.numeric(
+        net, X.shape[0], passes=2 * max_steps, what=f"gradient descent of max_steps = {max_steps} updates without tol"
+    )
     if exact:
-        cost = budget.certified(net, X.shape[0], passes=max_steps,
-                                what=f"exact gradient descent of up to max_steps = {max_steps} updates")
+        cost = budget.certified(
+            net, X.shape[0], passes=max_steps, what=f"exact gradient descent of up to max_steps = {max_steps} updates"
+        )
     if tol is None or exact:
-        budget.check(cost, ["fewer steps (--max-steps / max_steps)", "a tol (the run then stops when it converges)"]
-                     + (["exact=False (the compiled float64 gradient)"] if exact else []))
+        budget.check(
+            cost,
+            ["fewer steps (--max-steps / max_steps)", "a tol (the run then stops when it converges)"]
+            + (["exact=False (the compiled float64 gradient)"] if exact else []),
+        )
     compiled = net.compile()
     theta = np.concatenate([part for w, b in zip(weights, biases) for part in (w.ravel(), b)])
     weights, biases = _views(net, theta)
@@ -510,18 +551,24 @@ def descend(
             loss = float(compiled.loss_arrays(weights, biases, X, Y, check=False))
             if step == 0:
                 if not math.isfinite(loss):
-                    stopped, reason = "nonfinite", (
-                        f"the loss at the starting values is {loss} (not finite), so no update was made: "
-                        "the values or the data overflow the forward pass; start from smaller values.")
+                    stopped, reason = (
+                        "nonfinite",
+                        (
+                            f"the loss at the starting values is {loss} (not finite), so no update was made: "
+                            "the values or the data overflow the forward pass; start from smaller values."
+                        ),
+                    )
                     break
                 start = loss
                 limit = blowup * max(loss, 1.0)
             problem = _divergence(loss, limit, blowup)
             above = above + 1 if loss > rise * max(start, 1.0) else 0
             if not problem and above >= PATIENCE:
-                problem = (f"the loss stayed above {rise:g} x max(initial loss, 1) = {rise * max(start, 1.0):.4g} for "
-                           f"{PATIENCE} updates in a row (now {loss:.4g}, {loss / start if start else math.inf:.3g} "
-                           "times the initial loss)")
+                problem = (
+                    f"the loss stayed above {rise:g} x max(initial loss, 1) = {rise * max(start, 1.0):.4g} for "
+                    f"{PATIENCE} updates in a row (now {loss:.4g}, {loss / start if start else math.inf:.3g} "
+                    "times the initial loss)"
+                )
             if problem:
                 stopped, reason = "diverged", f"diverged at step {step}: {problem}; lr = {lr:g} is probably too large."
                 break
@@ -532,9 +579,13 @@ def descend(
                 reason = _max_steps_reason(kept.last, max_steps, tol)
                 break
             if deadline is not None and step % 64 == 0 and time.monotonic() > deadline:
-                stopped, reason = "budget", (
-                    f"stopped after {step} update(s): the time budget of {time_limit:g} s ran out before tol or "
-                    f"max_steps = {max_steps} was reached; allow more with --budget SECONDS.")
+                stopped, reason = (
+                    "budget",
+                    (
+                        f"stopped after {step} update(s): the time budget of {time_limit:g} s ran out before tol or "
+                        f"max_steps = {max_steps} was reached; allow more with --budget SECONDS."
+                    ),
+                )
                 break
             if exact:
                 grad = _exact_slopes(net, weights, biases, X, Y, names)
@@ -545,17 +596,34 @@ def descend(
             bad = ~np.isfinite(grad)
             if bad.any():
                 stopped = "diverged"
-                reason = (f"diverged at step {step}: the slope of {listing([names[i] for i in np.flatnonzero(bad)])} "
-                          f"is not finite; lr = {lr:g} is probably too large.")
+                reason = (
+                    f"diverged at step {step}: the slope of {listing([names[i] for i in np.flatnonzero(bad)])} "
+                    f"is not finite; lr = {lr:g} is probably too large."
+                )
                 break
             sizes = lr * grad
-            kept.add(Step(step, Values(index, theta.copy()), loss, Values(train_index, grad), Values(train_index, sizes)))
+            kept.add(
+                Step(step, Values(index, theta.copy()), loss, Values(train_index, grad), Values(train_index, sizes))
+            )
             theta[flat_slots] -= sizes[owner]
             converging = tol is not None and float(np.max(np.abs(sizes))) < tol
             if step % 64 == 63:
                 bar.update(64)
-    return Trace(net, names, lr, tol, max_steps, blowup, initial, kept.steps(),
-                 arrays_to_dict(net, weights, biases), loss, stopped, reason, kept.count)
+    return Trace(
+        net,
+        names,
+        lr,
+        tol,
+        max_steps,
+        blowup,
+        initial,
+        kept.steps(),
+        arrays_to_dict(net, weights, biases),
+        loss,
+        stopped,
+        reason,
+        kept.count,
+    )
 
 
 def _exact_slopes(net: Network, weights, biases, X, Y, names: Sequence[str]) -> np.ndarray:
@@ -578,15 +646,15 @@ def _views(net: Network, theta: np.ndarray) -> tuple[list[np.ndarray], list[np.n
     """weights and biases as views into one parameter vector (in the network's parameter order)."""
     weights, biases, at = [], [], 0
     for rows, cols in net.weight_shapes():
-        weights.append(theta[at:at + rows * cols].reshape(rows, cols))
+        weights.append(theta[at : at + rows * cols].reshape(rows, cols))
         at += rows * cols
-        biases.append(theta[at:at + rows])
+        biases.append(theta[at : at + rows])
         at += rows
     return weights, biases
 
 
 class _NoBar:
-    def __enter__(self) -> "_NoBar":
+    def __enter__(self) -> _NoBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -626,7 +694,9 @@ def _max_steps_reason(last: Step | None, max_steps: int, tol: float | None) -> s
         return "max_steps = 0: no update was made."
     name, size = max(last.step_size.items(), key=lambda item: abs(item[1]))
     if tol is None:
-        return f"made max_steps = {max_steps} update(s) (no tol given); the last step size was {abs(size):.3g} for {name}."
+        return (
+            f"made max_steps = {max_steps} update(s) (no tol given); the last step size was {abs(size):.3g} for {name}."
+        )
     return (
         f"made max_steps = {max_steps} update(s) without converging: the last step size {abs(size):.3g} "
         f"(for {name}) is still not below tol = {tol:g}."

@@ -27,13 +27,25 @@ from . import reference
 from .spec import DEFAULT_REDUCTION, Network, gradient_to_dict
 
 #: every diagnosis id, in the order they are ranked when several match
-IDS = ("swapped_pair", "transposed", "sign", "scale", "fprime_of_a", "missing_fprime", "no_transpose",
-       "wrong_input_in_dW", "l2", "layer")
+IDS = (
+    "swapped_pair",
+    "transposed",
+    "sign",
+    "scale",
+    "fprime_of_a",
+    "missing_fprime",
+    "no_transpose",
+    "wrong_input_in_dW",
+    "l2",
+    "layer",
+)
 
 #: l2 mistakes: (multiple of the right penalty gradient 2 lam W, what it means)
-L2_MISTAKES = ((0.0, "the l2 penalty's gradient 2 lam W is missing (lam = {lam})"),
-               (0.5, "the l2 penalty's gradient is lam W, not 2 lam W (d/dW of lam W^2 is 2 lam W; lam = {lam})"),
-               (2.0, "the l2 penalty's gradient is 4 lam W, not 2 lam W (lam = {lam} counted twice?)"))
+L2_MISTAKES = (
+    (0.0, "the l2 penalty's gradient 2 lam W is missing (lam = {lam})"),
+    (0.5, "the l2 penalty's gradient is lam W, not 2 lam W (d/dW of lam W^2 is 2 lam W; lam = {lam})"),
+    (2.0, "the l2 penalty's gradient is 4 lam W, not 2 lam W (lam = {lam} counted twice?)"),
+)
 
 EQUATIONS = {
     1: "(1) delta^[L] = dC/da^[L] (.) f'(z^[L])",
@@ -91,8 +103,16 @@ def mistakes(net: Network) -> list[tuple[str, int, Any]]:
     return out
 
 
-def mistaken_backprop(net: Network, weights, biases, X, Y, mistake: str | None = None, layer: int | None = None,
-                      source: tuple[str, int] | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def mistaken_backprop(
+    net: Network,
+    weights,
+    biases,
+    X,
+    Y,
+    mistake: str | None = None,
+    layer: int | None = None,
+    source: tuple[str, int] | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(dC/dW, dC/db) by the four equations, with ``mistake`` made in ``layer`` (None: the correct gradient)."""
     Zs, As = reference.forward(net, weights, biases, X)
     n, m = Y.shape
@@ -161,8 +181,19 @@ def _entries(net: Network, rows) -> list[_Entry]:
         slots = net.slots(row.name)
         if math.isfinite(row.actual):
             first = slots[0]
-            out.append(_Entry(row.name, first.kind, first.layer, first.index if len(slots) == 1 else None,
-                              row.expected, row.actual, row.tol, row.passed, frozenset(p.layer for p in slots)))
+            out.append(
+                _Entry(
+                    row.name,
+                    first.kind,
+                    first.layer,
+                    first.index if len(slots) == 1 else None,
+                    row.expected,
+                    row.actual,
+                    row.tol,
+                    row.passed,
+                    frozenset(p.layer for p in slots),
+                )
+            )
     return out
 
 
@@ -198,23 +229,37 @@ def _piece(key: str, power: int, net: Network, n: int, m: int) -> tuple[bool, st
     """(plausible for this loss, text) for one factor N, m or 2 to the power +-1 in c = actual / expected."""
     from .spec import HALVED, loss_scale
 
-    loss = net.loss_name if net.reduction == DEFAULT_REDUCTION.get(net.loss_name) else f"{net.loss_name} ({net.reduction})"
+    loss = (
+        net.loss_name if net.reduction == DEFAULT_REDUCTION.get(net.loss_name) else f"{net.loss_name} ({net.reduction})"
+    )
     over_samples = loss_scale(net.loss_name, net.reduction, 2, 1) != loss_scale(net.loss_name, net.reduction, 1, 1)
     over_outputs = loss_scale(net.loss_name, net.reduction, 1, 2) != loss_scale(net.loss_name, net.reduction, 1, 1)
     halved = net.loss_name in HALVED
     squared = net.loss_name in ("mse", "sse", "quadratic")
     if key == "N":
         if power > 0:
-            return over_samples, (f"summed over the N = {n} samples where {loss} averages (sum vs mean)" if over_samples
-                                  else f"a factor N = {n} too large (the samples counted twice?)")
-        return not over_samples, (f"divided by N = {n} where {loss} sums over the samples (mean vs sum)" if not over_samples
-                                  else f"divided by N = {n} once too often (a mean of a mean)")
+            return over_samples, (
+                f"summed over the N = {n} samples where {loss} averages (sum vs mean)"
+                if over_samples
+                else f"a factor N = {n} too large (the samples counted twice?)"
+            )
+        return not over_samples, (
+            f"divided by N = {n} where {loss} sums over the samples (mean vs sum)"
+            if not over_samples
+            else f"divided by N = {n} once too often (a mean of a mean)"
+        )
     if key == "m":
         if power > 0:
-            return over_outputs, (f"missing the 1/m: {loss} averages over the m = {m} outputs too (a mean over N*m entries)"
-                                  if over_outputs else f"a factor m = {m} (the outputs) too large")
-        return not over_outputs, (f"divided by the m = {m} outputs, which {loss} does not average over" if not over_outputs
-                                  else f"divided by the m = {m} outputs once too often")
+            return over_outputs, (
+                f"missing the 1/m: {loss} averages over the m = {m} outputs too (a mean over N*m entries)"
+                if over_outputs
+                else f"a factor m = {m} (the outputs) too large"
+            )
+        return not over_outputs, (
+            f"divided by the m = {m} outputs, which {loss} does not average over"
+            if not over_outputs
+            else f"divided by the m = {m} outputs once too often"
+        )
     if power > 0:
         if halved:
             return True, f"missing the 1/2 of {loss} (sum (a - y)^2 with a 1/2 in front)"
@@ -232,14 +277,20 @@ def explain_factor(c: float, net: Network, n_samples: int) -> list[str]:
     found = []
     scale = float(net.scale(n_samples))
     if scale != 1 and abs(abs(c) * scale - 1) <= 1e-6:
-        found.append((-1, 0, f"the gradient of the plain sum of the per-entry losses, without the loss's normalisation "
-                              f"{net.scale_text} (= {_fraction_text(scale)} here)"))
+        found.append(
+            (
+                -1,
+                0,
+                f"the gradient of the plain sum of the per-entry losses, without the loss's normalisation "
+                f"{net.scale_text} (= {_fraction_text(scale)} here)",
+            )
+        )
     for powers in itertools.product((-1, 0, 1), repeat=3):
         if not any(powers) or any(p and size == 1 for p, size in zip(powers, base.values())):
             continue  # a factor of size 1 (one sample, one output) explains nothing
         value = 1.0
-        for (key, size), p in zip(base.items(), powers):
-            value *= size ** p
+        for (_key, size), p in zip(base.items(), powers):
+            value *= size**p
         if abs(value - abs(c)) <= 1e-6 * abs(c):
             pieces = [_piece(key, p, net, n_samples, n_outputs) for key, p in zip(base, powers) if p]
             up = "*".join(key for key, p in zip(base, powers) if p > 0) or "1"
@@ -258,8 +309,7 @@ def _layer_equation(net: Network, l: int, kinds: set[str]) -> str:
         return f"the bias gradient, equation {EQUATIONS[4].replace('[l]', f'[{l}]')} summed over the samples"
     if l == net.depth:
         return f"the output delta, equation {EQUATIONS[1]}"
-    return (f"delta^[{l}], equation "
-            + EQUATIONS[2].replace("[l+1]", f"[{l + 1}]").replace("[l]", f"[{l}]"))
+    return f"delta^[{l}], equation " + EQUATIONS[2].replace("[l+1]", f"[{l + 1}]").replace("[l]", f"[{l}]")
 
 
 def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple[str, ...] = ()) -> list[Diagnosis]:
@@ -267,16 +317,32 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
     entries = _entries(net, rows)
     found: list[Diagnosis] = []
     if "swapped_pair" in flags:
-        found.append(Diagnosis("swapped_pair", "weights and biases exchanged: the pair came back as (grad_biases, "
-                               "grad_weights); return them in the layout's order, or pass layout order=bw"))
+        found.append(
+            Diagnosis(
+                "swapped_pair",
+                "weights and biases exchanged: the pair came back as (grad_biases, "
+                "grad_weights); return them in the layout's order, or pass layout order=bw",
+            )
+        )
     if "transposed" in flags:
-        found.append(Diagnosis("transposed", "every weight gradient came back transposed ((n_in, n_out)); "
-                               "return dC/dW^[l] with W's shape, or pass layout weights=in_out"))
+        found.append(
+            Diagnosis(
+                "transposed",
+                "every weight gradient came back transposed ((n_in, n_out)); "
+                "return dC/dW^[l] with W's shape, or pass layout weights=in_out",
+            )
+        )
     for flag in flags:
         if isinstance(flag, tuple) and flag[0] == "transposed":
             l = flag[1]
-            found.append(Diagnosis("transposed", f"dC/dW^[{l}] came back transposed (shape {net.weight_shapes()[l - 1][::-1]}): "
-                                   f"it is delta^[{l}] (a^[{l - 1}])^T, with W^[{l}]'s shape", layer=l))
+            found.append(
+                Diagnosis(
+                    "transposed",
+                    f"dC/dW^[{l}] came back transposed (shape {net.weight_shapes()[l - 1][::-1]}): "
+                    f"it is delta^[{l}] (a^[{l - 1}])^T, with W^[{l}]'s shape",
+                    layer=l,
+                )
+            )
     if all(e.passed for e in entries) and len(entries) == len(rows):
         return found
     if not entries:
@@ -287,14 +353,28 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
     c = _scale_of(entries, eps)
     if c is not None:
         if abs(c + 1) <= 1e-6:
-            found.append(Diagnosis("sign", "every entry has the wrong sign (c = -1): the error written y - a instead "
-                                   "of a - y, or a gradient ascent step's sign", factor=-1.0))
+            found.append(
+                Diagnosis(
+                    "sign",
+                    "every entry has the wrong sign (c = -1): the error written y - a instead "
+                    "of a - y, or a gradient ascent step's sign",
+                    factor=-1.0,
+                )
+            )
         else:
             causes = explain_factor(c, net, n)
             sign = "; the sign is flipped as well" if c < 0 else ""
-            cause = ("likely cause: " + "; or ".join(causes[:3])) if causes else "no simple cause (N, m or 2) explains it"
-            found.append(Diagnosis("scale", f"every entry is off by one constant factor c = {_fraction_text(c)} "
-                                   f"(actual = c * expected; N = {n} sample{'s' * (n != 1)}, m = {m} output{'s' * (m != 1)}): {cause}{sign}", factor=c))
+            cause = (
+                ("likely cause: " + "; or ".join(causes[:3])) if causes else "no simple cause (N, m or 2) explains it"
+            )
+            found.append(
+                Diagnosis(
+                    "scale",
+                    f"every entry is off by one constant factor c = {_fraction_text(c)} "
+                    f"(actual = c * expected; N = {n} sample{'s' * (n != 1)}, m = {m} output{'s' * (m != 1)}): {cause}{sign}",
+                    factor=c,
+                )
+            )
 
     # recomputed mistakes
     for mistake, layer, source in mistakes(net):
@@ -328,25 +408,47 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
             continue
         if n_out == n_in and n_out > 1 and all(e.passed for e in layer_b) and len(layer_w) == n_out * n_in:
             grid = {e.index: e for e in layer_w}
-            if all(_close(e.actual, grid[e.index[::-1]].expected, max(e.tol, grid[e.index[::-1]].tol), eps) for e in layer_w):
-                found.append(Diagnosis("transposed", f"dC/dW^[{l}] ({n_out}x{n_in}, square) came back transposed: "
-                                       f"it is delta^[{l}] (a^[{l - 1}])^T, not a^[{l - 1}] (delta^[{l}])^T", layer=l))
+            if all(
+                _close(e.actual, grid[e.index[::-1]].expected, max(e.tol, grid[e.index[::-1]].tol), eps)
+                for e in layer_w
+            ):
+                found.append(
+                    Diagnosis(
+                        "transposed",
+                        f"dC/dW^[{l}] ({n_out}x{n_in}, square) came back transposed: "
+                        f"it is delta^[{l}] (a^[{l - 1}])^T, not a^[{l - 1}] (delta^[{l}])^T",
+                        layer=l,
+                    )
+                )
 
     # weights and biases exchanged (layers with one input, where dC/dW^[l] and dC/db^[l] have n entries each)
     swapped = []
     for l, (n_out, n_in) in enumerate(net.weight_shapes(), start=1):
         w_of = {e.index[0]: e for e in entries if e.layer == l and e.kind == "w" and e.index is not None}
         b_of = {e.index[0]: e for e in entries if e.layer == l and e.kind == "b" and e.index is not None}
-        if n_in != 1 or len(w_of) != n_out or len(b_of) != n_out or all(e.passed for e in (*w_of.values(), *b_of.values())):
+        if (
+            n_in != 1
+            or len(w_of) != n_out
+            or len(b_of) != n_out
+            or all(e.passed for e in (*w_of.values(), *b_of.values()))
+        ):
             continue
-        if all(_close(w_of[j].actual, b_of[j].expected, max(w_of[j].tol, b_of[j].tol), eps)
-               and _close(b_of[j].actual, w_of[j].expected, max(w_of[j].tol, b_of[j].tol), eps) for j in w_of):
+        if all(
+            _close(w_of[j].actual, b_of[j].expected, max(w_of[j].tol, b_of[j].tol), eps)
+            and _close(b_of[j].actual, w_of[j].expected, max(w_of[j].tol, b_of[j].tol), eps)
+            for j in w_of
+        ):
             swapped.append(l)
     if swapped and set().union(*(e.layers for e in failing)) <= set(swapped):
         where = f"layer {swapped[0]}" if len(swapped) == 1 else "layers " + ", ".join(map(str, swapped))
-        found.append(Diagnosis("swapped_pair", f"the weight and bias gradients of {where} are exchanged (dC/dW has the "
-                               "values of dC/db and the other way round): check the order of what you return",
-                               layer=swapped[0] if len(swapped) == 1 else None))
+        found.append(
+            Diagnosis(
+                "swapped_pair",
+                f"the weight and bias gradients of {where} are exchanged (dC/dW has the "
+                "values of dC/db and the other way round): check the order of what you return",
+                layer=swapped[0] if len(swapped) == 1 else None,
+            )
+        )
 
     # constant factor on a part (all weights, all biases)
     if c is None:
@@ -356,9 +458,19 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
             cp = _scale_of(part, eps) if part and all(e.passed for e in rest) else None
             if cp is not None:
                 causes = explain_factor(cp, net, n)
-                cause = ("likely cause: " + "; or ".join(causes[:3])) if causes else "no simple cause (N, m or 2) explains it"
-                found.append(Diagnosis("scale", f"every {what} gradient is off by one constant factor c = "
-                                       f"{_fraction_text(cp)} (the other gradients are right): {cause}", factor=cp))
+                cause = (
+                    ("likely cause: " + "; or ".join(causes[:3]))
+                    if causes
+                    else "no simple cause (N, m or 2) explains it"
+                )
+                found.append(
+                    Diagnosis(
+                        "scale",
+                        f"every {what} gradient is off by one constant factor c = "
+                        f"{_fraction_text(cp)} (the other gradients are right): {cause}",
+                        factor=cp,
+                    )
+                )
 
     # mismatches confined to one layer
     layers = set().union(*(e.layers for e in failing)) | _missing_layers(net, rows)
@@ -369,9 +481,15 @@ def diagnose(net: Network, weights, biases, X, Y, rows, eps: float, flags: tuple
         part = [e for e in entries if e.layer == l and e.kind in kinds]
         cl = _scale_of(part, eps) if len(part) > 1 else None
         factor = f"; those entries are off by one constant factor c = {_fraction_text(cl)}" if cl is not None else ""
-        found.append(Diagnosis("layer", f"the mismatches are confined to layer {l} ({len(failing)} of its {total} "
-                               f"entries wrong; every other layer matches{factor}): check {_layer_equation(net, l, kinds)}",
-                               layer=l, factor=cl))
+        found.append(
+            Diagnosis(
+                "layer",
+                f"the mismatches are confined to layer {l} ({len(failing)} of its {total} "
+                f"entries wrong; every other layer matches{factor}): check {_layer_equation(net, l, kinds)}",
+                layer=l,
+                factor=cl,
+            )
+        )
     # a factor with no simple cause (N, m, 2) ranks after any recomputed mistake that explains the entries
     recomputed = {"fprime_of_a", "missing_fprime", "no_transpose", "wrong_input_in_dW"}
     has_recomputed = any(d.id in recomputed for d in found)
@@ -392,15 +510,21 @@ def _mistake_diagnosis(net: Network, mistake: str, layer: int, source) -> Diagno
     act = net.activations[layer - 1]
     eq = 1 if layer == net.depth else 2
     if mistake == "fprime_of_a":
-        msg = (f"f' evaluated at a instead of z in layer {layer} ({act}'(a^[{layer}]) where equation ({eq}) needs "
-               f"{act}'(z^[{layer}]))")
+        msg = (
+            f"f' evaluated at a instead of z in layer {layer} ({act}'(a^[{layer}]) where equation ({eq}) needs "
+            f"{act}'(z^[{layer}]))"
+        )
     elif mistake == "missing_fprime":
         msg = f"the factor {act}'(z^[{layer}]) is missing from delta^[{layer}] (equation ({eq}))"
     elif mistake == "no_transpose":
-        msg = (f"W^[{layer + 1}] used where equation (2) has its transpose: delta^[{layer}] = (W^[{layer + 1}])^T "
-               f"delta^[{layer + 1}] (.) f'(z^[{layer}])")
+        msg = (
+            f"W^[{layer + 1}] used where equation (2) has its transpose: delta^[{layer}] = (W^[{layer + 1}])^T "
+            f"delta^[{layer + 1}] (.) f'(z^[{layer}])"
+        )
     else:
         kind, k = source
-        msg = (f"dC/dW^[{layer}] uses {kind}^[{k}] where equation (3) has a^[{layer - 1}]: "
-               f"dC/dW^[{layer}] = delta^[{layer}] (a^[{layer - 1}])^T")
+        msg = (
+            f"dC/dW^[{layer}] uses {kind}^[{k}] where equation (3) has a^[{layer - 1}]: "
+            f"dC/dW^[{layer}] = delta^[{layer}] (a^[{layer - 1}])^T"
+        )
     return Diagnosis(mistake, msg, layer=layer)

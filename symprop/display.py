@@ -98,10 +98,14 @@ def network_latex(net: Network) -> str:
 
 def network_html(net: Network) -> str:
     """An HTML summary: the constructor call, a table of layers, and the LaTeX block (MathJax renders it)."""
-    head = f"<p><code>{html.escape(repr(net))}</code> &mdash; {plural(net.n_params, 'parameter')}, " \
-           f"loss: {html.escape(_loss_title(net))}</p>"
-    rows = ["<tr><th>layer</th><th>neurons</th><th>activation</th><th>parameters</th></tr>",
-            f"<tr><td>0 (input)</td><td>{net.layers[0]}</td><td></td><td></td></tr>"]
+    head = (
+        f"<p><code>{html.escape(repr(net))}</code> &mdash; {plural(net.n_params, 'parameter')}, "
+        f"loss: {html.escape(_loss_title(net))}</p>"
+    )
+    rows = [
+        "<tr><th>layer</th><th>neurons</th><th>activation</th><th>parameters</th></tr>",
+        f"<tr><td>0 (input)</td><td>{net.layers[0]}</td><td></td><td></td></tr>",
+    ]
     for l, act in enumerate(net.activations, start=1):
         names = [p.name for p in net.param_infos if p.layer == l]
         rows.append(
@@ -109,7 +113,7 @@ def network_html(net: Network) -> str:
             f"<td>{html.escape(_short_list(names))}</td></tr>"
         )
     table = "<table>" + "".join(rows) + "</table>"
-    return f"<div class=\"symprop-network\">{head}{table}<p>{html.escape(network_latex(net))}</p></div>"
+    return f'<div class="symprop-network">{head}{table}<p>{html.escape(network_latex(net))}</p></div>'
 
 
 def _short_list(names: list[str], limit: int = 8) -> str:
@@ -155,7 +159,9 @@ def table(rows: list[list[str]], header: list[str], numeric: tuple[int, ...] = (
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+        ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule] + [line(r) for r in rows])
@@ -173,4 +179,3 @@ def gradient_table(gradient: Mapping[Any, Any], values: Mapping[str, Any] | None
         rows.append(row)
     header = ["parameter"] + (["value"] if values is not None else []) + ["dL/dparam"]
     return table(rows, header, numeric=tuple(range(1, len(header))))
-

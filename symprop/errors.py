@@ -33,8 +33,11 @@ def warn_nonfinite(what: str, values: Iterable[tuple[str, float]], hint: str = "
     bad = [(n, v) for n, v in values if not math.isfinite(v)]
     if bad:
         shown = ", ".join(f"{n} = {v}" for n, v in bad[:4]) + (f" ({len(bad) - 4} more)" if len(bad) > 4 else "")
-        warnings.warn(f"{what} is not finite in float64 (an intermediate overflowed): {shown}{hint}",
-                      OverflowWarning, stacklevel=3)
+        warnings.warn(
+            f"{what} is not finite in float64 (an intermediate overflowed): {shown}{hint}",
+            OverflowWarning,
+            stacklevel=3,
+        )
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:

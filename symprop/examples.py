@@ -30,8 +30,9 @@ class Example:
             "network": self.network.kwargs(),
             "data": {"x": as_list(self.X), "y": as_list(self.Y)},
             "values": dict(self.values),
-            "train": {"lr": self.lr} | ({"tol": self.tol} if self.tol is not None else {})
-                     | ({"params": list(self.train)} if self.train else {}),
+            "train": {"lr": self.lr}
+            | ({"tol": self.tol} if self.tol is not None else {})
+            | ({"params": list(self.train)} if self.train else {}),
         }
         if self.train and len(self.train) == 1:
             raw["derive"] = {"param": self.train[0]}
@@ -57,8 +58,17 @@ SEED_000 = Example(
     network=Network([2, 2, 1], hidden="linear", output="linear", loss="mse"),
     X=((8, 8), (7, 9), (6, 10), (5, 12)),
     Y=(4, 5, 6, 7),
-    values={"w1_1_1": 0.1, "w1_1_2": 0.1, "w1_2_1": 0.1, "w1_2_2": 0.1, "b1_1": 0, "b1_2": 0,
-            "w2_1_1": 0.1, "w2_1_2": 0.1, "b2_1": 0},
+    values={
+        "w1_1_1": 0.1,
+        "w1_1_2": 0.1,
+        "w1_2_1": 0.1,
+        "w1_2_2": 0.1,
+        "b1_1": 0,
+        "b1_2": 0,
+        "w2_1_1": 0.1,
+        "w2_1_2": 0.1,
+        "b2_1": 0,
+    },
     lr=0.001,
 )
 
@@ -68,10 +78,25 @@ SEED_001 = Example(
     network=Network([2, 3, 2], hidden="sigmoid", output="sigmoid", loss="quadratic"),
     X=((0.05, 0.10),),
     Y=((0.01, 0.99),),
-    values={"w1_1_1": 0.15, "w1_1_2": 0.20, "w1_2_1": 0.25, "w1_2_2": 0.30, "w1_3_1": 0.35, "w1_3_2": 0.40,
-            "b1_1": 0.35, "b1_2": 0.35, "b1_3": 0.35,
-            "w2_1_1": 0.40, "w2_1_2": 0.45, "w2_1_3": 0.50, "w2_2_1": 0.55, "w2_2_2": 0.60, "w2_2_3": 0.65,
-            "b2_1": 0.60, "b2_2": 0.60},
+    values={
+        "w1_1_1": 0.15,
+        "w1_1_2": 0.20,
+        "w1_2_1": 0.25,
+        "w1_2_2": 0.30,
+        "w1_3_1": 0.35,
+        "w1_3_2": 0.40,
+        "b1_1": 0.35,
+        "b1_2": 0.35,
+        "b1_3": 0.35,
+        "w2_1_1": 0.40,
+        "w2_1_2": 0.45,
+        "w2_1_3": 0.50,
+        "w2_2_1": 0.55,
+        "w2_2_2": 0.60,
+        "w2_2_3": 0.65,
+        "b2_1": 0.60,
+        "b2_2": 0.60,
+    },
     lr=0.5,
 )
 
@@ -84,4 +109,6 @@ def get(name: str) -> Example:
     try:
         return EXAMPLES[name]
     except KeyError:
-        raise ValueError(f"unknown example {name!r}; built in: {listing(EXAMPLES)}." + suggest(name, EXAMPLES)) from None
+        raise ValueError(
+            f"unknown example {name!r}; built in: {listing(EXAMPLES)}." + suggest(name, EXAMPLES)
+        ) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ def latex_name(name: str) -> str:
 class Param(sp.Symbol):
     """A real SymPy symbol for a trainable parameter; its LaTeX name follows backprop notation."""
 
-    def __new__(cls, name: str, **assumptions: Any) -> "Param":
+    def __new__(cls, name: str, **assumptions: Any) -> Param:
         assumptions.setdefault("real", True)
         return super().__new__(cls, name, **assumptions)
 
@@ -52,17 +52,17 @@ class Param(sp.Symbol):
         return self.latex
 
 
-@lru_cache(maxsize=None)
+@cache
 def parameter_symbols(net: Network) -> tuple[Param, ...]:
     return tuple(Param(name) for name in net.param_names)
 
 
-@lru_cache(maxsize=None)
+@cache
 def input_symbols(net: Network) -> tuple[sp.Symbol, ...]:
     return tuple(sp.Symbol(f"x{i + 1}", real=True) for i in range(net.n_inputs))
 
 
-@lru_cache(maxsize=None)
+@cache
 def target_symbols(net: Network) -> tuple[sp.Symbol, ...]:
     return tuple(sp.Symbol(f"y{i + 1}", real=True) for i in range(net.n_outputs))
 
@@ -102,7 +102,9 @@ def _data_number(value: Any, exact: bool, what: str) -> sp.Expr:
     return out
 
 
-def sympy_data(net: Network, X: Any, Y: Any | None, exact: bool) -> tuple[list[list[sp.Expr]], list[list[sp.Expr]] | None]:
+def sympy_data(
+    net: Network, X: Any, Y: Any | None, exact: bool
+) -> tuple[list[list[sp.Expr]], list[list[sp.Expr]] | None]:
     """Data as nested lists of SymPy numbers (or symbols), with the same checks as numeric data."""
     Xo = as_matrix(X, "X", net.n_inputs, numeric=False)
     Yo = None if Y is None else as_matrix(class_labels(net, Y, Xo.shape[0]), "Y", net.n_outputs, numeric=False)
@@ -135,7 +137,9 @@ def parameter_values(net: Network, fix: Any, exact: bool) -> dict[sp.Symbol, sp.
     return sub
 
 
-def weight_matrices(net: Network, sub: dict[sp.Symbol, sp.Expr]) -> tuple[list[list[list[sp.Expr]]], list[list[sp.Expr]]]:
+def weight_matrices(
+    net: Network, sub: dict[sp.Symbol, sp.Expr]
+) -> tuple[list[list[list[sp.Expr]]], list[list[sp.Expr]]]:
     """W[l][j][k] and b[l][j] (0-based l) as SymPy expressions (symbols or fixed values)."""
     W = [[[None] * net.layers[l] for _ in range(net.layers[l + 1])] for l in range(net.depth)]
     b = [[None] * net.layers[l + 1] for l in range(net.depth)]
@@ -209,4 +213,4 @@ def l2_penalty(net: Network, W) -> sp.Expr:
     if not net.l2:
         return sp.S.Zero
     lam = sp.Rational(net.l2.numerator, net.l2.denominator)
-    return lam * sp.Add(*[w ** 2 for layer in W for row in layer for w in row])
+    return lam * sp.Add(*[w**2 for layer in W for row in layer for w in row])

@@ -58,11 +58,13 @@ class Layout:
         for key, valid in FIELDS.items():
             value = getattr(self, key)
             if not isinstance(value, str) or value not in valid:
-                raise ValueError(f"Layout {key} must be one of {', '.join(valid)}, got {value!r}" + suggest(str(value), valid))
+                raise ValueError(
+                    f"Layout {key} must be one of {', '.join(valid)}, got {value!r}" + suggest(str(value), valid)
+                )
 
     # ------------------------------------------------------------------ parsing
     @classmethod
-    def parse(cls, obj: Any, where: str = "layout") -> "Layout":
+    def parse(cls, obj: Any, where: str = "layout") -> Layout:
         """A Layout from None, a Layout, a mapping or a string such as ``"samples=columns,weights=in_out"``."""
         if obj is None:
             return cls()
@@ -73,14 +75,20 @@ class Layout:
             for part in filter(None, (p.strip() for p in obj.split(","))):
                 key, sep, value = part.partition("=")
                 if not sep:
-                    raise ValueError(f"{where}: cannot read {part!r}; write KEY=VALUE pairs such as samples=columns,weights=in_out")
+                    raise ValueError(
+                        f"{where}: cannot read {part!r}; write KEY=VALUE pairs such as samples=columns,weights=in_out"
+                    )
                 items[key.strip()] = value.strip()
             obj = items
         if not isinstance(obj, Mapping):
-            raise TypeError(f"{where} must be a symprop.Layout, a dict or a string such as 'samples=columns', got {type(obj).__name__}")
+            raise TypeError(
+                f"{where} must be a symprop.Layout, a dict or a string such as 'samples=columns', got {type(obj).__name__}"
+            )
         unknown = [k for k in obj if k not in FIELDS]
         if unknown:
-            raise ValueError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(FIELDS)}." + suggest(str(unknown[0]), FIELDS))
+            raise ValueError(
+                f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(FIELDS)}." + suggest(str(unknown[0]), FIELDS)
+            )
         try:
             return cls(**dict(obj))
         except ValueError as exc:
@@ -212,9 +220,11 @@ def read_values(net: Network, layout: Layout, values: Any) -> Any:
 
 def _fits(net: Network, layout: Layout, weights: Any, biases: Any) -> bool:
     try:
-        return (len(weights) == len(biases) == net.depth
-                and all(np.shape(w) == layout.weight_shape(net, l) for l, w in enumerate(weights))
-                and all(np.size(b) == net.layers[l + 1] and np.ndim(b) <= 2 for l, b in enumerate(biases)))
+        return (
+            len(weights) == len(biases) == net.depth
+            and all(np.shape(w) == layout.weight_shape(net, l) for l, w in enumerate(weights))
+            and all(np.size(b) == net.layers[l + 1] and np.ndim(b) <= 2 for l, b in enumerate(biases))
+        )
     except TypeError:
         return False
 
@@ -230,12 +240,16 @@ def _values_to_own(net: Network, layout: Layout, weights: Any, biases: Any) -> A
         want = layout.weight_shape(net, l)
         if shape != want:
             hint = " (it looks transposed: check layout weights=)" if shape == want[::-1] else ""
-            raise ValueError(f"weights[{l}] has shape {shape}, expected {want} in {layout.describe()}{hint}; "
-                             f"W^[{l + 1}] maps {plural(net.layers[l], 'input')} to {plural(net.layers[l + 1], 'neuron')}")
+            raise ValueError(
+                f"weights[{l}] has shape {shape}, expected {want} in {layout.describe()}{hint}; "
+                f"W^[{l + 1}] maps {plural(net.layers[l], 'input')} to {plural(net.layers[l + 1], 'neuron')}"
+            )
         own_w.append(np.asarray(w).T if layout.weights == "in_out" else w)
         n = net.layers[l + 1]
         if np.size(b) != n or np.ndim(b) > 2:
-            raise ValueError(f"biases[{l}] has shape {np.shape(b)}, expected {layout.bias_shape(net, l)} in {layout.describe()}")
+            raise ValueError(
+                f"biases[{l}] has shape {np.shape(b)}, expected {layout.bias_shape(net, l)} in {layout.describe()}"
+            )
         own_b.append(np.reshape(np.asarray(b), (n,)))
     return (own_w, own_b)
 
@@ -274,8 +288,10 @@ def _columns(A: Any, what: str, n: int) -> Any:
     if arr.ndim == 2:
         if arr.shape[0] != n:
             looks = " (it looks like samples as rows: transpose it, or use samples='rows')" if arr.shape[1] == n else ""
-            raise ValueError(f"{what} has shape {arr.shape}, expected ({n}, N) in layout samples=columns "
-                             f"(one column per sample){looks}")
+            raise ValueError(
+                f"{what} has shape {arr.shape}, expected ({n}, N) in layout samples=columns "
+                f"(one column per sample){looks}"
+            )
         return arr.T
     return arr  # 0-D and 1-D data mean the same in every layout
 
@@ -308,10 +324,19 @@ class Reader:
             return None
         kind = a.dtype.kind
         if kind != "f":
-            what_kind = {"c": "complex", "b": "boolean", "i": "integer", "u": "integer", "O": "object",
-                         "U": "string", "S": "bytes"}.get(kind, "non-numeric")
-            self.problems.append(f"{what} has dtype {a.dtype} ({what_kind}): a gradient must be real floating point "
-                                 f"({', '.join(FLOAT_DTYPES)})")
+            what_kind = {
+                "c": "complex",
+                "b": "boolean",
+                "i": "integer",
+                "u": "integer",
+                "O": "object",
+                "U": "string",
+                "S": "bytes",
+            }.get(kind, "non-numeric")
+            self.problems.append(
+                f"{what} has dtype {a.dtype} ({what_kind}): a gradient must be real floating point "
+                f"({', '.join(FLOAT_DTYPES)})"
+            )
             return None
         if a.dtype.name not in FLOAT_DTYPES:
             self.problems.append(f"{what} has dtype {a.dtype}; supported: {', '.join(FLOAT_DTYPES)}")
@@ -324,12 +349,16 @@ class Reader:
         net, layout = self.net, self.layout
         L = net.depth
         if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)):
-            self.problems.append(f"{what} must be a list with one array per layer, got {type(arrays).__name__}; "
-                                 f"expected {layout.shapes_text(net)}")
+            self.problems.append(
+                f"{what} must be a list with one array per layer, got {type(arrays).__name__}; "
+                f"expected {layout.shapes_text(net)}"
+            )
             return [None] * L
         if len(arrays) != L:
-            self.problems.append(f"{what} has {len(arrays)} array(s) but the network has {L} weight layer(s); "
-                                 f"expected {layout.shapes_text(net)}")
+            self.problems.append(
+                f"{what} has {len(arrays)} array(s) but the network has {L} weight layer(s); "
+                f"expected {layout.shapes_text(net)}"
+            )
             return [None] * L
         out = []
         for l, arr in enumerate(arrays):
@@ -344,14 +373,16 @@ class Reader:
             if a.size == n_out and a.ndim <= 2 and (a.ndim < 2 or 1 in a.shape):
                 return a.reshape(-1)  # (n,), (n, 1) and (1, n) are all unambiguous
             want = layout.bias_shape(net, l)
-            self.problems.append(f"{what} has shape {a.shape}, expected {want} in {layout.describe()}"
-                                 + self._bias_hint(a, l))
+            self.problems.append(
+                f"{what} has shape {a.shape}, expected {want} in {layout.describe()}" + self._bias_hint(a, l)
+            )
             return None
         want = layout.weight_shape(net, l)
         if a.shape == want:
             return a.T if layout.weights == "in_out" else a
-        self.problems.append(f"{what} has shape {a.shape}, expected {want} in {layout.describe()}"
-                             + self._weight_hint(a, want, l))
+        self.problems.append(
+            f"{what} has shape {a.shape}, expected {want} in {layout.describe()}" + self._weight_hint(a, want, l)
+        )
         return None
 
     def _weight_hint(self, a: np.ndarray, want: tuple[int, int], l: int) -> str:
@@ -396,10 +427,14 @@ class Reader:
 
     def pair(self, pair: Any) -> dict[str, float]:
         net, layout = self.net, self.layout
-        if isinstance(pair, (tuple, list)) and not (len(pair) == 2 and self._fits(*(pair if layout.order == "wb" else pair[::-1]))):
+        if isinstance(pair, (tuple, list)) and not (
+            len(pair) == 2 and self._fits(*(pair if layout.order == "wb" else pair[::-1]))
+        ):
             regrouped = self._regrouped(pair)
             if regrouped is not None:
-                return self.from_arrays(self.layer_list(regrouped[0], "grad_weights"), self.layer_list(regrouped[1], "grad_biases"))
+                return self.from_arrays(
+                    self.layer_list(regrouped[0], "grad_weights"), self.layer_list(regrouped[1], "grad_biases")
+                )
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
             first, second = ("grad_weights", "grad_biases")[:: 1 if layout.order == "wb" else -1]
             self.problems.append(
@@ -413,16 +448,20 @@ class Reader:
         if not self._fits(gw, gb) and self._fits(gb, gw):
             said = "(grad_weights, grad_biases)" if layout.order == "wb" else "(grad_biases, grad_weights)"
             other = "bw" if layout.order == "wb" else "wb"
-            self.problems.append(f"the pair is in (b, w) order swapped: {layout.describe()} expects {said}, but the "
-                                 f"shapes fit the other order (pass layout order={other} if that is your convention); "
-                                 "the values are compared in the order the shapes fit")
+            self.problems.append(
+                f"the pair is in (b, w) order swapped: {layout.describe()} expects {said}, but the "
+                f"shapes fit the other order (pass layout order={other} if that is your convention); "
+                "the values are compared in the order the shapes fit"
+            )
             gw, gb = gb, gw
             self.flags.append("swapped_pair")
         elif not self._fits(gw, gb) and self._all_transposed(gw) and self._biases_fit(gb):
             other = "in_out" if layout.weights == "out_in" else "out_in"
-            self.problems.append(f"every weight gradient has the transposed shape of {layout.describe()} "
-                                 f"(expected {layout.shapes_text(net)}): if your weights are held that way pass layout "
-                                 f"weights={other}; the values are compared transposed")
+            self.problems.append(
+                f"every weight gradient has the transposed shape of {layout.describe()} "
+                f"(expected {layout.shapes_text(net)}): if your weights are held that way pass layout "
+                f"weights={other}; the values are compared transposed"
+            )
             gw = [np.asarray(self._plain(w)).T for w in gw]
             self.flags.append("transposed")
         return self.from_arrays(self.layer_list(gw, "grad_weights"), self.layer_list(gb, "grad_biases"))
@@ -438,8 +477,11 @@ class Reader:
             return None
 
     def _weights_fit(self, gw: Any) -> bool:
-        return (isinstance(gw, (list, tuple)) and len(gw) == self.net.depth
-                and all(self._shape(w) == self.layout.weight_shape(self.net, l) for l, w in enumerate(gw)))
+        return (
+            isinstance(gw, (list, tuple))
+            and len(gw) == self.net.depth
+            and all(self._shape(w) == self.layout.weight_shape(self.net, l) for l, w in enumerate(gw))
+        )
 
     def _biases_fit(self, gb: Any) -> bool:
         if not (isinstance(gb, (list, tuple)) and len(gb) == self.net.depth):
@@ -458,16 +500,17 @@ class Reader:
         if not (isinstance(gw, (list, tuple)) and len(gw) == self.net.depth):
             return False
         shapes = [self.layout.weight_shape(self.net, l) for l in range(self.net.depth)]
-        return (all(self._shape(w) == s[::-1] for w, s in zip(gw, shapes))
-                and any(s[0] != s[1] for s in shapes))
+        return all(self._shape(w) == s[::-1] for w, s in zip(gw, shapes)) and any(s[0] != s[1] for s in shapes)
 
     def layers_mapping(self, layers: dict[tuple[str, int], Any]) -> dict[str, float]:
         net = self.net
         expected = {(k, l) for k in "Wb" for l in range(1, net.depth + 1)}
         extra = sorted(set(layers) - expected, key=lambda t: (t[1], t[0]))
         if extra:
-            self.problems.append(f"unknown layer key(s) {listing(k + str(l) for k, l in extra)}; "
-                                 f"the network has layers 1..{net.depth} (keys W1, b1, ..., W{net.depth}, b{net.depth})")
+            self.problems.append(
+                f"unknown layer key(s) {listing(k + str(l) for k, l in extra)}; "
+                f"the network has layers 1..{net.depth} (keys W1, b1, ..., W{net.depth}, b{net.depth})"
+            )
         missing = sorted(expected - set(layers), key=lambda t: (t[1], t[0]))
         if missing:
             self.problems.append(f"no gradient given for {listing(k + str(l) for k, l in missing)}")
@@ -502,8 +545,9 @@ class Reader:
             name = getattr(key, "name", key)
             if isinstance(name, str) and name not in net.param_names and name in net.param_of:
                 owner = net.param_of[name]
-                self.problems.append(f'"{name}" is tied into parameter "{owner}": give the gradient of "{owner}" '
-                                     "(the sum over its uses)")
+                self.problems.append(
+                    f'"{name}" is tied into parameter "{owner}": give the gradient of "{owner}" (the sum over its uses)'
+                )
                 continue
             if not isinstance(name, str) or name not in net.param_names:
                 unknown.append(str(name))
@@ -512,11 +556,15 @@ class Reader:
             if number is not None:
                 out[name] = number
         if unknown:
-            self.problems.append(f"unknown parameter name(s) {listing(unknown)}; valid: {listing(net.param_names)}."
-                                 + suggest(unknown[0], net.param_names))
+            self.problems.append(
+                f"unknown parameter name(s) {listing(unknown)}; valid: {listing(net.param_names)}."
+                + suggest(unknown[0], net.param_names)
+            )
         missing = [n for n in net.param_names if n not in out]
         if missing and not unknown and not self.problems:
-            self.problems.append(f"no gradient given for {len(missing)} of {net.n_params} parameters: {listing(missing)}")
+            self.problems.append(
+                f"no gradient given for {len(missing)} of {net.n_params} parameters: {listing(missing)}"
+            )
         return out
 
     def scalar(self, value: Any, what: str) -> float | None:

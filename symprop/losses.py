@@ -27,7 +27,7 @@ identity proved symbolically by the tests and by ``prove_backprop``):
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import sympy as sp
@@ -40,7 +40,7 @@ N = sp.Symbol("N", positive=True, integer=True)
 M = sp.Symbol("m", positive=True, integer=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def element(loss: str) -> sp.Expr:
     """ell(a, y) for one prediction entry a and its target y."""
     if loss in ("mse", "sse", "quadratic"):
@@ -52,13 +52,13 @@ def element(loss: str) -> sp.Expr:
     raise ValueError(f"unknown loss {loss!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def element_derivative(loss: str) -> sp.Expr:
     """d ell / d a."""
     return sp.diff(element(loss), A)
 
 
-@lru_cache(maxsize=None)
+@cache
 def scale(loss: Any, reduction: str | None = None) -> sp.Expr:
     """The normalisation in front of the double sum, as an expression of N and m.
 

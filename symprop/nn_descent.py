@@ -49,7 +49,9 @@ class ModelTrace(Trace):
 
     def path(self, name: str) -> list[float]:
         if name not in self.final:
-            raise ValueError(f"unknown parameter entry {name!r}; valid: {listing(self.final)}." + suggest(name, self.final))
+            raise ValueError(
+                f"unknown parameter entry {name!r}; valid: {listing(self.final)}." + suggest(name, self.final)
+            )
         return [s.values[name] for s in self.steps] + [self.final[name]]
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,14 +84,18 @@ def _train_entries(shapes: Mapping[str, tuple], train: Any) -> tuple[str, ...]:
     known = set(every)
     for item in items:
         if not isinstance(item, str):
-            raise TypeError(f"train lists parameters by state-dict name ('0.weight') or entry ('0.weight[1,2]'), got {item!r}")
+            raise TypeError(
+                f"train lists parameters by state-dict name ('0.weight') or entry ('0.weight[1,2]'), got {item!r}"
+            )
         if item in entries:
             chosen.update(dict.fromkeys(entries[item]))
         elif item in known:
             chosen[item] = None
         else:
-            raise ValueError(f"train names unknown parameter {item!r}; valid: {listing(shapes)} (or one entry such as "
-                             f"{every[0]!r})." + suggest(item, list(shapes) + every))
+            raise ValueError(
+                f"train names unknown parameter {item!r}; valid: {listing(shapes)} (or one entry such as "
+                f"{every[0]!r})." + suggest(item, list(shapes) + every)
+            )
     if not chosen:
         raise ValueError(f"train is empty; name at least one of {listing(shapes)}, or None for all")
     return tuple(e for e in every if e in chosen)
@@ -98,14 +104,30 @@ def _train_entries(shapes: Mapping[str, tuple], train: Any) -> tuple[str, ...]:
 def final_state_dict(trace: Trace, model: nn.Module, in_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """The trace's final values as a state dict (parameters only)."""
     shapes, _ = nn.state_shapes(model, tuple(in_shape))
-    return {name: np.array([trace.final[e] for e in entry_names(name, tuple(s))], dtype=np.float64).reshape(s)
-            for name, s in shapes.items()}
+    return {
+        name: np.array([trace.final[e] for e in entry_names(name, tuple(s))], dtype=np.float64).reshape(s)
+        for name, s in shapes.items()
+    }
 
 
-def descend_model(model: nn.Module, values: Any, X: Any, Y: Any, train: Any = None, lr: float = 0.1,
-                  tol: float | None = None, max_steps: int = 1000, *, loss: Any = "mse", l2: Any = 0,
-                  blowup: float = BLOWUP, rise: float = RISE, history: int = HISTORY,
-                  time_limit: float | None = None, progress: bool = False) -> ModelTrace:
+def descend_model(
+    model: nn.Module,
+    values: Any,
+    X: Any,
+    Y: Any,
+    train: Any = None,
+    lr: float = 0.1,
+    tol: float | None = None,
+    max_steps: int = 1000,
+    *,
+    loss: Any = "mse",
+    l2: Any = 0,
+    blowup: float = BLOWUP,
+    rise: float = RISE,
+    history: int = HISTORY,
+    time_limit: float | None = None,
+    progress: bool = False,
+) -> ModelTrace:
     """``p <- p - lr * dL/dp`` on the ``train`` entries of a symprop.nn model (see the module docstring)."""
     loss = nn.as_loss(loss)
     lr, tol, max_steps, blowup, rise, history = _check_options(lr, tol, max_steps, blowup, rise, history)
@@ -126,7 +148,7 @@ def descend_model(model: nn.Module, values: Any, X: Any, Y: Any, train: Any = No
     def state() -> dict[str, np.ndarray]:
         out, at = {}, 0
         for (k, s), n in zip(shapes.items(), sizes):
-            out[k] = theta[at:at + n].reshape(s)
+            out[k] = theta[at : at + n].reshape(s)
             at += n
         return out | state_buffers
 
@@ -142,8 +164,13 @@ def descend_model(model: nn.Module, values: Any, X: Any, Y: Any, train: Any = No
             value = float(value)
             if step == 0:
                 if not math.isfinite(value):
-                    stopped, reason = "nonfinite", (f"the loss at the starting values is {value} (not finite), so no "
-                                                    "update was made; start from smaller values.")
+                    stopped, reason = (
+                        "nonfinite",
+                        (
+                            f"the loss at the starting values is {value} (not finite), so no "
+                            "update was made; start from smaller values."
+                        ),
+                    )
                     break
                 start, limit = value, blowup * max(value, 1.0)
             problem = _divergence(value, limit, blowup)
@@ -160,21 +187,45 @@ def descend_model(model: nn.Module, values: Any, X: Any, Y: Any, train: Any = No
                 reason = _max_steps_reason(kept.last, max_steps, tol)
                 break
             if deadline is not None and step % 16 == 0 and time.monotonic() > deadline:
-                stopped, reason = "budget", (f"stopped after {step} update(s): the time budget of {time_limit:g} s ran "
-                                             "out; allow more with --budget SECONDS.")
+                stopped, reason = (
+                    "budget",
+                    (
+                        f"stopped after {step} update(s): the time budget of {time_limit:g} s ran "
+                        "out; allow more with --budget SECONDS."
+                    ),
+                )
                 break
             flat = np.concatenate([np.asarray(grads[k], dtype=np.float64).ravel() for k in shapes])[slots]
             bad = ~np.isfinite(flat)
             if bad.any():
                 stopped = "diverged"
-                reason = (f"diverged at step {step}: the slope of {listing([names[i] for i in np.flatnonzero(bad)])} "
-                          f"is not finite; lr = {lr:g} is probably too large.")
+                reason = (
+                    f"diverged at step {step}: the slope of {listing([names[i] for i in np.flatnonzero(bad)])} "
+                    f"is not finite; lr = {lr:g} is probably too large."
+                )
                 break
             step_sizes = lr * flat
-            kept.add(Step(step, Values(index, theta.copy()), value, Values(train_index, flat),
-                          Values(train_index, step_sizes)))
+            kept.add(
+                Step(
+                    step, Values(index, theta.copy()), value, Values(train_index, flat), Values(train_index, step_sizes)
+                )
+            )
             theta[slots] -= step_sizes
             converging = tol is not None and float(np.max(np.abs(step_sizes))) < tol
     final = {e: float(theta[i]) for e, i in index.items()}
-    return ModelTrace(model, names, lr, tol, max_steps, blowup, initial, kept.steps(), final, value, stopped, reason,
-                      kept.count, loss_fn=loss)
+    return ModelTrace(
+        model,
+        names,
+        lr,
+        tol,
+        max_steps,
+        blowup,
+        initial,
+        kept.steps(),
+        final,
+        value,
+        stopped,
+        reason,
+        kept.count,
+        loss_fn=loss,
+    )

@@ -63,8 +63,25 @@ __all__ = ["LAYER_TYPES", "NNProblem", "is_nn_problem", "layers_from_tables", "n
 #: type name -> symprop.nn class
 LAYER_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (nn.Linear, nn.Identity, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.ELU, nn.SiLU,
-                nn.GELU, nn.Softmax, nn.LayerNorm, nn.BatchNorm1d, nn.Dropout, nn.Flatten, nn.Sequential, nn.Residual)
+    for cls in (
+        nn.Linear,
+        nn.Identity,
+        nn.ReLU,
+        nn.LeakyReLU,
+        nn.Sigmoid,
+        nn.Tanh,
+        nn.Softplus,
+        nn.ELU,
+        nn.SiLU,
+        nn.GELU,
+        nn.Softmax,
+        nn.LayerNorm,
+        nn.BatchNorm1d,
+        nn.Dropout,
+        nn.Flatten,
+        nn.Sequential,
+        nn.Residual,
+    )
 }
 CONTAINERS = ("Sequential", "Residual")
 TOP_LEVEL = ("title", "description", "layers", "loss", "data", "values", "train")
@@ -115,8 +132,9 @@ def layers_from_tables(tables: Any, fail, where: str = "layers") -> list[nn.Modu
     from .problem import ProblemError
 
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
-        raise fail(f"'{where}' must be a non-empty array of tables [[{where}]], each with a type such as "
-                   "type = \"Linear\"")
+        raise fail(
+            f"'{where}' must be a non-empty array of tables [[{where}]], each with a type such as type = \"Linear\""
+        )
     out = []
     for i, table in enumerate(tables):
         at = f"{where}[{i}]"
@@ -124,8 +142,10 @@ def layers_from_tables(tables: Any, fail, where: str = "layers") -> list[nn.Modu
         if kind is None:
             raise fail(f"{at} needs a type, one of {listing(LAYER_TYPES, limit=20)}")
         if not isinstance(kind, str) or kind not in LAYER_TYPES:
-            raise fail(f"{at}: unknown layer type {kind!r}; valid: {listing(LAYER_TYPES, limit=20)}."
-                       + suggest(str(kind), list(LAYER_TYPES)))
+            raise fail(
+                f"{at}: unknown layer type {kind!r}; valid: {listing(LAYER_TYPES, limit=20)}."
+                + suggest(str(kind), list(LAYER_TYPES))
+            )
         cls = LAYER_TYPES[kind]
         valid = _fields(cls)
         args = {k: v for k, v in table.items() if k != "type"}
@@ -186,7 +206,7 @@ def _loss(table: Any, fail) -> tuple[nn.Loss, float]:
     if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
         raise fail(f"[loss] l2 must be a number >= 0, got {l2!r}")
     if not isinstance(kind, str):
-        raise fail(f"[loss] type must be a string such as \"MSELoss\", got {kind!r}")
+        raise fail(f'[loss] type must be a string such as "MSELoss", got {kind!r}')
     try:
         if kind in LOSS_TYPES:
             cls = getattr(nn, kind)
@@ -196,8 +216,10 @@ def _loss(table: Any, fail) -> tuple[nn.Loss, float]:
     except (TypeError, ValueError) as exc:
         raise fail(f"[loss]: {exc}") from None
     names = list(LOSS_TYPES) + list(nn.loss.LOSS_STRINGS)
-    raise fail(f"[loss] unknown type {kind!r}; valid: {listing(LOSS_TYPES)} (or a name: {listing(nn.loss.LOSS_STRINGS)})."
-               + suggest(kind, names))
+    raise fail(
+        f"[loss] unknown type {kind!r}; valid: {listing(LOSS_TYPES)} (or a name: {listing(nn.loss.LOSS_STRINGS)})."
+        + suggest(kind, names)
+    )
 
 
 def _numbers(value: Any, what: str, fail) -> np.ndarray:
@@ -219,14 +241,18 @@ def nn_problem_from_dict(raw: dict[str, Any], source: Path | None = None, fail=N
 
     where = str(source) if source else "<problem>"
     if fail is None:
+
         def fail(msg: str) -> ProblemError:
             return ProblemError(printable(f"{where}: {msg}"))
 
     for key in raw:
         if key not in TOP_LEVEL:
             hint = " ([network] and [[layers]] are two kinds of problem file; use one)" if key == "network" else ""
-            raise fail(f"unknown key '{key}'; valid top-level keys of a [[layers]] file: {listing(TOP_LEVEL)}."
-                       + suggest(key, TOP_LEVEL) + hint)
+            raise fail(
+                f"unknown key '{key}'; valid top-level keys of a [[layers]] file: {listing(TOP_LEVEL)}."
+                + suggest(key, TOP_LEVEL)
+                + hint
+            )
     for name in ("data", "values"):
         if name not in raw:
             raise fail(f"missing section [{name}]")
@@ -263,19 +289,23 @@ def nn_problem_from_dict(raw: dict[str, Any], source: Path | None = None, fail=N
     known = list(shapes) + list(bshapes)
     unknown = [k for k in flat if k not in known]
     if unknown:
-        raise fail(f"[values] unknown key(s) {listing(unknown)}; valid: init, seed and the state-dict names "
-                   f"{listing(known)}." + suggest(unknown[0], known + list(VALUE_KEYS)))
+        raise fail(
+            f"[values] unknown key(s) {listing(unknown)}; valid: init, seed and the state-dict names "
+            f"{listing(known)}." + suggest(unknown[0], known + list(VALUE_KEYS))
+        )
     values: dict[str, np.ndarray] = {}
     init = vals.get("init")
     if init is not None:
         if init != "torch":
-            raise fail(f"[values] init must be \"torch\" (symprop.nn.init_values), got {init!r}" + suggest(str(init), ["torch"]))
+            raise fail(
+                f'[values] init must be "torch" (symprop.nn.init_values), got {init!r}' + suggest(str(init), ["torch"])
+            )
         seed = vals.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise fail(f"[values] seed must be a whole number >= 0, got {seed!r}")
         values |= nn.init_values(model, X.shape[1:], seed=seed)
     elif "seed" in vals:
-        raise fail("[values] seed only applies with init = \"torch\"")
+        raise fail('[values] seed only applies with init = "torch"')
     for name, value in flat.items():
         arr = _numbers(value, f"[values] {name}", fail).astype(np.float64)
         want = shapes.get(name, bshapes.get(name))
@@ -286,15 +316,18 @@ def nn_problem_from_dict(raw: dict[str, Any], source: Path | None = None, fail=N
         values[name] = arr
     missing = [k for k in shapes if k not in values]
     if missing:
-        raise fail(f"[values] missing {listing(missing)} (shapes " + listing(f"{k} {shapes[k]}" for k in missing)
-                   + "); give every parameter, or init = \"torch\"")
+        raise fail(
+            f"[values] missing {listing(missing)} (shapes "
+            + listing(f"{k} {shapes[k]}" for k in missing)
+            + '); give every parameter, or init = "torch"'
+        )
 
     train_raw = _check_keys(raw.get("train", {}), TRAIN_KEYS, "train", fail)
     train = train_raw.get("params")
     if train is not None:
         train = [train] if isinstance(train, str) else train
         if not isinstance(train, list) or not train or not all(isinstance(p, str) for p in train):
-            raise fail("[train] params must be a non-empty list of state-dict names, e.g. params = [\"0.weight\"]")
+            raise fail('[train] params must be a non-empty list of state-dict names, e.g. params = ["0.weight"]')
         from .nn_descent import _train_entries
 
         try:
@@ -313,8 +346,21 @@ def nn_problem_from_dict(raw: dict[str, Any], source: Path | None = None, fail=N
     for key in ("title", "description"):
         if key in raw and not isinstance(raw[key], str):
             raise fail(f"'{key}' must be a string")
-    return NNProblem(model, loss, l2, X, Y, values, raw.get("title", ""), raw.get("description", ""), train,
-                     float(lr), None if tol is None else float(tol), int(max_steps), source)
+    return NNProblem(
+        model,
+        loss,
+        l2,
+        X,
+        Y,
+        values,
+        raw.get("title", ""),
+        raw.get("description", ""),
+        train,
+        float(lr),
+        None if tol is None else float(tol),
+        int(max_steps),
+        source,
+    )
 
 
 # --------------------------------------------------------------------------- the command line
@@ -322,7 +368,11 @@ def nn_problem_from_dict(raw: dict[str, Any], source: Path | None = None, fail=N
 
 def _header(problem: NNProblem) -> str:
     title = f"{problem.title}\n" if problem.title else ""
-    return f"{title}model: {problem.model!r}\nloss: {problem.loss!r}" + (f", l2 = {problem.l2:g}" if problem.l2 else "") + "\n"
+    return (
+        f"{title}model: {problem.model!r}\nloss: {problem.loss!r}"
+        + (f", l2 = {problem.l2:g}" if problem.l2 else "")
+        + "\n"
+    )
 
 
 def _table(problem: NNProblem, grads: dict[str, np.ndarray]) -> str:
@@ -340,9 +390,12 @@ def _table(problem: NNProblem, grads: dict[str, np.ndarray]) -> str:
 def run_show(args: Any, problem: NNProblem) -> int:
     shapes, bshapes = nn.state_shapes(problem.model, problem.in_shape)
     value = float(nn.loss_value(problem.model, problem.values, problem.X, problem.Y, loss=problem.loss, l2=problem.l2))
-    lines = [_header(problem), f"data: {problem.X.shape[0]} samples of shape {problem.in_shape}",
-             "parameters: " + ", ".join(f"{k} {tuple(s)}" for k, s in shapes.items()),
-             f"loss at the file's values: {value:.15g}"]
+    lines = [
+        _header(problem),
+        f"data: {problem.X.shape[0]} samples of shape {problem.in_shape}",
+        "parameters: " + ", ".join(f"{k} {tuple(s)}" for k, s in shapes.items()),
+        f"loss at the file's values: {value:.15g}",
+    ]
     if bshapes:
         lines.insert(3, "buffers: " + ", ".join(f"{k} {tuple(s)}" for k, s in bshapes.items()))
     sys.stdout.write("\n".join(lines) + "\n")
@@ -355,23 +408,34 @@ def run_grad(args: Any, problem: NNProblem) -> int:
 
     exact = bool(getattr(args, "exact", False))
     arith = nn.MP(50) if exact else nn.FLOAT
-    value, grads = nn.value_and_gradient(problem.model, problem.values, problem.X, problem.Y, loss=problem.loss,
-                                         l2=problem.l2, arith=arith)
-    as_float = {k: np.vectorize(float, otypes=[np.float64])(g) if np.size(g) else np.asarray(g, dtype=float)
-                for k, g in grads.items()}
+    value, grads = nn.value_and_gradient(
+        problem.model, problem.values, problem.X, problem.Y, loss=problem.loss, l2=problem.l2, arith=arith
+    )
+    as_float = {
+        k: np.vectorize(float, otypes=[np.float64])(g) if np.size(g) else np.asarray(g, dtype=float)
+        for k, g in grads.items()
+    }
     if getattr(args, "json", False):
-        data = {"version": JSON_VERSION, "file": str(problem.source), "model": repr(problem.model),
-                "loss_fn": repr(problem.loss), "loss": float(value),
-                "values": {k: np.asarray(v, dtype=float).tolist() for k, v in problem.values.items()
-                           if k in grads},
-                "gradient": {k: g.tolist() for k, g in as_float.items()}}
+        data = {
+            "version": JSON_VERSION,
+            "file": str(problem.source),
+            "model": repr(problem.model),
+            "loss_fn": repr(problem.loss),
+            "loss": float(value),
+            "values": {k: np.asarray(v, dtype=float).tolist() for k, v in problem.values.items() if k in grads},
+            "gradient": {k: g.tolist() for k, g in as_float.items()},
+        }
         if exact:
             data["exact"] = {k: [str(e) for e in np.asarray(g).reshape(-1)] for k, g in grads.items()}
         print_json(data)
         return 0
     what = "MP(50), shown to 15 digits" if exact else "float64"
-    sys.stdout.write(_header(problem) + f"loss at the file's values: {float(value):.15g}\n\n"
-                     + _table(problem, as_float) + f"\n({what})\n")
+    sys.stdout.write(
+        _header(problem)
+        + f"loss at the file's values: {float(value):.15g}\n\n"
+        + _table(problem, as_float)
+        + f"\n({what})\n"
+    )
     return 0
 
 
@@ -381,12 +445,24 @@ def run_verify(args: Any, problem: NNProblem) -> int:
     from .nn_verify import verify_model
 
     if getattr(args, "layout", None):
-        raise ValueError("--layout applies to [network] files; a [[layers]] file's function gets the state dict "
-                         "fn(values, X, Y) and returns {\"0.weight\": array, ...}")
+        raise ValueError(
+            "--layout applies to [network] files; a [[layers]] file's function gets the state dict "
+            'fn(values, X, Y) and returns {"0.weight": array, ...}'
+        )
     func = import_function(args.function)
     func.__name__ = getattr(func, "__name__", args.function)
-    report = verify_model(func, problem.model, problem.values, problem.X, problem.Y, rtol=args.rtol, atol=args.atol,
-                          loss=problem.loss, l2=problem.l2, label=args.function)
+    report = verify_model(
+        func,
+        problem.model,
+        problem.values,
+        problem.X,
+        problem.Y,
+        rtol=args.rtol,
+        atol=args.atol,
+        loss=problem.loss,
+        l2=problem.l2,
+        label=args.function,
+    )
     if report.crash:
         print(f"symprop verify: verification failed: {report.crash}", file=sys.stderr)
     text = report.to_markdown() if args.markdown else str(report)
@@ -408,21 +484,44 @@ def run_descend(args: Any, problem: NNProblem) -> int:
     lr = args.lr if args.lr is not None else problem.lr
     tol = args.tol if args.tol is not None else problem.tol
     max_steps = problem.max_steps if args.max_steps is None else args.max_steps
-    trace = descend_model(problem.model, problem.values, problem.X, problem.Y, train=train, lr=lr, tol=tol,
-                          max_steps=max_steps, loss=problem.loss, l2=problem.l2, time_limit=budget.seconds_allowed())
+    trace = descend_model(
+        problem.model,
+        problem.values,
+        problem.X,
+        problem.Y,
+        train=train,
+        lr=lr,
+        tol=tol,
+        max_steps=max_steps,
+        loss=problem.loss,
+        l2=problem.l2,
+        time_limit=budget.seconds_allowed(),
+    )
     if getattr(args, "plot", None):
         raise ValueError("descend --plot is not supported for [[layers]] problem files yet")
     if args.json:
-        print_json({"version": JSON_VERSION, "file": str(problem.source), "model": repr(problem.model),
-                    "train": list(trace.train), "lr": lr, "tol": tol, "max_steps": max_steps, "trace": trace.to_dict()})
+        print_json(
+            {
+                "version": JSON_VERSION,
+                "file": str(problem.source),
+                "model": repr(problem.model),
+                "train": list(trace.train),
+                "lr": lr,
+                "tol": tol,
+                "max_steps": max_steps,
+                "trace": trace.to_dict(),
+            }
+        )
     else:
-        sys.stdout.write(_header(problem) + "\n" + trace.to_markdown(limit=TABLE_STEPS, params=TABLE_PARAMS).rstrip("\n")
-                         + "\n")
+        sys.stdout.write(
+            _header(problem) + "\n" + trace.to_markdown(limit=TABLE_STEPS, params=TABLE_PARAMS).rstrip("\n") + "\n"
+        )
     return 0
 
 
 def run_unsupported(command: str) -> int:
     from .errors import UnsupportedError
 
-    raise UnsupportedError(f"symprop {command} does not take [[layers]] problem files yet; use show, grad, verify or "
-                           "descend")
+    raise UnsupportedError(
+        f"symprop {command} does not take [[layers]] problem files yet; use show, grad, verify or descend"
+    )

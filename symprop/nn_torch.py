@@ -28,8 +28,25 @@ from .errors import UnsupportedError, listing, suggest
 
 __all__ = ["SUPPORTED_MODULES", "from_torch_model", "torch_loss", "torch_module", "verify_torch_model"]
 
-SUPPORTED_MODULES = ("Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softplus", "ELU", "SiLU", "GELU", "Identity",
-                     "Softmax", "LayerNorm", "BatchNorm1d", "Dropout", "Flatten", "Sequential", "Residual (block)")
+SUPPORTED_MODULES = (
+    "Linear",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "ELU",
+    "SiLU",
+    "GELU",
+    "Identity",
+    "Softmax",
+    "LayerNorm",
+    "BatchNorm1d",
+    "Dropout",
+    "Flatten",
+    "Sequential",
+    "Residual (block)",
+)
 SUPPORTED_TORCH_LOSSES = ("MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss")
 
 
@@ -61,17 +78,30 @@ def torch_module(module: Any, masks: Mapping[str, np.ndarray] | None = None, nam
     if isinstance(m, T.Linear):
         return nn.Linear(m.in_features, m.out_features, bias=m.bias is not None, training=train)
     if isinstance(m, T.LayerNorm):
-        return nn.LayerNorm(tuple(m.normalized_shape), eps=m.eps, elementwise_affine=m.elementwise_affine,
-                            bias=m.bias is not None if m.elementwise_affine else True, training=train)
+        return nn.LayerNorm(
+            tuple(m.normalized_shape),
+            eps=m.eps,
+            elementwise_affine=m.elementwise_affine,
+            bias=m.bias is not None if m.elementwise_affine else True,
+            training=train,
+        )
     if isinstance(m, T.BatchNorm1d):
-        return nn.BatchNorm1d(m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine,
-                              track_running_stats=m.track_running_stats, training=train)
+        return nn.BatchNorm1d(
+            m.num_features,
+            eps=m.eps,
+            momentum=m.momentum,
+            affine=m.affine,
+            track_running_stats=m.track_running_stats,
+            training=train,
+        )
     if isinstance(m, T.Dropout):
         if train and m.p > 0:
             if name not in masks:
-                raise UnsupportedError(f"{_where(name)}: Dropout(p={m.p}) in training mode draws a random mask; "
-                                       "verify_torch reads it back from the forward pass (from_torch cannot): "
-                                       "call module.eval(), or build symprop.nn.Dropout(p, mask=...)")
+                raise UnsupportedError(
+                    f"{_where(name)}: Dropout(p={m.p}) in training mode draws a random mask; "
+                    "verify_torch reads it back from the forward pass (from_torch cannot): "
+                    "call module.eval(), or build symprop.nn.Dropout(p, mask=...)"
+                )
             return nn.Dropout(m.p, mask=masks[name], training=True)
         return nn.Dropout(m.p, training=train)
     if isinstance(m, T.Flatten):
@@ -93,8 +123,10 @@ def torch_module(module: Any, masks: Mapping[str, np.ndarray] | None = None, nam
     if isinstance(m, T.GELU):
         return nn.GELU(approximate=m.approximate, training=train)
     kind = type(m).__name__
-    raise UnsupportedError(f"{_where(name)}: {kind} is not supported; supported modules: {', '.join(SUPPORTED_MODULES)}."
-                           + suggest(kind, SUPPORTED_MODULES))
+    raise UnsupportedError(
+        f"{_where(name)}: {kind} is not supported; supported modules: {', '.join(SUPPORTED_MODULES)}."
+        + suggest(kind, SUPPORTED_MODULES)
+    )
 
 
 def torch_loss(loss: Any) -> nn.Loss:
@@ -103,12 +135,16 @@ def torch_loss(loss: Any) -> nn.Loss:
         return nn.as_loss(loss)
     T = _torch().nn
     if not isinstance(loss, T.Module):
-        raise TypeError(f"loss must be a torch loss module ({', '.join(SUPPORTED_TORCH_LOSSES)}), a symprop.nn loss "
-                        f"or a loss name, got {type(loss).__name__}")
+        raise TypeError(
+            f"loss must be a torch loss module ({', '.join(SUPPORTED_TORCH_LOSSES)}), a symprop.nn loss "
+            f"or a loss name, got {type(loss).__name__}"
+        )
     kind = type(loss).__name__
     if kind not in SUPPORTED_TORCH_LOSSES:
-        raise UnsupportedError(f"loss {kind} is not supported; supported: {', '.join(SUPPORTED_TORCH_LOSSES)}."
-                               + suggest(kind, SUPPORTED_TORCH_LOSSES))
+        raise UnsupportedError(
+            f"loss {kind} is not supported; supported: {', '.join(SUPPORTED_TORCH_LOSSES)}."
+            + suggest(kind, SUPPORTED_TORCH_LOSSES)
+        )
     for attr in ("weight", "pos_weight"):
         if getattr(loss, attr, None) is not None:
             raise UnsupportedError(f"{kind}({attr}=...) is not supported")
@@ -132,13 +168,16 @@ def _check_unshared(module: Any) -> None:
     seen: dict[int, str] = {}
     for name, p in module.named_parameters(remove_duplicate=False):
         if id(p) in seen:
-            raise UnsupportedError(f"parameter {name!r} is the same torch Parameter as {seen[id(p)]!r}: shared "
-                                   "parameters are supported for Linear + activation stacks only (symprop.from_torch)")
+            raise UnsupportedError(
+                f"parameter {name!r} is the same torch Parameter as {seen[id(p)]!r}: shared "
+                "parameters are supported for Linear + activation stacks only (symprop.from_torch)"
+            )
         seen[id(p)] = name
 
 
-def from_torch_model(module: Any, loss: Any = "mse", l2: Any = 0,
-                     masks: Mapping[str, np.ndarray] | None = None) -> tuple[nn.ModelLoss, dict[str, np.ndarray]]:
+def from_torch_model(
+    module: Any, loss: Any = "mse", l2: Any = 0, masks: Mapping[str, np.ndarray] | None = None
+) -> tuple[nn.ModelLoss, dict[str, np.ndarray]]:
     """(ModelLoss(model, loss, l2), state dict as float64 arrays) of a torch module and loss."""
     T = _torch().nn
     if not isinstance(module, T.Module):
@@ -154,10 +193,14 @@ def _dropout_hooks(module: Any, record: dict) -> list:
     hooks = []
     for name, child in module.named_modules():
         if isinstance(child, T.Dropout) and child.training and child.p > 0:
+
             def hook(m, inp, out, name=name):
                 if name in record:
-                    raise UnsupportedError(f"{_where(name)}: a Dropout called twice in one forward pass is not supported")
+                    raise UnsupportedError(
+                        f"{_where(name)}: a Dropout called twice in one forward pass is not supported"
+                    )
                 record[name] = (inp[0].detach(), out.detach(), float(m.p))
+
             hooks.append(child.register_forward_hook(hook))
     return hooks
 
@@ -177,9 +220,11 @@ def _masks(record: dict, rng_state: Any) -> dict[str, np.ndarray]:
             x, y = inp.cpu().numpy(), res.cpu().numpy()
             seen = x != 0
             if not np.array_equal(mask[seen], (y != 0)[seen]):
-                raise UnsupportedError(f"{_where(name)}: the Dropout mask could not be read back from torch's random "
-                                       "state (another module draws random numbers?); call module.eval() or give "
-                                       "symprop.nn.Dropout a mask")
+                raise UnsupportedError(
+                    f"{_where(name)}: the Dropout mask could not be read back from torch's random "
+                    "state (another module draws random numbers?); call module.eval() or give "
+                    "symprop.nn.Dropout a mask"
+                )
             out[name] = mask.astype(np.int64)
     return out
 
@@ -190,8 +235,18 @@ def _tensor(torch, value: Any, dtype, device):
     return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=dtype, device=device)
 
 
-def verify_torch_model(module: Any, X: Any, Y: Any, loss: Any = "mse", *, l2: Any = 0, rtol: float | None = None,
-                       atol: float | None = None, oracle: str = "auto", label: str = "") -> Any:
+def verify_torch_model(
+    module: Any,
+    X: Any,
+    Y: Any,
+    loss: Any = "mse",
+    *,
+    l2: Any = 0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    oracle: str = "auto",
+    label: str = "",
+) -> Any:
     """Run the module's own forward and ``backward()`` on (X, Y) and check every parameter's ``.grad``
     against symprop.nn's exact gradient (a ``ModelGradientReport`` with rows "0.weight[1,2]" and a per-layer
     blame).  The module is left as it was: its buffers (BatchNorm running statistics, which a training-mode
@@ -254,10 +309,22 @@ def verify_torch_model(module: Any, X: Any, Y: Any, loss: Any = "mse", *, l2: An
     missing = [k for k, g in grads.items() if g is None]
     grads = {k: g for k, g in grads.items() if g is not None}
     kinds = {n: type(m).__name__ for n, m in module.named_modules()}
-    report = verify_model(grads, model, values, X64, Y_np, rtol=rtol, atol=atol,
-                          dtype="float32" if dtype == torch.float32 else "float64", loss=spec, l2=l2, oracle=oracle,
-                          label=label or f"torch {type(module).__name__} with {type(loss).__name__ if not isinstance(loss, str) else loss}",
-                          module_names=kinds)
+    report = verify_model(
+        grads,
+        model,
+        values,
+        X64,
+        Y_np,
+        rtol=rtol,
+        atol=atol,
+        dtype="float32" if dtype == torch.float32 else "float64",
+        loss=spec,
+        l2=l2,
+        oracle=oracle,
+        label=label
+        or f"torch {type(module).__name__} with {type(loss).__name__ if not isinstance(loss, str) else loss}",
+        module_names=kinds,
+    )
     if missing:
         report.problems.append(f"no .grad after backward() for {listing(missing)} (requires_grad=False?)")
     return report
@@ -273,8 +340,10 @@ def _check_forward(model: nn.Module, values: dict, X: np.ndarray, out: Any, sing
     scale = max(1.0, float(np.max(np.abs(want))) if want.size else 1.0)
     err = float(np.max(np.abs(got - want))) if want.size else 0.0
     if err > 1e4 * eps * scale:
-        raise ValueError(f"the torch module's forward differs from symprop's reading of it ({model!r}) by {err:.3g}: "
-                         "a module overrides forward (a 'Residual' must compute x + block(x))")
+        raise ValueError(
+            f"the torch module's forward differs from symprop's reading of it ({model!r}) by {err:.3g}: "
+            "a module overrides forward (a 'Residual' must compute x + block(x))"
+        )
 
 
 def _torch_value(spec: nn.Loss, out: Any, Y: Any) -> Any:
@@ -284,9 +353,14 @@ def _torch_value(spec: nn.Loss, out: Any, Y: Any) -> Any:
     kind = type(spec).__name__
     if kind == "QuadraticLoss":
         return ((out - Y) ** 2).sum() / (2 * out.shape[0])
-    fn = {"MSELoss": F.mse_loss, "L1Loss": F.l1_loss, "BCELoss": F.binary_cross_entropy,
-          "BCEWithLogitsLoss": F.binary_cross_entropy_with_logits, "CrossEntropyLoss": F.cross_entropy,
-          "NLLLoss": F.nll_loss}.get(kind)
+    fn = {
+        "MSELoss": F.mse_loss,
+        "L1Loss": F.l1_loss,
+        "BCELoss": F.binary_cross_entropy,
+        "BCEWithLogitsLoss": F.binary_cross_entropy_with_logits,
+        "CrossEntropyLoss": F.cross_entropy,
+        "NLLLoss": F.nll_loss,
+    }.get(kind)
     if fn is None or spec.reduction not in ("mean", "sum"):
         raise UnsupportedError(f"loss {spec!r} has no torch counterpart here; give a torch loss module")
     return fn(out, Y, reduction=spec.reduction)

@@ -95,8 +95,10 @@ class ModelGradientReport(GradientReport):
 
     def header(self) -> str:
         what = f" ({self.label})" if self.label else ""
-        return (f"gradient check{what} of {one_line(self.network)} with {self.loss!r}: rtol={self.rtol:g}, atol={self.atol:g}, "
-                f"plus {self.cond:g}*eps*magnitude per entry; dtype {self.dtype}; oracle {self.oracle}")
+        return (
+            f"gradient check{what} of {one_line(self.network)} with {self.loss!r}: rtol={self.rtol:g}, atol={self.atol:g}, "
+            f"plus {self.cond:g}*eps*magnitude per entry; dtype {self.dtype}; oracle {self.oracle}"
+        )
 
     def _tensor_of(self, row: Row) -> str:
         return row.name.partition("[")[0]
@@ -142,9 +144,11 @@ class ModelGradientReport(GradientReport):
 
     def failure_message(self, limit: int = 10) -> str:
         lines = [
-            ("Gradients not equal to the exact gradient to tolerance "
-            f"rtol={self.rtol:g}, atol={self.atol:g} (+ {self.cond:g}*eps*magnitude per entry, "
-            f"dtype {self.dtype}, oracle {self.oracle})"),
+            (
+                "Gradients not equal to the exact gradient to tolerance "
+                f"rtol={self.rtol:g}, atol={self.atol:g} (+ {self.cond:g}*eps*magnitude per entry, "
+                f"dtype {self.dtype}, oracle {self.oracle})"
+            ),
             f"model: {one_line(self.network)}; loss {self.loss!r}" + (f"; {self.label}" if self.label else ""),
         ]
         lines += [f"note: {n}" for n in self.notes] + [f"problem: {p}" for p in self.problems]
@@ -157,8 +161,10 @@ class ModelGradientReport(GradientReport):
             lines.append(f"Max absolute difference: {max(r.abs_err for r in finite):.6g}")
             lines.append(f"Max relative difference: {max(r.rel_err for r in finite):.6g}")
         for r in bad[:limit]:
-            lines.append(f" {r.name}: expected {r.expected:.10g}, actual {r.actual:.10g}, tol {r.tol:.2e}"
-                         + ("" if r.status == "mismatch" else f" ({r.status})"))
+            lines.append(
+                f" {r.name}: expected {r.expected:.10g}, actual {r.actual:.10g}, tol {r.tol:.2e}"
+                + ("" if r.status == "mismatch" else f" ({r.status})")
+            )
         if len(bad) > limit:
             lines.append(f" ... and {len(bad) - limit} more mismatched parameter(s)")
         return "\n".join(lines)
@@ -176,8 +182,9 @@ class ModelGradientReport(GradientReport):
 # --------------------------------------------------------------------------- the candidate
 
 
-def candidate_state_dict(candidate: Any, shapes: Mapping[str, tuple], problems: list[str],
-                         dtypes: set[str] | None = None) -> dict[str, np.ndarray]:
+def candidate_state_dict(
+    candidate: Any, shapes: Mapping[str, tuple], problems: list[str], dtypes: set[str] | None = None
+) -> dict[str, np.ndarray]:
     """{state-dict name: float64 array} from a dict or a list in parameter order; shape and name mistakes
     become problems (one line each) and the entry is left out (its rows are 'missing')."""
     names = list(shapes)
@@ -189,12 +196,16 @@ def candidate_state_dict(candidate: Any, shapes: Mapping[str, tuple], problems: 
         items = [(k, v) for k, v in items if k in shapes]
     elif isinstance(candidate, (list, tuple)):
         if len(candidate) != len(names):
-            problems.append(f"got {len(candidate)} gradient arrays, expected {len(names)} (one per parameter, in order: "
-                            f"{listing(names)})")
+            problems.append(
+                f"got {len(candidate)} gradient arrays, expected {len(names)} (one per parameter, in order: "
+                f"{listing(names)})"
+            )
         items = list(zip(names, candidate))
     else:
-        raise TypeError("the candidate must be a dict {state-dict name: array}, a list of arrays in parameter order, "
-                        f"or a callable returning one; got {type(candidate).__name__}")
+        raise TypeError(
+            "the candidate must be a dict {state-dict name: array}, a list of arrays in parameter order, "
+            f"or a callable returning one; got {type(candidate).__name__}"
+        )
     out = {}
     for name, value in items:
         if value is None:
@@ -259,12 +270,15 @@ def _probed(model: Module, log: list) -> Module:
     if isinstance(model, Residual):
         return Residual(_probed(model.block, log), training=model.training)
     if any(True for _ in model.named_children()):
-        raise TypeError(f"{type(model).__name__}: an unknown container; symprop.nn containers are Sequential and Residual")
+        raise TypeError(
+            f"{type(model).__name__}: an unknown container; symprop.nn containers are Sequential and Residual"
+        )
     return _Probe(leaf=model, log=log, training=model.training)
 
 
-def _magnitudes(model: Module, values: Any, X: np.ndarray, Y: Any, loss: Any, l2: Any,
-                expected: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _magnitudes(
+    model: Module, values: Any, X: np.ndarray, Y: Any, loss: Any, l2: Any, expected: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     log: list = []
     probed = _probed(model, log)
     ar = nn.FLOAT
@@ -306,21 +320,42 @@ def _expected(model, values, X, Y, loss, l2, oracle, n_params):
         grads = nn.gradient(model, values, X, Y, loss=loss, arith=nn.FLOAT, l2=l2)
         used = FLOAT_ORACLE
         if oracle == "auto":
-            notes.append(f"parameters x samples = {work:,} is above the multi-precision oracle's budget of "
-                         f"{EXACT_BUDGET:,}: the expected values come from symprop.nn's float64 reverse pass "
-                         "(oracle='exact' forces MP)")
-    return {k: np.vectorize(float, otypes=[np.float64])(v) if np.size(v) else np.asarray(v, dtype=np.float64)
-            for k, v in grads.items()}, used, notes
+            notes.append(
+                f"parameters x samples = {work:,} is above the multi-precision oracle's budget of "
+                f"{EXACT_BUDGET:,}: the expected values come from symprop.nn's float64 reverse pass "
+                "(oracle='exact' forces MP)"
+            )
+    return (
+        {
+            k: np.vectorize(float, otypes=[np.float64])(v) if np.size(v) else np.asarray(v, dtype=np.float64)
+            for k, v in grads.items()
+        },
+        used,
+        notes,
+    )
 
 
 def _float_values(values: Mapping) -> dict[str, np.ndarray]:
     return {k: np.asarray(_np(v), dtype=np.float64) for k, v in values.items()}
 
 
-def verify_model(candidate: Any, model: Module, values: Any, X: Any, Y: Any, rtol: float | None = None,
-                 atol: float | None = None, dtype: Any = None, *, loss: Any = "mse", l2: Any = 0,
-                 oracle: str = "auto", label: str = "", layout: Any = None,
-                 module_names: Mapping[str, str] | None = None) -> ModelGradientReport:
+def verify_model(
+    candidate: Any,
+    model: Module,
+    values: Any,
+    X: Any,
+    Y: Any,
+    rtol: float | None = None,
+    atol: float | None = None,
+    dtype: Any = None,
+    *,
+    loss: Any = "mse",
+    l2: Any = 0,
+    oracle: str = "auto",
+    label: str = "",
+    layout: Any = None,
+    module_names: Mapping[str, str] | None = None,
+) -> ModelGradientReport:
     """Compare a candidate gradient of a symprop.nn model with symprop.nn's exact (MP) gradient.
 
     ``values``: the state dict; ``loss``: a symprop.nn loss (``CrossEntropyLoss()``) or its name ("mse");
@@ -329,11 +364,13 @@ def verify_model(candidate: Any, model: Module, values: Any, X: Any, Y: Any, rto
     """
     _check_model(model)
     if layout is not None:
-        raise TypeError("layout= applies to Network candidates; a symprop.nn model's gradient is a state dict "
-                        "(torch's shapes)")
+        raise TypeError(
+            "layout= applies to Network candidates; a symprop.nn model's gradient is a state dict (torch's shapes)"
+        )
     if not isinstance(values, Mapping):
-        raise TypeError(f"values must be a state dict {{name: array}} (model.state_dict() in torch), got "
-                        f"{type(values).__name__}")
+        raise TypeError(
+            f"values must be a state dict {{name: array}} (model.state_dict() in torch), got {type(values).__name__}"
+        )
     loss = nn.as_loss(loss)
     values = _float_values(values)
     X = np.asarray(_np(X), dtype=np.float64)
@@ -346,8 +383,11 @@ def verify_model(candidate: Any, model: Module, values: Any, X: Any, Y: Any, rto
     crash = None
     if callable(candidate):
         cast = np.dtype(dtype_name(dtype or "float64")).type
-        args = ({k: v.astype(cast) for k, v in values.items()}, X.astype(cast),
-                Y.copy() if Y.dtype.kind in "iu" else Y.astype(cast))
+        args = (
+            {k: v.astype(cast) for k, v in values.items()},
+            X.astype(cast),
+            Y.copy() if Y.dtype.kind in "iu" else Y.astype(cast),
+        )
         where = f"the candidate {getattr(candidate, '__name__', type(candidate).__name__)}()"
         try:
             result = candidate(*args)
@@ -378,8 +418,22 @@ def verify_model(candidate: Any, model: Module, values: Any, X: Any, Y: Any, rto
             rows.append(_row(row_name, e, None if act is None else float(act[i]), t))
     kinds = {prefix: leaf.kind for prefix, leaf, _ in model.leaves(tuple(in_shape))}
     kinds |= dict(module_names or {})
-    return ModelGradientReport(model, rows, problems, dname, rtol, atol, tol.cond, used, label, crash=crash,
-                               notes=notes, loss=loss, shapes=dict(shapes), kinds=kinds)
+    return ModelGradientReport(
+        model,
+        rows,
+        problems,
+        dname,
+        rtol,
+        atol,
+        tol.cond,
+        used,
+        label,
+        crash=crash,
+        notes=notes,
+        loss=loss,
+        shapes=dict(shapes),
+        kinds=kinds,
+    )
 
 
 def assert_model_gradients_match(candidate: Any, model: Module, values: Any, X: Any, Y: Any, **options: Any):

@@ -107,8 +107,10 @@ def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
             write_with(path, lambda fh: fig.savefig(fh, format=ext, dpi=dpi, metadata=_metadata(ext)), what="figure")
     except ValueError as exc:
         if "arange" in str(exc) or "cannot compute length" in str(exc) or "Maximum allowed size" in str(exc):
-            raise ValueError(f"cannot draw {path.name}: the numbers to plot are too large for float64 axes "
-                             "(values near 1e308 or a loss that overflowed); use smaller values") from None
+            raise ValueError(
+                f"cannot draw {path.name}: the numbers to plot are too large for float64 axes "
+                "(values near 1e308 or a loss that overflowed); use smaller values"
+            ) from None
         raise
     return path
 
@@ -163,8 +165,10 @@ def _range(points: Sequence[float], span: tuple[float, float] | None) -> tuple[f
         pad = max(0.25 * (hi - lo), 1e-6 * max(abs(lo), abs(hi)), 1.0)
         lo, hi = lo - pad, hi + pad
     if not (math.isfinite(lo) and math.isfinite(hi)) or max(abs(lo), abs(hi)) > 1e300:
-        raise ValueError(f"cannot draw the loss against a parameter whose values reach {max(abs(v) for v in points):.3g}: "
-                         "too close to the float64 limit (1.8e308) for an axis; use smaller values or span=(low, high)")
+        raise ValueError(
+            f"cannot draw the loss against a parameter whose values reach {max(abs(v) for v in points):.3g}: "
+            "too close to the float64 limit (1.8e308) for an axis; use smaller values or span=(low, high)"
+        )
     return lo, hi
 
 
@@ -230,8 +234,18 @@ def _finite_prefix(net: Network, X, Y, base: dict[str, float], name: str, path: 
     return list(path[:stop])
 
 
-def _draw_path(ax: Axes, net: Network, X, Y, base: dict[str, float], name: str, path: list[float],
-               tangents: int, width: float, height: float) -> None:
+def _draw_path(
+    ax: Axes,
+    net: Network,
+    X,
+    Y,
+    base: dict[str, float],
+    name: str,
+    path: list[float],
+    tangents: int,
+    width: float,
+    height: float,
+) -> None:
     from matplotlib import colormaps
 
     losses, slopes = _slice(net, X, Y, base, name, np.array(path))
@@ -242,12 +256,17 @@ def _draw_path(ax: Axes, net: Network, X, Y, base: dict[str, float], name: str, 
     labelled: list[tuple[float, float]] = []
     for i, (x, y, g) in enumerate(zip(path[:tangents], losses, slopes)):
         xs = np.array([x - half, x + half])
-        ax.plot(xs, y + g * (xs - x), color="tab:orange", lw=1.8, zorder=2,
-                label="tangent (slope)" if i == 0 else None)
+        ax.plot(xs, y + g * (xs - x), color="tab:orange", lw=1.8, zorder=2, label="tangent (slope)" if i == 0 else None)
         if all(abs(x - ox) > 0.3 * width or abs(y - oy) > 0.08 * height for ox, oy in labelled):
             labelled.append((x, y))  # notes that would overlap an earlier one are left out
-            ax.annotate(f"step {i}: slope {g:.3g}", (x, y), textcoords="offset points", xytext=(8, 6),
-                        fontsize="x-small", color="0.15")
+            ax.annotate(
+                f"step {i}: slope {g:.3g}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(8, 6),
+                fontsize="x-small",
+                color="0.15",
+            )
 
 
 def _limit_y(ax: Axes, curve: np.ndarray) -> None:
@@ -286,8 +305,9 @@ def loss_history(trace: Trace, *, log: bool | None = None, ax: Axes | None = Non
     finite = losses[np.isfinite(losses)]
     if log is None:
         log = bool(finite.size) and finite.min() > 0 and finite.max() / finite.min() > 100
-    ax.plot(steps[np.isfinite(losses)], finite, marker="o", ms=3.5 if len(losses) <= 60 else 0, lw=1.3,
-            color="tab:blue")
+    ax.plot(
+        steps[np.isfinite(losses)], finite, marker="o", ms=3.5 if len(losses) <= 60 else 0, lw=1.3, color="tab:blue"
+    )
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("updates made")  # x = k: the loss after k updates (x = 0: at the starting values)
@@ -297,10 +317,26 @@ def loss_history(trace: Trace, *, log: bool | None = None, ax: Axes | None = Non
     if trace.stopped == "diverged" and finite.size:
         last = int(np.flatnonzero(np.isfinite(losses))[-1])
         ax.plot(steps[last], losses[last], marker="X", ms=10, color="tab:red", ls="none")
-        ax.annotate("diverged", (steps[last], losses[last]), textcoords="offset points", xytext=(-10, 0),
-                    ha="right", va="center", color="tab:red", fontsize="small")
-    ax.text(0.0, -0.16, _wrap(trace.reason, 95), transform=ax.transAxes, ha="left", va="top", fontsize="x-small",
-            color="0.25")
+        ax.annotate(
+            "diverged",
+            (steps[last], losses[last]),
+            textcoords="offset points",
+            xytext=(-10, 0),
+            ha="right",
+            va="center",
+            color="tab:red",
+            fontsize="small",
+        )
+    ax.text(
+        0.0,
+        -0.16,
+        _wrap(trace.reason, 95),
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize="x-small",
+        color="0.25",
+    )
     return fig
 
 
@@ -341,8 +377,18 @@ def compare_learning_rates(
         if len(names) == 1 and len(trace.steps) > show_steps:
             title += f"\n(the first {show_steps} drawn)"
         if len(names) == 1:
-            loss_curve(net, values, X, Y, names[0], trace, show_steps=show_steps, tangents=min(3, show_steps),
-                       ax=ax, title=title)
+            loss_curve(
+                net,
+                values,
+                X,
+                Y,
+                names[0],
+                trace,
+                show_steps=show_steps,
+                tangents=min(3, show_steps),
+                ax=ax,
+                title=title,
+            )
         else:
             loss_history(trace, ax=ax, title=title)
     return fig
@@ -362,27 +408,54 @@ def network_diagram(net: Network, values: Any = None, *, digits: int = 3) -> Fig
     top, bottom = (widest - 1) / 2 + 0.95, -(widest - 1) / 2 - 0.7
     fig, (ax,) = _figure(_GAP * depth + 1.8, top - bottom + 0.3)
     pos = {(l, j): (_GAP * l, (n - 1) / 2 - j) for l, n in enumerate(net.layers) for j in range(n)}
-    edges = [(info, pos[(info.layer - 1, info.col)], pos[(info.layer, info.row)])
-             for info in net.param_infos if info.kind == "w"]
+    edges = [
+        (info, pos[(info.layer - 1, info.col)], pos[(info.layer, info.row)])
+        for info in net.param_infos
+        if info.kind == "w"
+    ]
     placed: list[tuple[float, float, float, float]] = []
     for info, start, end in edges:
         ax.plot([start[0], end[0]], [start[1], end[1]], color="0.6", lw=1.0, zorder=1)
     for info, start, end in edges:
         text = _param_text(net.param_of[info.name], known, digits)
-        x, y, box = _place_label(start, end, _text_width(text), [(s, e) for _, s, e in edges if (s, e) != (start, end)],
-                                 placed, list(pos.values()))
+        x, y, box = _place_label(
+            start,
+            end,
+            _text_width(text),
+            [(s, e) for _, s, e in edges if (s, e) != (start, end)],
+            placed,
+            list(pos.values()),
+        )
         placed.append(box)
-        ax.text(x, y, text, ha="center", va="center", fontsize="x-small", zorder=2,
-                rotation=math.degrees(math.atan2(end[1] - start[1], end[0] - start[0])), rotation_mode="anchor",
-                bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.9})
+        ax.text(
+            x,
+            y,
+            text,
+            ha="center",
+            va="center",
+            fontsize="x-small",
+            zorder=2,
+            rotation=math.degrees(math.atan2(end[1] - start[1], end[0] - start[0])),
+            rotation_mode="anchor",
+            bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.9},
+        )
     for (l, j), (x, y) in pos.items():
         ax.add_patch(_circle((x, y), "lavender" if l == 0 else "mistyrose" if l == depth else "lightsteelblue"))
         ax.text(x, y, _neuron_label(l, j), ha="center", va="center", fontsize="small", zorder=4)
     for info in net.param_infos:
         if info.kind == "b":
             x, y = pos[(info.layer, info.row)]
-            ax.text(x, y - 0.28, _param_text(net.param_of[info.name], known, digits), ha="center", va="top", fontsize="x-small",
-                    color="darkred", zorder=4, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none"})
+            ax.text(
+                x,
+                y - 0.28,
+                _param_text(net.param_of[info.name], known, digits),
+                ha="center",
+                va="top",
+                fontsize="x-small",
+                color="darkred",
+                zorder=4,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none"},
+            )
     for l in range(len(net.layers)):
         ax.text(_GAP * l, top - 0.05, _layer_title(net, l), ha="center", va="top", fontsize="small")
     ax.set_xlim(-0.9, _GAP * depth + 0.9)
@@ -418,8 +491,11 @@ def _place_label(start, end, width: float, others, placed, neurons) -> tuple[flo
     best, best_score = None, -math.inf
     for t in np.linspace(0.22, 0.78, 29):
         x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
-        clear = min([max(abs(x - px) / (hx + phx), abs(y - py) / (hy + phy)) for px, py, phx, phy in placed]
-                    + [max(abs(x - nx) / (hx + 0.25), abs(y - ny) / (hy + 0.25)) for nx, ny in neurons] + [2.0])
+        clear = min(
+            [max(abs(x - px) / (hx + phx), abs(y - py) / (hy + phy)) for px, py, phx, phy in placed]
+            + [max(abs(x - nx) / (hx + 0.25), abs(y - ny) / (hy + 0.25)) for nx, ny in neurons]
+            + [2.0]
+        )
         crossing = min([_distance_to_segment((x, y), a, b) for a, b in others] + [1.0])
         score = 10 * min(clear, 1.2) + min(crossing, 0.3) - 0.1 * abs(t - 0.5)
         if score > best_score:

@@ -12,7 +12,7 @@ from sympy.printing.latex import LatexPrinter
 class Notation(sp.Symbol):
     r"""A real symbol whose name *is* its LaTeX, for intermediate quantities such as z^{[1]}_{2}."""
 
-    def __new__(cls, latex: str, **assumptions: Any) -> "Notation":
+    def __new__(cls, latex: str, **assumptions: Any) -> Notation:
         assumptions.setdefault("real", True)
         return super().__new__(cls, latex, **assumptions)
 
@@ -23,7 +23,7 @@ class Notation(sp.Symbol):
 class Num(sp.Symbol):
     """A number that stays as written inside a formula (no evaluation), as handcalcs shows it."""
 
-    def __new__(cls, value: float | int) -> "Num":
+    def __new__(cls, value: float | int) -> Num:
         return super().__new__(cls, format_number(value), real=True)
 
     @property
@@ -91,9 +91,12 @@ class BackpropLatexPrinter(LatexPrinter):
     def _print_HadamardProduct(self, expr: Any) -> str:
         symbol = f" {self._settings['hadamard_symbol']} "
         # a matrix product binds tighter than the Hadamard product (as in the seed notes)
-        return symbol.join(self._print(arg) if isinstance(arg, sp.MatMul)
-                           else self.parenthesize(arg, sp.printing.precedence.PRECEDENCE["Mul"], strict=True)
-                           for arg in expr.args)
+        return symbol.join(
+            self._print(arg)
+            if isinstance(arg, sp.MatMul)
+            else self.parenthesize(arg, sp.printing.precedence.PRECEDENCE["Mul"], strict=True)
+            for arg in expr.args
+        )
 
     def _print_Transpose(self, expr: Any) -> str:
         arg = expr.arg
@@ -182,7 +185,7 @@ def _ungroup(before: str, after: str) -> tuple[str | None, str]:
         m = re.search(r"\\([A-Za-z]+)(\^\{[^{}]*\})?$", before[:i])
         if not m or m.group(1) not in _GROUPING:
             return None, after
-        before = before[:i] + before[i + 1:]
+        before = before[:i] + before[i + 1 :]
     closes = 0
     chars = list(after)
     level = 0
@@ -264,7 +267,9 @@ def broken_atoms(expr: Any, width: float, measure: Any = len, **settings: Any) -
             if sign:
                 out[0] = "- " + out[0]
             return out
-        if e.args and not isinstance(e, (sp.Piecewise, sp.Derivative, sp.Subs)):  # a function or a power: cut around its widest argument
+        if e.args and not isinstance(
+            e, (sp.Piecewise, sp.Derivative, sp.Subs)
+        ):  # a function or a power: cut around its widest argument
             widest = max(e.args, key=lambda a: len(doprint(a)))
             if isinstance(e, sp.exp):
                 shell = r"\exp\left(\SYMPROPHOLE\right)"  # not e^{...}: a superscript cannot be cut

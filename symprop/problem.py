@@ -1,32 +1,32 @@
 """Problem files: a small TOML file naming the network, the data and the parameter values.
 
-    title = "Seed 002: fitting b3"          # optional
-    [network]                               # required
-    layers = [1, 2, 1]
-    hidden = "softplus"                     # one name, or one per hidden layer; "leaky_relu(0.2)" takes a parameter
-    output = "identity"
-    loss = "ssr"
-    naming = "flat"                         # optional, "default" or "flat"
-    reduction = "sum"                       # optional, PyTorch's "mean" | "sum" | "batchmean" (docs/losses.md)
-    l2 = 0.01                               # optional: adds l2 * sum(W**2) over every weight (not the biases)
-    [tie]                                   # optional: entries sharing one parameter, named by the key
-    bh = ["b1", "b2"]
-    [data]                                  # required: inline x/y, or a CSV file
-    x = [0.0, 0.5, 1.0]                     # (N, n0), or (N,) when n0 = 1
-    y = [0.0, 1.0, 0.0]
-    # csv = "data.csv"; x_columns = ["dosage"]; y_columns = ["efficacy"]   (path relative to this file)
-    [values]                                # required: every parameter by name, or init (+ overrides)
-    w1 = 3.34
-    # init = "zeros" | "normal"; seed = 0; std = 1.0
-    [train]                                 # optional: what gradient descent moves, and how
-    params = ["b3"]                         # default: all parameters
-    lr = 0.1
-    tol = 0.001
-    max_steps = 1000
-    [derive]                                # optional: the parameter a derivation focuses on
-    param = "b3"
-    [layout]                                # optional: how `symprop verify` calls your function
-    samples = "columns"                     # rows | columns | each | each_column; weights = "in_out"; ...
+title = "Seed 002: fitting b3"          # optional
+[network]                               # required
+layers = [1, 2, 1]
+hidden = "softplus"                     # one name, or one per hidden layer; "leaky_relu(0.2)" takes a parameter
+output = "identity"
+loss = "ssr"
+naming = "flat"                         # optional, "default" or "flat"
+reduction = "sum"                       # optional, PyTorch's "mean" | "sum" | "batchmean" (docs/losses.md)
+l2 = 0.01                               # optional: adds l2 * sum(W**2) over every weight (not the biases)
+[tie]                                   # optional: entries sharing one parameter, named by the key
+bh = ["b1", "b2"]
+[data]                                  # required: inline x/y, or a CSV file
+x = [0.0, 0.5, 1.0]                     # (N, n0), or (N,) when n0 = 1
+y = [0.0, 1.0, 0.0]
+# csv = "data.csv"; x_columns = ["dosage"]; y_columns = ["efficacy"]   (path relative to this file)
+[values]                                # required: every parameter by name, or init (+ overrides)
+w1 = 3.34
+# init = "zeros" | "normal"; seed = 0; std = 1.0
+[train]                                 # optional: what gradient descent moves, and how
+params = ["b3"]                         # default: all parameters
+lr = 0.1
+tol = 0.001
+max_steps = 1000
+[derive]                                # optional: the parameter a derivation focuses on
+param = "b3"
+[layout]                                # optional: how `symprop verify` calls your function
+samples = "columns"                     # rows | columns | each | each_column; weights = "in_out"; ...
 """
 
 from __future__ import annotations
@@ -111,10 +111,13 @@ def load_problem(path: str | Path, *, allow_outside_data: bool = False) -> Probl
     if not path.is_file():
         nearby = sorted(p.name for p in path.parent.glob("*.toml")) if path.parent.is_dir() else []
         hint = suggest(path.name, nearby + list(EXAMPLES)) or suggest(path.name, nearby)
-        raise ProblemError(f"{shown}: no such problem file (nor a built-in example: {listing(EXAMPLES)})."
-                           + printable(hint))
-    budget.check(budget.reading(path.stat().st_size, f"reading the problem file {shown}"),
-                 ["a smaller file (put large data in a CSV: [data] csv = \"data.csv\")"])
+        raise ProblemError(
+            f"{shown}: no such problem file (nor a built-in example: {listing(EXAMPLES)})." + printable(hint)
+        )
+    budget.check(
+        budget.reading(path.stat().st_size, f"reading the problem file {shown}"),
+        ['a smaller file (put large data in a CSV: [data] csv = "data.csv")'],
+    )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
@@ -184,11 +187,13 @@ def problem_from_dict(raw: dict[str, Any], source: Path | None = None, *, allow_
         if isinstance(params, str):
             params = [params]
         if not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params):
-            raise fail("[train] params must be a non-empty list of parameter names, e.g. params = [\"b3\"]")
+            raise fail('[train] params must be a non-empty list of parameter names, e.g. params = ["b3"]')
         bad = [p for p in params if p not in net.param_names]
         if bad:
-            raise fail(f"[train] params: unknown parameter(s) {listing(bad)}; valid: {listing(net.param_names)}."
-                       + suggest(bad[0], net.param_names))
+            raise fail(
+                f"[train] params: unknown parameter(s) {listing(bad)}; valid: {listing(net.param_names)}."
+                + suggest(bad[0], net.param_names)
+            )
         train = tuple(params)
     lr = _number(train_raw.get("lr", 0.1), "[train] lr", fail, positive=True)
     tol = train_raw.get("tol")
@@ -203,15 +208,30 @@ def problem_from_dict(raw: dict[str, Any], source: Path | None = None, *, allow_
     _check_keys(derive_raw, SECTIONS["derive"], "derive", fail)
     param = derive_raw.get("param")
     if param is not None and param not in net.param_names:
-        raise fail(f"[derive] param: unknown parameter {param!r}; valid: {listing(net.param_names)}."
-                   + suggest(str(param), net.param_names))
+        raise fail(
+            f"[derive] param: unknown parameter {param!r}; valid: {listing(net.param_names)}."
+            + suggest(str(param), net.param_names)
+        )
 
     for key in ("title", "description"):
         if key in raw and not isinstance(raw[key], str):
             raise fail(f"'{key}' must be a string")
     layout = _layout(raw.get("layout"), fail)
-    return Problem(net, X, Y, values, raw.get("title", ""), raw.get("description", ""), train, float(lr),
-                   None if tol is None else float(tol), int(max_steps), param, source, layout)
+    return Problem(
+        net,
+        X,
+        Y,
+        values,
+        raw.get("title", ""),
+        raw.get("description", ""),
+        train,
+        float(lr),
+        None if tol is None else float(tol),
+        int(max_steps),
+        param,
+        source,
+        layout,
+    )
 
 
 def _layout(table: Any, fail) -> Any:
@@ -242,23 +262,25 @@ def _number(value: Any, what: str, fail, positive: bool = False) -> float:
     return value
 
 
-def _data(table: dict, net: Network, source: Path | None, fail, allow_outside: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _data(
+    table: dict, net: Network, source: Path | None, fail, allow_outside: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     _check_keys(table, SECTIONS["data"], "data", fail)
     if "csv" in table:
         if "x" in table or "y" in table:
             raise fail("[data] gives both csv and inline x/y; use one")
         if not isinstance(table["csv"], str) or not table["csv"].strip():
-            raise fail("[data] csv must be a file name, e.g. csv = \"data.csv\" (relative to the problem file)")
+            raise fail('[data] csv must be a file name, e.g. csv = "data.csv" (relative to the problem file)')
         for key in ("x_columns", "y_columns"):
             cols = table.get(key)
             if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
-                raise fail(f"[data] with csv needs {key} = [\"column\", ...] naming the CSV columns")
+                raise fail(f'[data] with csv needs {key} = ["column", ...] naming the CSV columns')
         path = _data_path(table["csv"], source, fail, allow_outside)
         X, Y = _read_csv(path, table["x_columns"], table["y_columns"], fail)
     else:
         missing = [k for k in ("x", "y") if k not in table]
         if missing:
-            raise fail(f"[data] needs inline {' and '.join(missing)} (or csv = \"file.csv\" with x_columns/y_columns)")
+            raise fail(f'[data] needs inline {" and ".join(missing)} (or csv = "file.csv" with x_columns/y_columns)')
         X, Y = table["x"], table["y"]
         for key in ("x", "y"):
             _check_numbers(table[key], f"[data] {key}", fail)
@@ -285,8 +307,10 @@ def _data_path(name: str, source: Path | None, fail, allow_outside: bool) -> Pat
     base = (source.parent if source else Path.cwd()).resolve()
     path = (base / Path(name).expanduser()).resolve()
     if not allow_outside and base != path and base not in path.parents:
-        raise fail(f"[data] csv {name!r} is outside the problem file's directory {base}; move the data next to the "
-                   "file, or pass --allow-outside-data (load_problem(..., allow_outside_data=True)) if you trust it")
+        raise fail(
+            f"[data] csv {name!r} is outside the problem file's directory {base}; move the data next to the "
+            "file, or pass --allow-outside-data (load_problem(..., allow_outside_data=True)) if you trust it"
+        )
     return path
 
 
@@ -304,8 +328,10 @@ def _read_csv(path: Path, x_cols: list[str], y_cols: list[str], fail) -> tuple[l
             reader.fieldnames = header
             for col in x_cols + y_cols:
                 if col not in header:
-                    raise fail(f"[data] csv {path.name}: no column '{col}' in its first line ({len(header)} column(s))."
-                               + suggest(col, [h for h in header if isinstance(h, str) and len(h) <= 40]))
+                    raise fail(
+                        f"[data] csv {path.name}: no column '{col}' in its first line ({len(header)} column(s))."
+                        + suggest(col, [h for h in header if isinstance(h, str) and len(h) <= 40])
+                    )
             X, Y = [], []
             for line, row in enumerate(reader, start=2):
                 for cols, out in ((x_cols, X), (y_cols, Y)):
@@ -346,7 +372,7 @@ def _values(table: dict, net: Network, fail) -> dict[str, Any]:
             raise fail(f"[values] std = {std!r} gives values beyond float64; use a smaller std")
         values.update(zip(net.param_names, draws.tolist()))
     elif "seed" in table or "std" in table:
-        raise fail("[values] seed and std only apply with init = \"normal\"")
+        raise fail('[values] seed and std only apply with init = "normal"')
     for name in names:
         value = table[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -356,6 +382,8 @@ def _values(table: dict, net: Network, fail) -> dict[str, Any]:
         values[name] = value
     missing = [n for n in net.param_names if n not in values]
     if missing:
-        raise fail(f"[values] missing {len(missing)} of {net.n_params} parameters: {listing(missing)} "
-                   "(give every parameter, or init = \"zeros\" | \"normal\")")
+        raise fail(
+            f"[values] missing {len(missing)} of {net.n_params} parameters: {listing(missing)} "
+            '(give every parameter, or init = "zeros" | "normal")'
+        )
     return {n: values[n] for n in net.param_names}

@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from . import activations, losses
-from .graph import forward_sample, input_symbols, l2_penalty, parameter_symbols, parameter_values, target_symbols, weight_matrices
+from .graph import (
+    forward_sample,
+    input_symbols,
+    l2_penalty,
+    parameter_symbols,
+    parameter_values,
+    target_symbols,
+    weight_matrices,
+)
 from .spec import Activation, Network
 
 Exprs = list[sp.Expr]
@@ -126,7 +134,9 @@ class ProofReport:
         lines += [f"- rule {k}: {v}" for k, v in self.rules.items()]
         lines += [f"- assumption: {a}" for a in self.assumptions]
         lines += ["", "| parameter | identity | holds | established by |", "|:--|:--|:--|:--|"]
-        lines += [f"| {i.parameter} | {i.equation} | {'yes' if i.holds else '**no**'} | {i.method} |" for i in self.identities]
+        lines += [
+            f"| {i.parameter} | {i.equation} | {'yes' if i.holds else '**no**'} | {i.method} |" for i in self.identities
+        ]
         return "\n".join(lines) + "\n"
 
     def _repr_html_(self) -> str:
@@ -138,7 +148,8 @@ class ProofReport:
         )
         notes = "".join(f"<li>{html.escape(a)}</li>" for a in self.assumptions)
         return (
-            f"<div><p><b>{html.escape(self.summary())}</b></p>" + (f"<ul>{notes}</ul>" if notes else "")
+            f"<div><p><b>{html.escape(self.summary())}</b></p>"
+            + (f"<ul>{notes}</ul>" if notes else "")
             + "<table><thead><tr><th>parameter</th><th>identity</th><th>holds</th><th>established by</th></tr></thead>"
             + f"<tbody>{rows}</tbody></table></div>"
         )
@@ -245,11 +256,14 @@ def prove_backprop(
         *[losses.element(net.loss_name).xreplace({losses.A: a, losses.Y: t}) for a, t in zip(As[L], y)]
     ) + l2_penalty(net, W)
     deltas: list[list[sp.Expr]] = [[] for _ in range(L + 1)]
-    deltas[L] = _checked(output_delta(_grad_a(net, As[L], y), Zs[L], As[L], y, net.output), net.layers[L], "output_delta")
+    deltas[L] = _checked(
+        output_delta(_grad_a(net, As[L], y), Zs[L], As[L], y, net.output), net.layers[L], "output_delta"
+    )
     for l in range(L - 1, 0, -1):
         W_next = sp.Matrix(W[l])
-        deltas[l] = _checked(hidden_delta(W_next, sp.Matrix(deltas[l + 1]), Zs[l], net.activations[l - 1]),
-                             net.layers[l], "hidden_delta")
+        deltas[l] = _checked(
+            hidden_delta(W_next, sp.Matrix(deltas[l + 1]), Zs[l], net.activations[l - 1]), net.layers[l], "hidden_delta"
+        )
 
     if net.l2:
         assumptions.append(f"l2: the loss includes {net.l2} * sum(W**2); each weight's formula adds 2 * {net.l2} * w")

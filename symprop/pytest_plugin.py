@@ -60,7 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if path and not _is_xdist_worker(config):  # refuse a bad path now, not after the whole run
         target = Path(path)
         if target.is_dir():
-            raise pytest.UsageError(f"--symprop-report {path}: is a directory; give a file name such as {path}/symprop.md")
+            raise pytest.UsageError(
+                f"--symprop-report {path}: is a directory; give a file name such as {path}/symprop.md"
+            )
         if target.exists() and not target.is_file():
             return  # a device such as /dev/null
         parent = target.parent
@@ -88,8 +90,9 @@ class ReceivedReport:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if _is_xdist_worker(config):  # plain data only: it travels to the controller over execnet
-        config.workeroutput[_WORKER_KEY] = [(nodeid, bool(r.ok), r.to_markdown())
-                                            for nodeid, r in config.stash.get(_REPORTS, [])]
+        config.workeroutput[_WORKER_KEY] = [
+            (nodeid, bool(r.ok), r.to_markdown()) for nodeid, r in config.stash.get(_REPORTS, [])
+        ]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -124,8 +127,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if reports:
         terminalreporter.write_line(summary_line(reports))
     for worker in config.stash.get(_LOST, []):
-        terminalreporter.write_line(f"symprop: xdist worker {worker} crashed; its gradient checks are missing "
-                                    "from this summary and the report")
+        terminalreporter.write_line(
+            f"symprop: xdist worker {worker} crashed; its gradient checks are missing from this summary and the report"
+        )
     if path:
         written = write_markdown(Path(path), reports)
         terminalreporter.write_line(f"symprop: report written to {written}")

@@ -15,7 +15,6 @@ import numpy as np
 
 from .spec import Network, as_data, gradient_to_dict, parse_values
 
-
 # ----------------------------------------------------------------------------- activations
 # Each activation f(z) and its derivative f'(z) given z and a = f(z), as named functions that
 # symprop.codeview renders with latexify-py. Kinks use the left derivative (relu'(0) = 0).
@@ -159,6 +158,7 @@ LOSSES = {
     "bce": (None, None, mean_scale),
     "cross_entropy": (None, None, sample_mean_scale),
 }
+
 
 def half_sum_scale(n, m):
     return 0.5

@@ -30,10 +30,16 @@ ACTIVATION_PARAMS: dict[str, tuple[str, Fraction] | None] = {
 }
 #: the valid range of each activation parameter: (low, high, what it is); the bounds are inclusive
 ACTIVATION_RANGES: dict[str, tuple[Fraction, Fraction, str]] = {
-    "leaky_relu": (Fraction(0), Fraction(1), "the slope for z < 0: 0 <= slope <= 1 (PyTorch's negative_slope, "
-                   "default 0.01; 1 is the identity)"),
-    "elu": (Fraction(0), Fraction(10**6), "the scale of e^z - 1 for z < 0: 0 <= alpha <= 1e6 (PyTorch's alpha, "
-            "default 1)"),
+    "leaky_relu": (
+        Fraction(0),
+        Fraction(1),
+        "the slope for z < 0: 0 <= slope <= 1 (PyTorch's negative_slope, default 0.01; 1 is the identity)",
+    ),
+    "elu": (
+        Fraction(0),
+        Fraction(10**6),
+        "the scale of e^z - 1 for z < 0: 0 <= alpha <= 1e6 (PyTorch's alpha, default 1)",
+    ),
 }
 ACTIVATION_ALIASES = {"linear": "identity", "logistic": "sigmoid", "swish": "silu"}
 ACTIVATION_NAMES = tuple(ACTIVATION_PARAMS) + tuple(ACTIVATION_ALIASES)
@@ -62,11 +68,14 @@ class Activation:
                 raise TypeError(f'activation "{self.name}": its {default[0]} must be a Fraction, got {self.param!r}')
             low, high, what = ACTIVATION_RANGES[self.name]
             if not low <= self.param <= high:
-                raise ValueError(f"activation {self.name}: {default[0]} = {_short(self.param)} is out of range; "
-                                 f"valid: {what}")
+                raise ValueError(
+                    f"activation {self.name}: {default[0]} = {_short(self.param)} is out of range; valid: {what}"
+                )
             if 0 < abs(self.param) < _TINY:
-                raise ValueError(f"activation {self.name}: {default[0]} = {_short(self.param)} is below the smallest "
-                                 f"float64 (2.2e-308): a float program would use 0; valid: {what}")
+                raise ValueError(
+                    f"activation {self.name}: {default[0]} = {_short(self.param)} is below the smallest "
+                    f"float64 (2.2e-308): a float program would use 0; valid: {what}"
+                )
 
     @property
     def param_name(self) -> str | None:
@@ -151,9 +160,7 @@ def parse_activation(obj: Any, where: str) -> Activation:
                 f"{where}: activation {canon} has parameter '{ACTIVATION_PARAMS[canon][0]}', not '{keyword}'"
             )
     else:
-        raise TypeError(
-            f"{where}: an activation is a name such as 'tanh' or 'leaky_relu(0.2)', got {obj!r}"
-        )
+        raise TypeError(f"{where}: an activation is a name such as 'tanh' or 'leaky_relu(0.2)', got {obj!r}")
     name = ACTIVATION_ALIASES.get(name, name)
     if name not in ACTIVATION_PARAMS:
         raise ValueError(
@@ -273,7 +280,9 @@ def _parse_tie(tie: Any, infos: tuple[ParamInfo, ...]) -> tuple[tuple[str, tuple
         if isinstance(entries, (str, bytes)) or not isinstance(entries, Sequence):
             raise TypeError(f'tie["{name}"] must be a list of at least 2 parameter names, got {entries!r}')
         if len(entries) < 2:
-            raise ValueError(f'tie["{name}"] lists {len(entries)} parameter(s); a tie needs at least 2, e.g. ["b1", "b2"]')
+            raise ValueError(
+                f'tie["{name}"] lists {len(entries)} parameter(s); a tie needs at least 2, e.g. ["b1", "b2"]'
+            )
         for entry in entries:
             key = getattr(entry, "name", entry)
             if not isinstance(key, str):
@@ -283,7 +292,9 @@ def _parse_tie(tie: Any, infos: tuple[ParamInfo, ...]) -> tuple[tuple[str, tuple
                     f'tie["{name}"]: unknown parameter "{key}"; valid: {listing(names)}.' + suggest(key, names)
                 )
             if key in owner:
-                where = "twice in the same tie" if owner[key] == name else f'in both tie["{owner[key]}"] and tie["{name}"]'
+                where = (
+                    "twice in the same tie" if owner[key] == name else f'in both tie["{owner[key]}"] and tie["{name}"]'
+                )
                 raise ValueError(f'tie: parameter "{key}" is tied {where}; each entry can be tied once')
             owner[key] = name
         groups.append((name, tuple(sorted((getattr(e, "name", e) for e in entries), key=order.__getitem__))))
@@ -395,7 +406,9 @@ class Network:
                 + (" ; for a softmax output use loss='cross_entropy'" if self.output.name == "softmax" else "")
             )
         if not isinstance(naming, str) or naming not in NAMINGS:
-            raise ValueError(f"naming must be one of {', '.join(NAMINGS)}, got {naming!r}" + suggest(str(naming), NAMINGS))
+            raise ValueError(
+                f"naming must be one of {', '.join(NAMINGS)}, got {naming!r}" + suggest(str(naming), NAMINGS)
+            )
         self.naming: str = naming
         #: the effective reduction ("mean", "sum" or "batchmean"); None in the call keeps the loss's own
         self.reduction: str = parse_reduction(reduction, self.loss_name)
@@ -403,7 +416,8 @@ class Network:
         self.l2: Fraction = _parse_l2(l2)
         #: the tied parameters: (name, the entries it fills), groups and entries in network order
         self.tie: tuple[tuple[str, tuple[str, ...]], ...] = (
-            _parse_tie(tie, _param_infos(self.layers, self.naming)) if tie is not None else ())  # no entry named when untied
+            _parse_tie(tie, _param_infos(self.layers, self.naming)) if tie is not None else ()
+        )  # no entry named when untied
 
     # ----------------------------------------------------------------- identity and display
     def _key(self) -> tuple:
@@ -426,8 +440,11 @@ class Network:
         hidden = [str(h) for h in self.hidden]
         if hidden:
             out["hidden"] = hidden[0] if len(set(hidden)) == 1 else hidden
-        out |= {"output": str(self.output), "loss": self.__dict__.get("loss_given", self.loss_name),
-                "naming": self.naming}
+        out |= {
+            "output": str(self.output),
+            "loss": self.__dict__.get("loss_given", self.loss_name),
+            "naming": self.naming,
+        }
         if self.reduction != DEFAULT_REDUCTION[self.loss_name]:
             out["reduction"] = self.reduction
         if self.l2:
@@ -694,8 +711,7 @@ def values_mapping(net: Network, values: Any, *, require_all: bool = True) -> di
         if unknown:
             hint = suggest(unknown[0], net.param_names)
             raise ValueError(
-                f"unknown parameter name(s) {listing(unknown)} for {net!r}; valid: "
-                f"{listing(net.param_names)}.{hint}"
+                f"unknown parameter name(s) {listing(unknown)} for {net!r}; valid: {listing(net.param_names)}.{hint}"
             )
         if require_all:
             missing = [n for n in net.param_names if n not in out]
@@ -740,8 +756,7 @@ def parse_values(net: Network, values: Any) -> tuple[list[np.ndarray], list[np.n
             raise TypeError(f"{what} must be a list with one array per layer ({net.shapes_text()})")
         if len(arrays) != net.depth:
             raise ValueError(
-                f"{what} has {len(arrays)} array(s) but {net!r} has {net.depth} weight layer(s) "
-                f"({net.shapes_text()})"
+                f"{what} has {len(arrays)} array(s) but {net!r} has {net.depth} weight layer(s) ({net.shapes_text()})"
             )
     out_w, out_b = [], []
     for l, (w, b, shape) in enumerate(zip(weights, biases, net.weight_shapes())):
@@ -804,7 +819,9 @@ def arrays_to_dict(net: Network, weights: Sequence[np.ndarray], biases: Sequence
     return out
 
 
-def gradient_to_dict(net: Network, grad_weights: Sequence[np.ndarray], grad_biases: Sequence[np.ndarray]) -> dict[str, float]:
+def gradient_to_dict(
+    net: Network, grad_weights: Sequence[np.ndarray], grad_biases: Sequence[np.ndarray]
+) -> dict[str, float]:
     """A *gradient* from per-entry arrays: dict name -> float, a tied parameter's entries summed
     (the chain rule over its uses). Without ties it equals ``arrays_to_dict``."""
     if not net.tie:

@@ -57,8 +57,10 @@ def _activation(module: Any, position: str, equivalents: Mapping) -> Activation:
         return Activation("tanh")
     if isinstance(module, nn.Softplus):
         if float(module.beta) != 1.0:
-            raise UnsupportedError(f"{position}: Softplus(beta={module.beta}) is not supported; symprop's softplus is "
-                                   "log(1 + e^z) (beta = 1)")
+            raise UnsupportedError(
+                f"{position}: Softplus(beta={module.beta}) is not supported; symprop's softplus is "
+                "log(1 + e^z) (beta = 1)"
+            )
         return Activation("softplus")
     if isinstance(module, nn.ELU):
         return parse_activation(("elu", float(module.alpha)), position)
@@ -68,7 +70,9 @@ def _activation(module: Any, position: str, equivalents: Mapping) -> Activation:
         return Activation("identity")
     if isinstance(module, nn.Softmax):
         if module.dim not in (-1, 1):
-            raise UnsupportedError(f"{position}: Softmax(dim={module.dim}) is not supported; use dim=-1 (over the outputs)")
+            raise UnsupportedError(
+                f"{position}: Softmax(dim={module.dim}) is not supported; use dim=-1 (over the outputs)"
+            )
         return Activation("softmax")
     raise UnsupportedError(
         f"{position}: {type(module).__name__} is not supported; supported modules: {_supported_text()}. "
@@ -116,8 +120,10 @@ def _parse_module(module: Any, equivalents: Mapping) -> _Parsed:
             if child.bias is None:
                 raise UnsupportedError(f"{where}: Linear(bias=False) is not supported: symprop's layers have biases")
             if layers and layers[-1] != child.in_features:
-                raise ValueError(f"{where}: Linear({child.in_features}, {child.out_features}) follows a layer of "
-                                 f"{plural(layers[-1], 'output')}")
+                raise ValueError(
+                    f"{where}: Linear({child.in_features}, {child.out_features}) follows a layer of "
+                    f"{plural(layers[-1], 'output')}"
+                )
             if not layers:
                 layers.append(child.in_features)
             elif acts[-1] is None:
@@ -162,8 +168,10 @@ def _loss(loss: Any) -> _Loss:
         name = parse_loss(loss)
         return _Loss(name, None, None, None)
     if not isinstance(loss, nn.Module):
-        raise TypeError(f"loss must be a torch loss module ({', '.join(SUPPORTED_LOSSES)}) or a symprop loss name, "
-                        f"got {type(loss).__name__}")
+        raise TypeError(
+            f"loss must be a torch loss module ({', '.join(SUPPORTED_LOSSES)}) or a symprop loss name, "
+            f"got {type(loss).__name__}"
+        )
     reduction = getattr(loss, "reduction", "mean")
     kind = type(loss).__name__
     if reduction not in ("mean", "sum"):
@@ -182,8 +190,10 @@ def _loss(loss: Any) -> _Loss:
         if loss.weight is not None or loss.label_smoothing != 0.0:
             raise UnsupportedError("CrossEntropyLoss with weight= or label_smoothing= is not supported")
         return _Loss("cross_entropy", reduction, "softmax", loss)
-    raise UnsupportedError(f"loss {kind} is not supported; supported: {', '.join(SUPPORTED_LOSSES)} or a symprop "
-                           "loss name (mse, sse, quadratic, bce, cross_entropy)")
+    raise UnsupportedError(
+        f"loss {kind} is not supported; supported: {', '.join(SUPPORTED_LOSSES)} or a symprop "
+        "loss name (mse, sse, quadratic, bce, cross_entropy)"
+    )
 
 
 def _shared(parsed: _Parsed) -> dict[tuple[int, str], tuple[int, str]]:
@@ -207,8 +217,10 @@ def _ties(parsed: _Parsed, untied: Network) -> dict[str, list[str]]:
     by_slot = {(p.layer, "weight" if p.kind == "w" else "bias", p.index): p.name for p in untied.param_infos}
     for (l, kind), (l0, kind0) in _shared(parsed).items():
         if kind != kind0:
-            raise UnsupportedError(f"Linear {parsed.linear_names[l - 1]!r} uses Linear {parsed.linear_names[l0 - 1]!r}'s "
-                                   f"{kind0} as its {kind}: only a weight shared as a weight (a bias as a bias) is supported")
+            raise UnsupportedError(
+                f"Linear {parsed.linear_names[l - 1]!r} uses Linear {parsed.linear_names[l0 - 1]!r}'s "
+                f"{kind0} as its {kind}: only a weight shared as a weight (a bias as a bias) is supported"
+            )
         for (layer, k, index), name in by_slot.items():
             if layer == l0 and k == kind0:
                 key = f"tied_{name}"
@@ -221,16 +233,26 @@ def _network(parsed: _Parsed, spec: _Loss, l2: Any = 0) -> Network:
     if spec.output is not None:
         kind = "BCEWithLogitsLoss" if spec.output == "sigmoid" else "CrossEntropyLoss"
         if acts[-1].name != "identity":
-            raise UnsupportedError(f"{kind} takes logits, but the module ends in {acts[-1]}: remove it (the loss applies "
-                                   f"the {spec.output} itself), or use " + ("BCELoss" if spec.output == "sigmoid" else "loss='cross_entropy'"))
+            raise UnsupportedError(
+                f"{kind} takes logits, but the module ends in {acts[-1]}: remove it (the loss applies "
+                f"the {spec.output} itself), or use "
+                + ("BCELoss" if spec.output == "sigmoid" else "loss='cross_entropy'")
+            )
         acts[-1] = Activation(spec.output)
     for i, act in enumerate(acts[:-1]):
         if act.name == "softmax":
-            raise UnsupportedError(f"Softmax after Linear {parsed.linear_names[i]!r} is not supported: only after the last Linear")
+            raise UnsupportedError(
+                f"Softmax after Linear {parsed.linear_names[i]!r} is not supported: only after the last Linear"
+            )
     untied = Network(parsed.layers, hidden=acts[:-1], output=acts[-1], loss=spec.name, reduction=spec.reduction, l2=l2)
     tie = _ties(parsed, untied)
-    return untied if not tie else Network(parsed.layers, hidden=acts[:-1], output=acts[-1], loss=spec.name,
-                                          reduction=spec.reduction, l2=l2, tie=tie)
+    return (
+        untied
+        if not tie
+        else Network(
+            parsed.layers, hidden=acts[:-1], output=acts[-1], loss=spec.name, reduction=spec.reduction, l2=l2, tie=tie
+        )
+    )
 
 
 def _use_nn(module: Any, loss: Any, equivalents: Mapping | None, nn: bool | None) -> bool:
@@ -245,8 +267,9 @@ def _use_nn(module: Any, loss: Any, equivalents: Mapping | None, nn: bool | None
     return False
 
 
-def from_torch(module: Any, loss: Any = "mse", equivalents: Mapping | None = None,
-               l2: Any = 0, *, nn: bool | None = None) -> tuple[Any, Any]:
+def from_torch(
+    module: Any, loss: Any = "mse", equivalents: Mapping | None = None, l2: Any = 0, *, nn: bool | None = None
+) -> tuple[Any, Any]:
     """(Network, values) of a ``torch.nn.Sequential`` of Linear and activation modules with ``loss``.
 
     Any other module symprop.nn supports (LayerNorm, BatchNorm1d, GELU, Dropout, Flatten, nested Sequential,
@@ -284,7 +307,9 @@ def _check_equivalents(parsed: _Parsed, equivalents: Mapping, module: Any, Xt: A
     hooks = []
     for name, child, act in parsed.modules:
         if act is not None and any(isinstance(child, cls) for cls in equivalents):
-            hooks.append(child.register_forward_hook(lambda m, inp, out, name=name: seen.__setitem__(name, inp[0].detach())))
+            hooks.append(
+                child.register_forward_hook(lambda m, inp, out, name=name: seen.__setitem__(name, inp[0].detach()))
+            )
     try:
         with torch.no_grad():
             module(Xt)
@@ -311,8 +336,9 @@ def _check_equivalents(parsed: _Parsed, equivalents: Mapping, module: Any, Xt: A
         if got.shape != want.shape or np.any(err > bound):
             i = np.unravel_index(int(np.argmax(err - bound)), err.shape) if got.shape == want.shape else None
             at = f" at z = {zz[i]:.6g}: it gives {got[i]:.9g}, {act} gives {want[i]:.9g}" if i is not None else ""
-            raise ValueError(f"module {name!r} ({type(child).__name__}) was declared equal to {act} but its forward "
-                             f"differs{at}")
+            raise ValueError(
+                f"module {name!r} ({type(child).__name__}) was declared equal to {act} but its forward differs{at}"
+            )
 
 
 def _torch_loss(spec: _Loss, net: Network) -> Any:
@@ -320,6 +346,7 @@ def _torch_loss(spec: _Loss, net: Network) -> Any:
     torch = _torch()
     if spec.torch_fn is not None:
         return spec.torch_fn
+
     def fn(out, target):
         n = out.shape[0]
         scale = float(net.scale(n))
@@ -334,9 +361,20 @@ def _torch_loss(spec: _Loss, net: Network) -> Any:
     return fn
 
 
-def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents: Mapping | None = None,
-                 l2: Any = 0, rtol: float | None = None, atol: float | None = None, oracle: str = "auto",
-                 label: str = "", nn: bool | None = None) -> Any:
+def verify_torch(
+    module: Any,
+    X: Any,
+    Y: Any,
+    loss: Any = "mse",
+    *,
+    equivalents: Mapping | None = None,
+    l2: Any = 0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    oracle: str = "auto",
+    label: str = "",
+    nn: bool | None = None,
+) -> Any:
     """Run the module's own forward and ``backward()`` on (X, Y) and check every ``.grad`` exactly.
 
     Returns a GradientReport whose rows are named as the state dict names the parameters, with an
@@ -363,9 +401,19 @@ def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents:
     dtype, device = param.dtype, param.device
     if dtype not in (torch.float32, torch.float64):
         raise UnsupportedError(f"the module's parameters are {dtype}; verify_torch checks float32 and float64")
-    Xt = X.detach().to(device=device, dtype=dtype) if torch.is_tensor(X) else torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=dtype, device=device)
+    Xt = (
+        X.detach().to(device=device, dtype=dtype)
+        if torch.is_tensor(X)
+        else torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=dtype, device=device)
+    )
     Yt = Y.detach().to(device) if torch.is_tensor(Y) else torch.as_tensor(np.asarray(Y))
-    labels = spec.name == "cross_entropy" and Yt.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8)
+    labels = spec.name == "cross_entropy" and Yt.dtype in (
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.uint8,
+        torch.int8,
+    )
     Yt = Yt.long() if labels else Yt.to(device=device, dtype=dtype)
     if Xt.ndim == 1:
         Xt = Xt.reshape(-1, 1) if net.n_inputs == 1 else Xt.reshape(1, -1)
@@ -383,10 +431,16 @@ def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents:
     value.backward()
 
     Y_np = Yt.cpu().numpy()
-    values = ([lin.weight.detach().cpu().double().numpy() for lin in linears],
-              [lin.bias.detach().cpu().double().numpy() for lin in linears])
-    missing = [f"{n}.{kind}" for n, lin in zip(parsed.linear_names, linears) for kind in ("weight", "bias")
-               if getattr(lin, kind).grad is None]
+    values = (
+        [lin.weight.detach().cpu().double().numpy() for lin in linears],
+        [lin.bias.detach().cpu().double().numpy() for lin in linears],
+    )
+    missing = [
+        f"{n}.{kind}"
+        for n, lin in zip(parsed.linear_names, linears)
+        for kind in ("weight", "bias")
+        if getattr(lin, kind).grad is None
+    ]
     if net.tie:  # one value per parameter: a shared Parameter's .grad already sums its uses
         grads: Any = {}
         for name in net.param_names:
@@ -394,11 +448,25 @@ def verify_torch(module: Any, X: Any, Y: Any, loss: Any = "mse", *, equivalents:
             g = getattr(linears[p.layer - 1], "weight" if p.kind == "w" else "bias").grad
             grads[name] = np.float64("nan") if g is None else g.detach().cpu().numpy()[p.index]
     else:
-        grads = ([lin.weight.grad if lin.weight.grad is not None else np.full(tuple(lin.weight.shape), np.nan) for lin in linears],
-                 [lin.bias.grad if lin.bias.grad is not None else np.full(tuple(lin.bias.shape), np.nan) for lin in linears])
-    report = verify(grads, net, values, Xt.detach().cpu().double().numpy(), Y_np, rtol=rtol, atol=atol,
-                    dtype="float32" if dtype == torch.float32 else "float64", oracle=oracle,
-                    label=label or f"{type(module).__name__} with {type(loss).__name__ if not isinstance(loss, str) else loss}")
+        grads = (
+            [
+                lin.weight.grad if lin.weight.grad is not None else np.full(tuple(lin.weight.shape), np.nan)
+                for lin in linears
+            ],
+            [lin.bias.grad if lin.bias.grad is not None else np.full(tuple(lin.bias.shape), np.nan) for lin in linears],
+        )
+    report = verify(
+        grads,
+        net,
+        values,
+        Xt.detach().cpu().double().numpy(),
+        Y_np,
+        rtol=rtol,
+        atol=atol,
+        dtype="float32" if dtype == torch.float32 else "float64",
+        oracle=oracle,
+        label=label or f"{type(module).__name__} with {type(loss).__name__ if not isinstance(loss, str) else loss}",
+    )
     if missing:
         report.problems.append(f"no .grad after backward() for {listing(missing)} (requires_grad=False?)")
     return _renamed(report, net, parsed.linear_names)
@@ -420,7 +488,10 @@ def _renamed(report: Any, net: Network, linear_names: list[str]) -> Any:
     report.rows = [dataclasses.replace(r, name=names[r.name]) for r in report.rows]
     report.aliases = {v: k for k, v in names.items()}
     report.layer_names = [f"module {n!r}" for n in linear_names]
-    report.diagnoses = [d if d.layer is None else dataclasses.replace(d, message=f"{d.message} [layer {d.layer} is "
-                                                                        f"module {linear_names[d.layer - 1]!r}]")
-                        for d in report.diagnoses]
+    report.diagnoses = [
+        d
+        if d.layer is None
+        else dataclasses.replace(d, message=f"{d.message} [layer {d.layer} is module {linear_names[d.layer - 1]!r}]")
+        for d in report.diagnoses
+    ]
     return report

@@ -131,8 +131,16 @@ def _cells(row: Row, radius: bool = False) -> tuple[str, ...]:
     extra = (("-" if row.radius is None else _err(row.radius)),) if radius else ()
     if row.status == "missing":
         return (row.name, _fmt(row.expected), "-", "-", "-", _err(row.tol), *extra, result)
-    return (row.name, _fmt(row.expected), _fmt(row.actual), _err(row.abs_err), _err(row.rel_err), _err(row.tol),
-            *extra, result)
+    return (
+        row.name,
+        _fmt(row.expected),
+        _fmt(row.actual),
+        _err(row.abs_err),
+        _err(row.rel_err),
+        _err(row.tol),
+        *extra,
+        result,
+    )
 
 
 def _headers(radius: bool) -> tuple[str, ...]:
@@ -208,14 +216,22 @@ class GradientReport:
         for l in range(1, self.network.depth + 1):
             counts = {}
             for kind in "wb":  # a tied parameter counts in every layer it fills
-                rows = [r for r in self.rows if self.aliases.get(r.name, r.name) in self.network.param_names
-                        and any(p.layer == l and p.kind == kind for p in self.network.slots(self.aliases.get(r.name, r.name)))]
+                rows = [
+                    r
+                    for r in self.rows
+                    if self.aliases.get(r.name, r.name) in self.network.param_names
+                    and any(
+                        p.layer == l and p.kind == kind for p in self.network.slots(self.aliases.get(r.name, r.name))
+                    )
+                ]
                 counts[kind] = (sum(1 for r in rows if not r.passed), len(rows))
             bad = counts["w"][0] + counts["b"][0]
             total = counts["w"][1] + counts["b"][1]
             called = f" ({self.layer_names[l - 1]})" if len(self.layer_names) >= l else ""
-            parts.append(f"layer {l}{called}: {bad} / {total} wrong (W {counts['w'][0]}/{counts['w'][1]}, "
-                         f"b {counts['b'][0]}/{counts['b'][1]})")
+            parts.append(
+                f"layer {l}{called}: {bad} / {total} wrong (W {counts['w'][0]}/{counts['w'][1]}, "
+                f"b {counts['b'][0]}/{counts['b'][1]})"
+            )
         return "per layer: " + "; ".join(parts)
 
     def diagnosis_lines(self) -> list[str]:
@@ -236,13 +252,19 @@ class GradientReport:
         heads = _headers(self.has_radius)
         table = [heads] + [_cells(r, self.has_radius) for r in self.rows]
         widths = [max(len(line[i]) for line in table) for i in range(len(heads))]
-        lines = [self.header(), *[f"note: {n}" for n in self.notes], *[f"problem: {p}" for p in self.problems],
-                 self.summary()]
+        lines = [
+            self.header(),
+            *[f"note: {n}" for n in self.notes],
+            *[f"problem: {p}" for p in self.problems],
+            self.summary(),
+        ]
         if not self.ok:
             lines += [*self.diagnosis_lines(), self.layer_summary()]
         last = len(heads) - 1
         for k, cells in enumerate(table):
-            lines.append("  ".join(c.ljust(w) if i in (0, last) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
+            lines.append(
+                "  ".join(c.ljust(w) if i in (0, last) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+            )
             if k == 0:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines)
@@ -253,15 +275,31 @@ class GradientReport:
     def to_dict(self) -> dict:
         """A JSON-ready summary: verdict, oracle, notes, problems and per-parameter rows (with ``radius``:
         the certified oracle's error bound, None for the float64 oracle; non-finite numbers as strings)."""
+
         def num(x: float | None):
             return x if x is None or math.isfinite(x) else str(x)
 
         return {
-            "ok": self.ok, "oracle": self.oracle, "dtype": self.dtype, "rtol": self.rtol, "atol": self.atol,
-            "cond": self.cond, "notes": list(self.notes), "problems": list(self.problems),
+            "ok": self.ok,
+            "oracle": self.oracle,
+            "dtype": self.dtype,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "cond": self.cond,
+            "notes": list(self.notes),
+            "problems": list(self.problems),
             "diagnoses": [str(d) for d in self.diagnoses],
-            "rows": [{"name": r.name, "expected": num(r.expected), "actual": num(r.actual), "tol": num(r.tol),
-                      "radius": num(r.radius), "status": r.status} for r in self.rows],
+            "rows": [
+                {
+                    "name": r.name,
+                    "expected": num(r.expected),
+                    "actual": num(r.actual),
+                    "tol": num(r.tol),
+                    "radius": num(r.radius),
+                    "status": r.status,
+                }
+                for r in self.rows
+            ],
         }
 
     def to_markdown(self) -> str:
@@ -286,7 +324,9 @@ class GradientReport:
         problems = "".join(f"<li>note: {esc(n)}</li>" for n in self.notes)
         problems += "".join(f"<li>{esc(p)}</li>" for p in self.problems)
         if not self.ok:
-            problems += "".join(f"<li>{esc(line.strip())}</li>" for line in self.diagnosis_lines() + [self.layer_summary()])
+            problems += "".join(
+                f"<li>{esc(line.strip())}</li>" for line in self.diagnosis_lines() + [self.layer_summary()]
+            )
         return (
             f"<div><p><b>{esc(self.summary())}</b><br><small>{esc(self.header())}</small></p>"
             + (f"<ul>{problems}</ul>" if problems else "")
@@ -311,10 +351,17 @@ class GradientReport:
             lines.append(f"Max absolute difference: {max(r.abs_err for r in finite):.6g}")
             lines.append(f"Max relative difference: {max(r.rel_err for r in finite):.6g}")
         if bad:
-            table = [HEADERS[:-1] + ("",)] + [_cells(r)[:-1] + ("" if r.status == "mismatch" else r.status,) for r in bad[:limit]]
+            table = [HEADERS[:-1] + ("",)] + [
+                _cells(r)[:-1] + ("" if r.status == "mismatch" else r.status,) for r in bad[:limit]
+            ]
             widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
             for cells in table:
-                lines.append(" " + "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+                lines.append(
+                    " "
+                    + "  ".join(
+                        c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+                    ).rstrip()
+                )
             if len(bad) > limit:
                 lines.append(f" ... and {len(bad) - limit} more mismatched parameter(s)")
             lines.append(f"worst: {bad[0].name}: " + formula(self.network, self.aliases.get(bad[0].name, bad[0].name)))
@@ -334,7 +381,9 @@ def formula(net: Network, name: str, max_chars: int = 400) -> str:
     scale = net.scale_text
     factor = "" if info.kind == "b" else f" a^[{l - 1}]_{info.col + 1}"
     l2 = f" + 2 * {net.l2} * {name}" if net.l2 and info.kind == "w" else ""
-    text = f"dC/d{name} = {scale} * sum_n d(ell_n)/dz^[{l}]_{j}{factor}{l2}  (delta^[{l}]_{j}{factor} summed over samples)"
+    text = (
+        f"dC/d{name} = {scale} * sum_n d(ell_n)/dz^[{l}]_{j}{factor}{l2}  (delta^[{l}]_{j}{factor} summed over samples)"
+    )
     if net.n_params > 60:
         return text
     import sympy as sp
@@ -351,8 +400,9 @@ def formula(net: Network, name: str, max_chars: int = 400) -> str:
 # --------------------------------------------------------------------------- the expected gradient
 
 
-def working_digits(net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray,
-                   base: int = EXACT_DPS) -> int:
+def working_digits(
+    net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray, base: int = EXACT_DPS
+) -> int:
     """A-priori digits: ``base`` plus what saturation can cancel (e^{-2|z|} next to 1). The certified oracle no
     longer needs this guess (it raises its precision until every ball is certified); kept as an estimate."""
     Zs, _ = reference.forward(net, weights, biases, X)
@@ -360,8 +410,14 @@ def working_digits(net: Network, weights: list[np.ndarray], biases: list[np.ndar
     return base + int(math.ceil(2 * zmax / math.log(10)))
 
 
-def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndarray],
-                   X: np.ndarray, Y: np.ndarray, dps: int | None = None) -> dict[str, float]:
+def exact_gradient(
+    net: Network,
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    dps: int | None = None,
+) -> dict[str, float]:
     """The exact gradient at the binary values of the floats: ``symprop.certified.reverse_pass``, the one
     numeric reverse pass (exact Fractions for a network that keeps rationals rational, else FLINT/Arb balls).
 
@@ -377,8 +433,15 @@ def exact_gradient(net: Network, weights: list[np.ndarray], biases: list[np.ndar
 
 
 #: max |f''| of each activation (0 for piecewise-linear ones): carries z's rounding into f'(z)
-CURVATURE = {"identity": 0.0, "relu": 0.0, "leaky_relu": 0.0, "sigmoid": 0.1, "tanh": 0.77,
-             "softplus": 0.25, "silu": 0.5}
+CURVATURE = {
+    "identity": 0.0,
+    "relu": 0.0,
+    "leaky_relu": 0.0,
+    "sigmoid": 0.1,
+    "tanh": 0.77,
+    "softplus": 0.25,
+    "silu": 0.5,
+}
 
 
 def _fp_curvature(act: Activation) -> float:
@@ -386,8 +449,9 @@ def _fp_curvature(act: Activation) -> float:
     return float(act.param) if act.name == "elu" else CURVATURE[act.name]
 
 
-def magnitudes(net: Network, weights: list[np.ndarray], biases: list[np.ndarray],
-               X: np.ndarray, Y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def magnitudes(
+    net: Network, weights: list[np.ndarray], biases: list[np.ndarray], X: np.ndarray, Y: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-entry rounding magnitudes: the four equations on absolute values (see module comment)."""
     Zs, As = reference.forward(net, weights, biases, X)
     absW = [np.abs(w) for w in weights]
@@ -438,12 +502,18 @@ def _guard(net: Network, n_samples: int, used: str) -> None:
     from . import budget
 
     if used == "exact":
-        budget.check(budget.certified(net, n_samples, what="the certified exact oracle (oracle='exact')"),
-                     ["fewer samples", "oracle='auto' or 'compiled' (the float64 program above parameters x samples = "
-                      f"{EXACT_BUDGET:,})"])
+        budget.check(
+            budget.certified(net, n_samples, what="the certified exact oracle (oracle='exact')"),
+            [
+                "fewer samples",
+                f"oracle='auto' or 'compiled' (the float64 program above parameters x samples = {EXACT_BUDGET:,})",
+            ],
+        )
     else:
-        budget.check(budget.numeric(net, n_samples, passes=4, what="the float64 oracle and the tolerances"),
-                     ["fewer samples", "a smaller network"])
+        budget.check(
+            budget.numeric(net, n_samples, passes=4, what="the float64 oracle and the tolerances"),
+            ["fewer samples", "a smaller network"],
+        )
 
 
 def expected_gradient(net: Network, weights, biases, X, Y, oracle: str = "auto") -> tuple[dict[str, float], str]:
@@ -484,16 +554,20 @@ def _oracle_notes(net: Network, n_samples: int, oracle: str, expected: dict, use
     notes = []
     work = net.n_params * n_samples
     if oracle == "auto" and used.startswith("compiled") and work > EXACT_BUDGET:
-        notes.append(f"parameters x samples = {work:,} is above the certified oracle's budget of {EXACT_BUDGET:,}: "
-                     "the expected values come from the compiled float64 program (oracle='exact' forces the "
-                     "certified one)")
+        notes.append(
+            f"parameters x samples = {work:,} is above the certified oracle's budget of {EXACT_BUDGET:,}: "
+            "the expected values come from the compiled float64 program (oracle='exact' forces the "
+            "certified one)"
+        )
     certified = getattr(expected, "certified", None)
     if certified:
         bad = [name for name, ok in certified.items() if not ok]
         if bad:
-            notes.append(f"{len(bad)} expected value(s) ({listing(bad)}) could not be certified to the last float64 "
-                         f"bit at {expected.prec} bits (a kink that balls cannot decide): their expected values are the float64 "
-                         "program's, which lie inside the certified balls; see their radius")
+            notes.append(
+                f"{len(bad)} expected value(s) ({listing(bad)}) could not be certified to the last float64 "
+                f"bit at {expected.prec} bits (a kink that balls cannot decide): their expected values are the float64 "
+                "program's, which lie inside the certified balls; see their radius"
+            )
     return notes
 
 
@@ -533,20 +607,24 @@ def _run(candidate: Callable, args: tuple, layout: Layout, given: str) -> Any:
             what = str(exc)
         hint = ""
         if isinstance(inner, ValueError) and any(k in str(inner) for k in ("broadcast", "shape", "align", "dimension")):
-            hint = (" (a shape error inside your code: it was given the arrays of the layout below; "
-                    "if your code holds them differently, pass layout=symprop.Layout(...))")
+            hint = (
+                " (a shape error inside your code: it was given the arrays of the layout below; "
+                "if your code holds them differently, pass layout=symprop.Layout(...))"
+            )
         raise _Crash(f"{what}{_call_site(inner)}{hint}; it was called in {layout.describe()} with {given}") from exc
 
 
-def candidate_gradient(candidate: Any, net: Network, weights, biases, X, Y, dtype: str,
-                       layout: Any = None) -> tuple[dict[str, float], list[str], str | None]:
+def candidate_gradient(
+    candidate: Any, net: Network, weights, biases, X, Y, dtype: str, layout: Any = None
+) -> tuple[dict[str, float], list[str], str | None]:
     """(name -> actual value, problems, dtype the candidate returned) for any kind of candidate."""
     result, problems, returned, _, _ = _candidate(candidate, net, weights, biases, X, Y, dtype, Layout.parse(layout))
     return result, problems, returned
 
 
-def _candidate(candidate: Any, net: Network, weights, biases, X, Y, dtype: str, layout: Layout,
-               labels: np.ndarray | None = None):
+def _candidate(
+    candidate: Any, net: Network, weights, biases, X, Y, dtype: str, layout: Layout, labels: np.ndarray | None = None
+):
     """(values, problems, returned dtype, crash line or None, flags for the diagnoses).
 
     ``labels``: cross_entropy class labels as the user gave them; the candidate gets them instead of Y's one-hot rows.
@@ -632,8 +710,21 @@ def verify(
         from .nn_verify import verify_model
 
         candidate, net, values, X, Y = nn_model
-        return verify_model(candidate, net, values, X, Y, rtol=rtol, atol=atol, dtype=dtype, oracle=oracle,
-                            label=label, layout=layout, loss="mse" if loss is None else loss, l2=l2 or 0)
+        return verify_model(
+            candidate,
+            net,
+            values,
+            X,
+            Y,
+            rtol=rtol,
+            atol=atol,
+            dtype=dtype,
+            oracle=oracle,
+            label=label,
+            layout=layout,
+            loss="mse" if loss is None else loss,
+            l2=l2 or 0,
+        )
     if loss is not None or l2 is not None:
         raise TypeError("loss= and l2= are for symprop.nn models; a Network carries its own (Network(..., loss=, l2=))")
     if not isinstance(net, Network):
@@ -643,8 +734,9 @@ def verify(
     labels = labels_of(net, Y, None)
     X, Y = read_data(net, layout, X, Y)
     _guard(net, X.shape[0], _choose_oracle(net, X.shape[0], oracle))  # before the candidate runs: refuse up front
-    actual, problems, returned, crash, flags = _candidate(candidate, net, weights, biases, X, Y,
-                                                          dtype_name(dtype or "float64"), layout, labels)
+    actual, problems, returned, crash, flags = _candidate(
+        candidate, net, weights, biases, X, Y, dtype_name(dtype or "float64"), layout, labels
+    )
     dname = dtype_name(dtype) if dtype is not None else (returned or "float64")
     tol = TOLERANCES[dname]
     rtol = tol.rtol if rtol is None else _nonneg(rtol, "rtol")
@@ -656,14 +748,37 @@ def verify(
         eps = tol.eps + (TOLERANCES["float64"].eps if used.startswith("compiled") else 0.0)
         # below tiny (underflow) only absolute accuracy is possible; float16's tiny (6e-5) is large next to its
         # gradients, so there the absolute floor is its smallest subnormal times the number of samples
-        tiny = float(np.finfo(dname).tiny) if dname != "float16" else float(np.finfo(np.float16).smallest_subnormal) * X.shape[0]
+        tiny = (
+            float(np.finfo(dname).tiny)
+            if dname != "float16"
+            else float(np.finfo(np.float16).smallest_subnormal) * X.shape[0]
+        )
         radius = getattr(expected, "radius", {})
         values, row_eps = _settle_uncertified(net, weights, biases, X, Y, expected, eps)
-        rows = [_row(name, values[name], actual.get(name), atol + rtol * abs(values[name]) + tol.cond * (row_eps.get(name, eps) * mags[name] + tiny),
-                     radius.get(name))
-                for name in net.param_names]
-        report = GradientReport(net, rows, problems, dname, rtol, atol, tol.cond, used, label, layout, crash=crash,
-                                notes=_oracle_notes(net, X.shape[0], oracle, expected, used))
+        rows = [
+            _row(
+                name,
+                values[name],
+                actual.get(name),
+                atol + rtol * abs(values[name]) + tol.cond * (row_eps.get(name, eps) * mags[name] + tiny),
+                radius.get(name),
+            )
+            for name in net.param_names
+        ]
+        report = GradientReport(
+            net,
+            rows,
+            problems,
+            dname,
+            rtol,
+            atol,
+            tol.cond,
+            used,
+            label,
+            layout,
+            crash=crash,
+            notes=_oracle_notes(net, X.shape[0], oracle, expected, used),
+        )
         if not report.ok and crash is None:
             from .diagnoses import diagnose
 
@@ -722,8 +837,21 @@ def assert_gradients_match(
 ) -> GradientReport:
     """Like ``verify`` but raise AssertionError (assert_allclose-style message) unless all match."""
     __tracebackhide__ = True
-    report = verify(candidate, net, values, X, Y, rtol=rtol, atol=atol, dtype=dtype, oracle=oracle, label=label,
-                    layout=layout, loss=loss, l2=l2)
+    report = verify(
+        candidate,
+        net,
+        values,
+        X,
+        Y,
+        rtol=rtol,
+        atol=atol,
+        dtype=dtype,
+        oracle=oracle,
+        label=label,
+        layout=layout,
+        loss=loss,
+        l2=l2,
+    )
     if not report.ok:
         raise AssertionError(report.failure_message())
     return report
@@ -734,8 +862,9 @@ def assert_gradients_match(
 FD_METHODS = ("forward", "backward", "central")
 
 
-def finite_difference(net: Network, values: Any, X: Any, Y: Any, method: str = "central",
-                      eps: float | None = None) -> dict[str, float]:
+def finite_difference(
+    net: Network, values: Any, X: Any, Y: Any, method: str = "central", eps: float | None = None
+) -> dict[str, float]:
     """dict name -> finite-difference estimate of dC/dparam, from the float64 loss.
 
     The default step is h = eps^(1/2) max(1, |theta|) (forward/backward) or eps^(1/3) max(1, |theta|)
@@ -743,7 +872,9 @@ def finite_difference(net: Network, values: Any, X: Any, Y: Any, method: str = "
     1e-8 (one-sided) or 1e-10 (central) relative: see ``compare_finite_difference``.
     """
     if method not in FD_METHODS:
-        raise ValueError(f"method must be one of {', '.join(FD_METHODS)}, got {method!r}" + suggest(str(method), FD_METHODS))
+        raise ValueError(
+            f"method must be one of {', '.join(FD_METHODS)}, got {method!r}" + suggest(str(method), FD_METHODS)
+        )
     if eps is not None:
         eps = _nonneg(eps, "eps")
         if eps == 0:
@@ -776,8 +907,9 @@ def finite_difference(net: Network, values: Any, X: Any, Y: Any, method: str = "
     return out
 
 
-def compare_finite_difference(net: Network, values: Any, X: Any, Y: Any, method: str = "central",
-                              eps: float | None = None) -> GradientReport:
+def compare_finite_difference(
+    net: Network, values: Any, X: Any, Y: Any, method: str = "central", eps: float | None = None
+) -> GradientReport:
     """A report of the finite-difference gradient against the exact one (to show its accuracy)."""
     fd = finite_difference(net, values, X, Y, method=method, eps=eps)
     step = "default step" if eps is None else f"h={eps:g}"

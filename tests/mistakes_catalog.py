@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -169,7 +169,9 @@ BIASES = frozenset(("b", l) for l in (1, 2, 3))
 CATALOG: dict[str, Mistake] = {
     "sign_flipped": Mistake(sign_flipped, ALL),
     "missing_output_derivative": Mistake(missing_output_derivative, ALL),
-    "missing_hidden_derivative": Mistake(missing_hidden_derivative, frozenset({("w", 1), ("b", 1), ("w", 2), ("b", 2)})),
+    "missing_hidden_derivative": Mistake(
+        missing_hidden_derivative, frozenset({("w", 1), ("b", 1), ("w", 2), ("b", 2)})
+    ),
     "derivative_at_a": Mistake(derivative_at_a, frozenset({("w", 1), ("b", 1), ("w", 2), ("b", 2)})),
     "tanh_derivative_from_z": Mistake(tanh_derivative_from_z, frozenset({("w", 1), ("b", 1)})),
     "weight_gradient_transposed": Mistake(weight_gradient_transposed, frozenset({("w", 1)}), "transposed"),

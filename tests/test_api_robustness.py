@@ -17,14 +17,17 @@ from symprop.spec import Activation, parse_activation
 # --------------------------------------------------------------------------- activation parameters
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("leaky_relu(1e400)", "slope = 1.00e+400 is out of range"),
-    ("leaky_relu(-5)", "slope = -5 is out of range"),
-    ("leaky_relu(2)", "slope = 2 is out of range"),
-    ("leaky_relu(1e-400)", "slope = 1.00e-400 is below the smallest float64"),
-    ("elu(-1)", "alpha = -1 is out of range"),
-    ("elu(1e308)", "alpha = 1.00e+308 is out of range"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("leaky_relu(1e400)", "slope = 1.00e+400 is out of range"),
+        ("leaky_relu(-5)", "slope = -5 is out of range"),
+        ("leaky_relu(2)", "slope = 2 is out of range"),
+        ("leaky_relu(1e-400)", "slope = 1.00e-400 is below the smallest float64"),
+        ("elu(-1)", "alpha = -1 is out of range"),
+        ("elu(1e308)", "alpha = 1.00e+308 is out of range"),
+    ],
+)
 def test_absurd_activation_parameters_are_refused_naming_the_activation_and_the_valid_range(text, fragment) -> None:
     with pytest.raises(ValueError) as info:
         Network([2, 2, 1], hidden=text)
@@ -86,8 +89,9 @@ def test_verify_refuses_an_absurd_exact_oracle_before_calling_the_candidate() ->
     net = Network([30, 30, 1], hidden="tanh")
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(200000, 30)), rng.normal(size=(200000, 1))
-    values = symprop.spec.arrays_to_dict(net, [rng.normal(size=(30, 30)), rng.normal(size=(1, 30))],
-                                         [np.zeros(30), np.zeros(1)])
+    values = symprop.spec.arrays_to_dict(
+        net, [rng.normal(size=(30, 30)), rng.normal(size=(1, 30))], [np.zeros(30), np.zeros(1)]
+    )
 
     def candidate(W, b, X, Y):
         raise AssertionError("the candidate must not run when the oracle is refused")

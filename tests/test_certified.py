@@ -25,8 +25,14 @@ from symprop.certified import (
 from symprop.spec import ACTIVATION_PARAMS, arrays_to_dict, as_data, parse_values
 
 ACTS = [a for a in ACTIVATION_PARAMS if a != "softmax"]
-HEADS = [("identity", "mse"), ("sigmoid", "bce"), ("softmax", "cross_entropy"), ("tanh", "quadratic"),
-         ("softmax", "mse"), ("softplus", "sse")]
+HEADS = [
+    ("identity", "mse"),
+    ("sigmoid", "bce"),
+    ("softmax", "cross_entropy"),
+    ("tanh", "quadratic"),
+    ("softmax", "mse"),
+    ("softplus", "sse"),
+]
 
 
 # --------------------------------------------------------------------------- independent oracles
@@ -108,9 +114,16 @@ def ball_contains(ball: arb, value: Fraction, slack: Fraction) -> bool:
 # --------------------------------------------------------------------------- linear networks: exact Fractions
 
 
-@pytest.mark.parametrize("loss,reduction,l2,tie", [
-    ("mse", None, 0, None), ("sse", None, "1/10", None), ("quadratic", "sum", 0, {"bh": ["b1_1", "b1_2"]}),
-    ("mse", "batchmean", 0.25, {"w": ["w1_1_1", "w2_1_2"]}), ("quadratic", None, 0, None)])
+@pytest.mark.parametrize(
+    "loss,reduction,l2,tie",
+    [
+        ("mse", None, 0, None),
+        ("sse", None, "1/10", None),
+        ("quadratic", "sum", 0, {"bh": ["b1_1", "b1_2"]}),
+        ("mse", "batchmean", 0.25, {"w": ["w1_1_1", "w2_1_2"]}),
+        ("quadratic", None, 0, None),
+    ],
+)
 def test_linear_networks_equal_exact_fractions_bit_for_bit(loss, reduction, l2, tie):
     rng = np.random.default_rng(11)
     for _ in range(3):
@@ -135,7 +148,9 @@ def test_dyadic_linear_gradient_is_an_exact_ball():
     """With a power-of-two scale every operation is exact at enough bits: radius 0, the exact value itself."""
     net = Network([1, 1], output="identity", loss="sse")
     got = certified_gradient(net, {"w1_1_1": 0.75, "b1_1": -0.5}, [[1.5], [-2.0]], [[0.25], [3.0]])
-    hand = fraction_linear(net, [np.array([[0.75]])], [np.array([-0.5])], np.array([[1.5], [-2.0]]), np.array([[0.25], [3.0]]))
+    hand = fraction_linear(
+        net, [np.array([[0.75]])], [np.array([-0.5])], np.array([[1.5], [-2.0]]), np.array([[0.25], [3.0]])
+    )
     assert got == {k: float(v) for k, v in hand.items()} and set(got.radius.values()) == {0.0}
 
 
@@ -153,11 +168,23 @@ def test_every_activation_and_loss_equals_the_high_precision_closed_form(hidden,
     assert got == {k: float(v) for k, v in old.items()}
 
 
-@pytest.mark.parametrize("kw", [{"reduction": "sum"}, {"reduction": "batchmean"}, {"l2": "1/3"},
-                                {"tie": {"bh": ["b1_1", "b1_2", "b1_3"]}}, {"l2": 0.01, "tie": {"ww": ["w1_1_1", "w2_2_1"]}}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"reduction": "sum"},
+        {"reduction": "batchmean"},
+        {"l2": "1/3"},
+        {"tie": {"bh": ["b1_1", "b1_2", "b1_3"]}},
+        {"l2": 0.01, "tie": {"ww": ["w1_1_1", "w2_2_1"]}},
+    ],
+)
 def test_reductions_l2_and_ties_equal_the_closed_form(kw):
     rng = np.random.default_rng(3)
-    for hidden, output, loss in [("tanh", "identity", "mse"), ("elu", "softmax", "cross_entropy"), ("silu", "sigmoid", "bce")]:
+    for hidden, output, loss in [
+        ("tanh", "identity", "mse"),
+        ("elu", "softmax", "cross_entropy"),
+        ("silu", "sigmoid", "bce"),
+    ]:
         net, W, b, X, Y = random_problem(rng, [2, 3, 2], hidden, output, loss, **kw)
         values = arrays_to_dict(net, W, b)  # a tied parameter takes its first entry's value everywhere
         W, b = parse_values(net, values)
@@ -352,7 +379,9 @@ def test_exact_rationals_enter_as_rationals():
     got = certified_arrays(net, W, B, np.array([[x]], dtype=object), np.array([[y]], dtype=object))
     r = 2 * (w * x + b - y)
     assert got == {"w1_1_1": float(r * x), "b1_1": float(r)} and got.all_certified
-    floats = certified_arrays(net, [np.array([[0.1]])], [np.array([float(b)])], np.array([[float(x)]]), np.array([[0.2]]))
+    floats = certified_arrays(
+        net, [np.array([[0.1]])], [np.array([float(b)])], np.array([[float(x)]]), np.array([[0.2]])
+    )
     assert floats["b1_1"] != got["b1_1"] or floats["w1_1_1"] != got["w1_1_1"]  # binary values differ from decimals
 
 
@@ -369,6 +398,7 @@ def test_report_json_carries_the_radius():
     got = certified_arrays(net, W, b, X, Y)
     assert data["ok"] and data["oracle"].startswith("exact (certified")
     assert {r["name"]: r["radius"] for r in data["rows"]} == got.radius
-    compiled = symprop.verify(lambda W, b, X, Y: reference.backprop_arrays(net, W, b, X, Y), net, (W, b), X, Y,
-                              oracle="compiled").to_dict()
+    compiled = symprop.verify(
+        lambda W, b, X, Y: reference.backprop_arrays(net, W, b, X, Y), net, (W, b), X, Y, oracle="compiled"
+    ).to_dict()
     assert {r["radius"] for r in compiled["rows"]} == {None}

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_problem import SEED_002_TOML  # tests/ is on sys.path (rootdir-relative import mode)
 
 from symprop import cli, reference
 from symprop.display import Progress
 from symprop.problem import load_problem
-
-from test_problem import SEED_002_TOML  # tests/ is on sys.path (rootdir-relative import mode)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "derivations").glob("*.toml"))
@@ -71,8 +70,9 @@ def crashes(weights, biases, X, Y):
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "symprop", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "symprop", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 @pytest.fixture()
@@ -95,8 +95,10 @@ def softplus(z: float) -> float:
 
 def seed002_loss(v: dict[str, float]) -> float:
     """SSR of the seed-002 network written out by hand."""
-    pred = [v["w3"] * softplus(v["w1"] * x + v["b1"]) + v["w4"] * softplus(v["w2"] * x + v["b2"]) + v["b3"]
-            for x in (0.0, 0.5, 1.0)]
+    pred = [
+        v["w3"] * softplus(v["w1"] * x + v["b1"]) + v["w4"] * softplus(v["w2"] * x + v["b2"]) + v["b3"]
+        for x in (0.0, 0.5, 1.0)
+    ]
     return sum((p - y) ** 2 for p, y in zip(pred, (0.0, 1.0, 0.0)))
 
 
@@ -108,7 +110,9 @@ def seed000_exact_gradient() -> dict[str, Fraction]:
     X = [(8, 8), (7, 9), (6, 10), (5, 12)]
     Y = [4, 5, 6, 7]
     w = Fraction(1, 10)  # every weight; every bias is 0
-    grad = {n: Fraction(0) for n in ("w1_1_1", "w1_1_2", "w1_2_1", "w1_2_2", "b1_1", "b1_2", "w2_1_1", "w2_1_2", "b2_1")}
+    grad = {
+        n: Fraction(0) for n in ("w1_1_1", "w1_1_2", "w1_2_1", "w1_2_2", "b1_1", "b1_2", "w2_1_1", "w2_1_2", "b2_1")
+    }
     for (x1, x2), y in zip(X, Y):
         h = w * x1 + w * x2  # both hidden neurons
         yhat = w * h + w * h
@@ -131,7 +135,9 @@ def test_no_arguments_prints_help_with_the_example_and_exits_0() -> None:
     assert "symprop derive" in result.stdout and "verify FILE MOD:FUNC" in result.stdout
     assert result.stderr == ""
     if SHIPPED:  # the example command names a real shipped file
-        command = next(line.strip() for line in result.stdout.splitlines() if line.strip().startswith("symprop derive "))
+        command = next(
+            line.strip() for line in result.stdout.splitlines() if line.strip().startswith("symprop derive ")
+        )
         assert (ROOT / command.split()[-1]).is_file() or Path(command.split()[-1]).is_file()
 
 
@@ -145,7 +151,7 @@ def test_show(seed002: Path) -> None:
     assert "Softplus(b1 + w1/2)" in out
     # with w1..w4, b1, b2 fixed, C(b3) = sum over x of (b3 - (y - rest(x)))^2; the constants by hand:
     v = SEED_002_VALUES
-    rest = [v["w3"] * softplus(v["w1"] * x + v["b1"]) + v["w4"] * softplus(v["w2"] * x + v["b2"]) for x in (0, .5, 1)]
+    rest = [v["w3"] * softplus(v["w1"] * x + v["b1"]) + v["w4"] * softplus(v["w2"] * x + v["b2"]) for x in (0, 0.5, 1)]
     line = next(line for line in out.splitlines() if line.strip().startswith("C(b3) = "))
     printed = sorted(float(c) for c in re.findall(r"\(b3 - ([0-9.]+)\)\*\*2", line))
     assert printed == pytest.approx(sorted(y - r for y, r in zip((0.0, 1.0, 0.0), rest)), rel=1e-13)
@@ -264,7 +270,7 @@ def test_descend_json_and_plot_follow_seed_002(seed002: Path, tmp_path: Path) ->
     assert data["trace"]["stopped"] == "tol"
     # independent check of the end point: dSSR/db3 = 2 sum(pred - y) = 0 at the optimum, b3* = mean(y - rest)
     v = SEED_002_VALUES
-    rest = [v["w3"] * softplus(v["w1"] * x + v["b1"]) + v["w4"] * softplus(v["w2"] * x + v["b2"]) for x in (0, .5, 1)]
+    rest = [v["w3"] * softplus(v["w1"] * x + v["b1"]) + v["w4"] * softplus(v["w2"] * x + v["b2"]) for x in (0, 0.5, 1)]
     b3_star = sum(y - r for y, r in zip((0.0, 1.0, 0.0), rest)) / 3
     assert data["trace"]["final"]["b3"] == pytest.approx(b3_star, abs=0.01)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -307,8 +313,10 @@ def test_verify_passes_a_correct_function_and_fails_a_wrong_one(seed002: Path, t
         (["grad", "{dir}/missing.toml"], "symprop grad: error: {dir}/missing.toml: no such problem file"),
         (["show", "{dir}/bad.toml"], "symprop show: error: {dir}/bad.toml: not valid TOML: "),
         (["grad", "{dir}/unknown_key.toml"], "symprop grad: error: {dir}/unknown_key.toml: [train] unknown key 'rate'"),
-        (["descend", "{dir}/seed002.toml", "--train", "b33"],
-         "symprop descend: error: --train: unknown parameter 'b33'; valid: w1, w2, b1, b2, w3, w4, b3. Did you mean \"b3\"?"),
+        (
+            ["descend", "{dir}/seed002.toml", "--train", "b33"],
+            "symprop descend: error: --train: unknown parameter 'b33'; valid: w1, w2, b1, b2, w3, w4, b3. Did you mean \"b3\"?",
+        ),
     ],
     ids=["missing file", "bad TOML", "unknown key", "unknown parameter"],
 )
@@ -350,7 +358,9 @@ def test_verify_a_crashing_function_fails_with_its_error(capsys, seed002: Path, 
     assert cli.main(["verify", str(seed002), "crashy:crashes"]) == 1
     assert "crashy:crashes raised ZeroDivisionError: division by zero" in capsys.readouterr().err
     assert cli.main(["verify", str(seed002), "crashy:good_one"]) == 2
-    assert "module 'crashy' has no function 'good_one'; it has: crashes, forgets_the_two, good" in capsys.readouterr().err
+    assert (
+        "module 'crashy' has no function 'good_one'; it has: crashes, forgets_the_two, good" in capsys.readouterr().err
+    )
     assert cli.main(["verify", str(seed002), "nosuchmodule_xyz:f"]) == 2
     assert "cannot import module 'nosuchmodule_xyz'" in capsys.readouterr().err
     assert cli.main(["verify", str(seed002), "crashy"]) == 2
@@ -509,7 +519,9 @@ def test_derive_code_appendix_on_request(seed002: Path, capsys) -> None:
     assert r"\mathtt{" in capsys.readouterr().out
 
 
-def test_intro_points_to_the_built_in_example_without_a_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_intro_points_to_the_built_in_example_without_a_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(cli, "_derivations_dir", lambda: tmp_path / "no-derivations")
     assert cli.example_command() == "symprop derive seed002"
     monkeypatch.chdir(tmp_path)

@@ -8,14 +8,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import random_targets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import random_targets
 from symprop import Network, activations
-from symprop.compile import CompiledNetwork, N_SYM, M_SYM, _into, generate_source
 from symprop.chainrule import evaluate
-from symprop.reference import backprop_arrays, forward as reference_forward, loss_value
+from symprop.compile import M_SYM, N_SYM, CompiledNetwork, _into, generate_source
+from symprop.reference import backprop_arrays, loss_value
+from symprop.reference import forward as reference_forward
 
 A, Z, Y = (sp.Symbol(s, real=True) for s in ("A", "Z", "Y"))
 
@@ -61,8 +62,11 @@ def sympy_value(expr: sp.Expr, arrays: dict[str, np.ndarray], n: int = 4, m: int
 )
 def test_in_place_code_equals_sympy_value(expr):
     rng = np.random.default_rng(3)
-    arrays = {"A": rng.uniform(-0.9, 0.9, (4, 3)), "Z": rng.uniform(0.2, 2.0, (4, 3)) * rng.choice([-1, 1], (4, 3)),
-              "Y": rng.normal(size=(4, 3))}
+    arrays = {
+        "A": rng.uniform(-0.9, 0.9, (4, 3)),
+        "Z": rng.uniform(0.2, 2.0, (4, 3)) * rng.choice([-1, 1], (4, 3)),
+        "Y": rng.normal(size=(4, 3)),
+    }
     if expr.has(sp.Heaviside):  # these do not divide by Z, so Z = 0 can test the step's value at 0
         arrays["Z"][0, 0] = 0.0
     np.testing.assert_allclose(run_into(expr, arrays), sympy_value(expr, arrays), rtol=1e-14, atol=1e-15)
@@ -133,8 +137,12 @@ def test_large_batch_matches_reference_backprop(net):
     dW, db = compiled.gradient_arrays(weights, biases, X, Y)
     rW, rb = backprop_arrays(net, weights, biases, X, Y)
     assert rel_err(dW + db, rW + rb) < 1e-12
-    np.testing.assert_allclose(compiled.forward_arrays(weights, biases, X),
-                               reference_forward(net, weights, biases, X)[1][-1], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+        compiled.forward_arrays(weights, biases, X),
+        reference_forward(net, weights, biases, X)[1][-1],
+        rtol=1e-13,
+        atol=1e-15,
+    )
 
 
 @pytest.mark.parametrize("net", NETS[:4], ids=repr)
@@ -173,8 +181,12 @@ def test_blocks_of_rows_give_the_same_loss_forward_and_gradient(net, block):
     reference_loss = loss_value(net, net.values_from_arrays(weights, biases), X, Y)  # plain NumPy, whole batch
     assert loss == pytest.approx(reference_loss, rel=1e-12)
     assert program.loss_arrays(weights, biases, X, Y) == pytest.approx(reference_loss, rel=1e-12)
-    np.testing.assert_allclose(program.forward_arrays(weights, biases, X),
-                               reference_forward(net, weights, biases, X)[1][-1], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+        program.forward_arrays(weights, biases, X),
+        reference_forward(net, weights, biases, X)[1][-1],
+        rtol=1e-13,
+        atol=1e-15,
+    )
 
 
 def test_workspace_size_does_not_depend_on_the_batch():
@@ -272,8 +284,13 @@ def test_compiling_never_builds_closed_forms(monkeypatch):
     import symprop.chainrule
     import symprop.graph
 
-    for module, name in [(symprop.graph, "forward_sample"), (symprop.graph, "loss_expr"),
-                         (symprop.graph, "forward"), (symprop.chainrule, "gradient"), (symprop.chainrule, "reverse_sample")]:
+    for module, name in [
+        (symprop.graph, "forward_sample"),
+        (symprop.graph, "loss_expr"),
+        (symprop.graph, "forward"),
+        (symprop.chainrule, "gradient"),
+        (symprop.chainrule, "reverse_sample"),
+    ]:
         monkeypatch.setattr(module, name, forbidden)
     net = Network([16, 64, 64, 8], hidden="tanh", output="identity", loss="mse")
     compiled = CompiledNetwork(net)
@@ -293,8 +310,14 @@ def test_program_size_does_not_grow_with_width():
 # --------------------------------------------------------------------------- random networks (property)
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu", "silu"]
-HEADS = [("identity", "mse"), ("tanh", "sse"), ("sigmoid", "bce"), ("softmax", "cross_entropy"),
-         ("softmax", "mse"), ("silu", "quadratic")]
+HEADS = [
+    ("identity", "mse"),
+    ("tanh", "sse"),
+    ("sigmoid", "bce"),
+    ("softmax", "cross_entropy"),
+    ("softmax", "mse"),
+    ("silu", "quadratic"),
+]
 
 
 @pytest.mark.slow
@@ -320,5 +343,9 @@ def test_random_networks_match_reference_backprop(layers, hidden, head, n, seed,
         for program in (compiled, blocked):
             dW, db = program.gradient_arrays(weights, biases, X, Y)
             assert rel_err(dW + db, rW + rb) < 1e-11
-    np.testing.assert_allclose(blocked.forward_arrays(weights, biases, X),
-                               reference_forward(net, weights, biases, X)[1][-1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        blocked.forward_arrays(weights, biases, X),
+        reference_forward(net, weights, biases, X)[1][-1],
+        rtol=1e-12,
+        atol=1e-14,
+    )

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import subprocess
-import zlib
 import sys
 import warnings
+import zlib
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import random_targets
 
 import symprop
-from helpers import random_targets
 from symprop import Network
 from symprop.chainrule import evaluate
 from symprop.examples import SEED_000, SEED_002
@@ -95,15 +95,23 @@ def test_three_way_agreement_random_architectures(seed):
     assert_close(backprop(net, values, X, Y), exact, 1e-10)
 
 
-@pytest.mark.parametrize("hidden,output,loss", [("tanh", "sigmoid", "bce"), ("elu", "softmax", "cross_entropy"),
-                                                ("relu", "identity", "sse"), ("silu", "softmax", "quadratic")])
+@pytest.mark.parametrize(
+    "hidden,output,loss",
+    [
+        ("tanh", "sigmoid", "bce"),
+        ("elu", "softmax", "cross_entropy"),
+        ("relu", "identity", "sse"),
+        ("silu", "softmax", "quadratic"),
+    ],
+)
 def test_reverse_pass_equals_direct_diff_of_closed_form(hidden, output, loss):
     """The symbolic reverse pass against sympy.diff of the closed-form loss (a second method)."""
     rng = np.random.default_rng(7)
     net = Network([2, 2, 2], hidden=hidden, output=output, loss=loss)
     X, Y, values = random_problem(net, 2, rng)
-    assert_close(exact_gradient(net, X, Y, values, method="reverse"),
-                 exact_gradient(net, X, Y, values, method="diff"), 1e-25)
+    assert_close(
+        exact_gradient(net, X, Y, values, method="reverse"), exact_gradient(net, X, Y, values, method="diff"), 1e-25
+    )
 
 
 # --------------------------------------------------------------------------- an oracle we did not write
@@ -371,7 +379,11 @@ def test_elu_and_silu_with_large_inputs(strict_numpy):
         (dict(layers=[2, 2, 1], hidden="softmax"), ValueError, "softmax is supported in the output layer only"),
         (dict(layers=[2, 2, 2, 1], hidden=["tanh"]), ValueError, "hidden lists 1 activations"),
         (dict(layers=[2, 2], output="identity", loss="bce"), ValueError, "needs output='sigmoid'"),
-        (dict(layers=[2, 2], output="sigmoid", loss="cross_entropy"), ValueError, "needs output='softmax'.*use loss='bce'"),
+        (
+            dict(layers=[2, 2], output="sigmoid", loss="cross_entropy"),
+            ValueError,
+            "needs output='softmax'.*use loss='bce'",
+        ),
         (dict(layers=[2, 2], naming="fancy"), ValueError, "naming must be one of default, flat"),
         (dict(layers=[2, 2], hidden="relu(0.3)"), ValueError, "takes no parameter"),
     ],
@@ -423,7 +435,7 @@ def test_bad_values(seed):
         c.gradient(missing, X, Y)
     with pytest.raises(ValueError, match='unknown parameter name.*"?w9.*valid: w1, w2, b1'):
         c.gradient({**seed.values, "w9": 1.0}, X, Y)
-    with pytest.raises(ValueError, match='must be finite'):
+    with pytest.raises(ValueError, match="must be finite"):
         c.gradient({**seed.values, "w1": float("nan")}, X, Y)
     with pytest.raises(ValueError, match=r"weights\[0\] has shape \(1, 2\), expected \(2, 1\)"):
         c.gradient(([np.zeros((1, 2)), np.zeros((1, 2))], [np.zeros(2), np.zeros(1)]), X, Y)
@@ -460,4 +472,6 @@ def test_compiled_program_is_cached_per_network():
     a = Network([2, 3, 1], hidden="tanh").compile()
     b = Network([2, 3, 1], hidden="tanh").compile()
     assert a is b
-    assert "D1 = numpy.matmul(D2, W[1], out=_ws['D1'])" in a.source  # hidden delta: (W^{[2]})^T delta^{[2]}, samples as rows
+    assert (
+        "D1 = numpy.matmul(D2, W[1], out=_ws['D1'])" in a.source
+    )  # hidden delta: (W^{[2]})^T delta^{[2]}, samples as rows

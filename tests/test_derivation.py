@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import random_targets  # tests/ is on sys.path
 
 import symprop
 from symprop import Network, losses, reference, to_latex
@@ -22,8 +23,6 @@ from symprop.derivation import LOSS_SYMBOLS, Derivation, NumberFormat, derive, d
 from symprop.derivation.document import resolve
 from symprop.examples import SEED_001, SEED_002
 from symprop.problem import load_problem
-
-from helpers import random_targets  # tests/ is on sys.path
 
 DERIVATIONS = Path(__file__).resolve().parent.parent / "derivations"
 PROBLEMS = sorted(DERIVATIONS.glob("*.toml"))
@@ -59,7 +58,8 @@ def matrices(latex: str) -> list[np.ndarray]:
     columns (opened by \\left[, continued by \\left. ... \\right., closed by \\right]) is put back together."""
     out, blocks = [], None
     for opening, body, closing in re.findall(
-            r"\\left(\[|\.)\\begin\{matrix\}(.*?)\\end\{matrix\}\\right(\]|\.)", latex):
+        r"\\left(\[|\.)\\begin\{matrix\}(.*?)\\end\{matrix\}\\right(\]|\.)", latex
+    ):
         block = np.array([[number(v) for v in row.split("&")] for row in body.split(r"\\")])
         blocks = [block] if opening == "[" else blocks + [block]
         if closing == "]":
@@ -70,10 +70,15 @@ def matrices(latex: str) -> list[np.ndarray]:
 # ----------------------------------------------------------------------------- the oracle: PyTorch float64
 
 ACTS = {
-    "identity": lambda z, p: z, "sigmoid": lambda z, p: torch.sigmoid(z), "tanh": lambda z, p: torch.tanh(z),
-    "relu": lambda z, p: torch.relu(z), "leaky_relu": lambda z, p: torch.nn.functional.leaky_relu(z, p),
-    "softplus": lambda z, p: torch.nn.functional.softplus(z), "elu": lambda z, p: torch.nn.functional.elu(z, p),
-    "silu": lambda z, p: torch.nn.functional.silu(z), "softmax": lambda z, p: torch.softmax(z, dim=-1),
+    "identity": lambda z, p: z,
+    "sigmoid": lambda z, p: torch.sigmoid(z),
+    "tanh": lambda z, p: torch.tanh(z),
+    "relu": lambda z, p: torch.relu(z),
+    "leaky_relu": lambda z, p: torch.nn.functional.leaky_relu(z, p),
+    "softplus": lambda z, p: torch.nn.functional.softplus(z),
+    "elu": lambda z, p: torch.nn.functional.elu(z, p),
+    "silu": lambda z, p: torch.nn.functional.silu(z),
+    "softmax": lambda z, p: torch.softmax(z, dim=-1),
 }
 
 
@@ -116,8 +121,9 @@ def oracle(net: Network, values, X, Y) -> dict:
         out["a"].append(np.array([s[1][l].detach().numpy() for s in per_sample]))
         out["fprime"].append(None if per_sample[0][2][l] is None else np.array([s[2][l] for s in per_sample]))
         out["delta"].append(np.array([s[0][l].grad.numpy() for s in per_sample]))
-    out["dC_dyhat"] = np.array([np.full(net.n_outputs, np.nan) if s[1][L - 1].grad is None else s[1][L - 1].grad.numpy()
-                                for s in per_sample])  # (not used where the output stage is fused)
+    out["dC_dyhat"] = np.array(
+        [np.full(net.n_outputs, np.nan) if s[1][L - 1].grad is None else s[1][L - 1].grad.numpy() for s in per_sample]
+    )  # (not used where the output stage is fused)
     out["cost"] = np.array([float(s[3].detach()) for s in per_sample])
     out["weights"], out["biases"] = weights, biases
     return out
@@ -189,7 +195,9 @@ def assert_every_number(net: Network, d: Derivation, values, X, Y, lr=None) -> N
                 np.testing.assert_allclose(values_, exp, rtol=1e-7, atol=1e-12, err_msg=symbol)
             np.testing.assert_allclose(shown["product"], np.prod(factors, axis=0), rtol=1e-7, atol=1e-12)
         info = net.info(d.param)
-        per_sample = o["delta"][info.layer][:, info.row] * (1 if info.kind == "b" else o["a"][info.layer - 1][:, info.col])
+        per_sample = o["delta"][info.layer][:, info.row] * (
+            1 if info.kind == "b" else o["a"][info.layer - 1][:, info.col]
+        )
         np.testing.assert_allclose(d.shown["per_sample"], per_sample, rtol=1e-7, atol=1e-12)
         assert d.shown["gradient"] == pytest.approx(compiled[d.param], rel=1e-9, abs=1e-12)
         # and the page shows those numbers: every factor's number in its path's table
@@ -244,8 +252,13 @@ def case(request):
 
 def test_the_five_worked_examples_are_there():
     assert [p.name for p in PROBLEMS] == [
-        "l2_tied_tanh_sse.toml", "seed000_linear_mse.toml", "seed001_sigmoid_quadratic.toml", "seed002_softplus_ssr.toml",
-        "sigmoid_bce_classifier.toml", "softmax_cross_entropy_classifier.toml"]
+        "l2_tied_tanh_sse.toml",
+        "seed000_linear_mse.toml",
+        "seed001_sigmoid_quadratic.toml",
+        "seed002_softplus_ssr.toml",
+        "sigmoid_bce_classifier.toml",
+        "softmax_cross_entropy_classifier.toml",
+    ]
 
 
 def test_every_number_of_the_worked_examples_equals_the_oracles(case):
@@ -264,9 +277,19 @@ SPECS = [
     (act, out, loss_, hidden)
     for hidden, (act, out, loss_) in zip(
         itertools.cycle([1, 2, 3]),
-        [(a, o, l) for a in ("identity", "sigmoid", "tanh", "relu", "leaky_relu(0.1)", "softplus", "elu(0.5)", "silu")
-         for o, l in (("identity", "mse"), ("sigmoid", "bce"), ("softmax", "cross_entropy"), ("tanh", "sse"),
-                      ("sigmoid", "quadratic"), ("softmax", "mse"))])
+        [
+            (a, o, l)
+            for a in ("identity", "sigmoid", "tanh", "relu", "leaky_relu(0.1)", "softplus", "elu(0.5)", "silu")
+            for o, l in (
+                ("identity", "mse"),
+                ("sigmoid", "bce"),
+                ("softmax", "cross_entropy"),
+                ("tanh", "sse"),
+                ("sigmoid", "quadratic"),
+                ("softmax", "mse"),
+            )
+        ],
+    )
 ]
 
 
@@ -310,8 +333,10 @@ def _softplus(t: float) -> float:
 
 def _seed002_predictions(b3: float) -> list[float]:
     v = dict(SEED_002.values, b3=b3)
-    return [v["w3"] * _softplus(v["w1"] * x + v["b1"]) + v["w4"] * _softplus(v["w2"] * x + v["b2"]) + v["b3"]
-            for x in SEED_002.X]
+    return [
+        v["w3"] * _softplus(v["w1"] * x + v["b1"]) + v["w4"] * _softplus(v["w2"] * x + v["b2"]) + v["b3"]
+        for x in SEED_002.X
+    ]
 
 
 def _seed002_slope(b3: float) -> float:
@@ -366,7 +391,13 @@ def test_seed002_shows_no_gradient_of_a_fixed_parameter(seed002):
 def test_seed001_has_the_summary_table_and_the_full_matrix_update():
     d = derive_problem(load_problem(DERIVATIONS / "seed001_sigmoid_quadratic.toml"))
     summary = step(d, "summary").tables[0]
-    assert [cell(r[0]) for r in summary.rows] == ["Output Error", "Hidden Error", "Weight Gradient", "Bias Gradient", "Update"]
+    assert [cell(r[0]) for r in summary.rows] == [
+        "Output Error",
+        "Hidden Error",
+        "Weight Gradient",
+        "Bias Gradient",
+        "Update",
+    ]
     update = step(d, "update").equations
     for l in (1, 2):
         assert any(e.startswith(f"W^{{[{l}]}} :=") for e in update)
@@ -490,8 +521,10 @@ def test_unknown_language_lists_the_valid_ones():
 
 
 def test_symprop_derive_is_the_function_in_a_fresh_interpreter():
-    code = ("import symprop, symprop.derivation as D\n"
-            "assert symprop.derive is D.derive and symprop.Derivation is D.Derivation\n")
+    code = (
+        "import symprop, symprop.derivation as D\n"
+        "assert symprop.derive is D.derive and symprop.Derivation is D.Derivation\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -521,8 +554,7 @@ def test_large_networks_say_what_they_do_not_print():
 
 
 def test_bengali_throughout_with_the_users_title_as_written():
-    d = derive(SEED_002.network, "b3", SEED_002.values, SEED_002.X, SEED_002.Y, lr=0.1, tol=0.001,
-               title="My own title")
+    d = derive(SEED_002.network, "b3", SEED_002.values, SEED_002.X, SEED_002.Y, lr=0.1, tol=0.001, title="My own title")
     bengali = re.compile("[\u0980-\u09ff]")
     for s in d.steps:
         assert bengali.search(s.title_in("bn")) or s.title_in("bn") in ("Forward Propagation", "Cost Function"), s.kind
@@ -616,7 +648,7 @@ def test_long_closed_forms_go_to_an_appendix_broken_over_lines():
     d = derive_problem(load_problem(DERIVATIONS / "seed001_sigmoid_quadratic.toml"))
     kinds = [s.kind for s in d.steps]
     assert kinds.index("closed") > kinds.index("update")
-    assert "closed" not in [s.kind for s in d.steps[:kinds.index("update")]]
+    assert "closed" not in [s.kind for s in d.steps[: kinds.index("update")]]
     eqs = [b for b in step(d, "closed").blocks if hasattr(b, "rows")]
     assert len(eqs) == 3 and all(len(e.rows) > 1 for e in eqs)  # y-hat_1, y-hat_2, dC/dw
     for e in eqs:

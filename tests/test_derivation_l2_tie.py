@@ -17,8 +17,13 @@ from helpers import random_targets  # tests/ is on sys.path
 from symprop import Network, losses
 from symprop.derivation import derive
 
-ACTS = {"identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-        "softplus": torch.nn.functional.softplus, "silu": torch.nn.functional.silu}
+ACTS = {
+    "identity": lambda z: z,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "softplus": torch.nn.functional.softplus,
+    "silu": torch.nn.functional.silu,
+}
 
 
 def torch_loss(net: Network, leaves: dict, X, Y):
@@ -48,14 +53,16 @@ def torch_loss(net: Network, leaves: dict, X, Y):
     N = X.shape[0]
     scale = float(losses.scale_value(net.loss_name, N, net.n_outputs))
     loss = scale * ((a - Y) ** 2).sum()
-    return loss + float(net.l2) * sum((W ** 2).sum() for W in Ws)
+    return loss + float(net.l2) * sum((W**2).sum() for W in Ws)
 
 
 def torch_gradient(net: Network, values: dict, X, Y, per_entry: bool = False) -> dict:
     """dJ/d(parameter) by autograd; ``per_entry``: dJ/d(entry), each entry its own leaf."""
     if per_entry:
-        leaves = {info.name: torch.tensor(values[net.param_of[info.name]], dtype=torch.float64, requires_grad=True)
-                  for info in net.param_infos}
+        leaves = {
+            info.name: torch.tensor(values[net.param_of[info.name]], dtype=torch.float64, requires_grad=True)
+            for info in net.param_infos
+        }
     else:
         leaves = {n: torch.tensor(values[n], dtype=torch.float64, requires_grad=True) for n in net.param_names}
     torch_loss(net, leaves, X, Y).backward()
@@ -85,7 +92,9 @@ def test_a_tied_parameter_is_the_sum_of_its_uses_with_numbers(example):
     assert close(d.gradient["bh"], g["bh"])
     assert close(d.updated["bh"], values["bh"] - 0.1 * g["bh"])
     tex = d.to_latex()
-    assert r"\frac{\partial J}{\partial bh} = \frac{\partial J}{\partial b_{1}} + \frac{\partial J}{\partial b_{2}}" in tex
+    assert (
+        r"\frac{\partial J}{\partial bh} = \frac{\partial J}{\partial b_{1}} + \frac{\partial J}{\partial b_{2}}" in tex
+    )
     assert "Use 1" in tex and "Use 2" in tex
 
 

@@ -63,7 +63,7 @@ def test_changing_the_problem_makes_the_outputs_stale(workdir):
     toml = workdir / "seed002_softplus_ssr.toml"
     toml.write_text(toml.read_text(encoding="utf-8").replace("lr = 0.1", "lr = 0.2"), encoding="utf-8")
     stale = regenerate(workdir, check=True)
-    assert sorted(p.name[len("seed002_softplus_ssr"):] for p in stale) == sorted(s for s in OUTPUTS if s != ".svg")
+    assert sorted(p.name[len("seed002_softplus_ssr") :] for p in stale) == sorted(s for s in OUTPUTS if s != ".svg")
 
 
 def test_generated_files_say_how_they_were_made():

@@ -250,8 +250,24 @@ def test_small_numbers_print_as_powers_of_ten_in_latex():
 def test_to_dict_is_json_ready_with_stable_keys():
     trace = seed002_trace()
     data = json.loads(json.dumps(trace.to_dict(), allow_nan=False))
-    assert list(data) == ["network", "parameters", "train", "lr", "tol", "max_steps", "blowup", "stopped",
-                          "converged", "reason", "n_steps", "steps_kept", "initial", "final", "final_loss", "steps"]
+    assert list(data) == [
+        "network",
+        "parameters",
+        "train",
+        "lr",
+        "tol",
+        "max_steps",
+        "blowup",
+        "stopped",
+        "converged",
+        "reason",
+        "n_steps",
+        "steps_kept",
+        "initial",
+        "final",
+        "final_loss",
+        "steps",
+    ]
     assert list(data["steps"][0]) == ["index", "loss", "values", "gradient", "step_size", "new_values"]
     assert data["n_steps"] == data["steps_kept"] == len(data["steps"]) == len(trace.steps)
     assert data["steps"][0]["gradient"]["b3"] == trace.steps[0].gradient["b3"]
@@ -305,13 +321,20 @@ def test_table_and_equations_compile_with_pdflatex(tmp_path):
     e = SEED_001
     trace = descend(e.network, e.values, e.X, e.Y, train=["w1_1_1", "b2_2"], lr=0.5, tol=0.001, max_steps=3)
     flat = seed002_trace()
-    body = "\n".join([trace.to_latex(), flat.to_latex(limit=4)] + [f"\\[{eq}\\]" for eq in
-                                                         trace.update_equations() + flat.update_equations()])
+    body = "\n".join(
+        [trace.to_latex(), flat.to_latex(limit=4)]
+        + [f"\\[{eq}\\]" for eq in trace.update_equations() + flat.update_equations()]
+    )
     (tmp_path / "t.tex").write_text(
         "\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n" + body + "\n\\end{document}\n"
     )
-    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import symprop
 from helpers import random_targets
 from mistakes_catalog import CATALOG, NET, correct, problem
+
+import symprop
 from symprop import Network, reference
 from symprop.diagnoses import IDS, mistaken_backprop, mistakes
 from symprop.spec import ACTIVATION_PARAMS
@@ -77,8 +77,13 @@ def test_scale_prints_c_and_its_likely_cause():
         first = symprop.verify(CATALOG[name].fn, NET, values, X, Y).diagnoses[0]
         assert first.id == "scale" and c_text in first.message and cause in first.message, (name, first.message)
     quadratic = Network([3, 4, 4, 2], hidden=["tanh", "sigmoid"], output="sigmoid", loss="quadratic")
-    half = symprop.verify(lambda *a: tuple([2 * g for g in part] for part in reference.backprop_arrays(quadratic, *a)),
-                          quadratic, values, X, Y).diagnoses[0]
+    half = symprop.verify(
+        lambda *a: tuple([2 * g for g in part] for part in reference.backprop_arrays(quadratic, *a)),
+        quadratic,
+        values,
+        X,
+        Y,
+    ).diagnoses[0]
     assert half.id == "scale" and "c = 2: missing the 1/2" in half.message
 
 
@@ -99,9 +104,13 @@ def test_the_mistaken_backprop_without_a_mistake_is_the_reference_and_each_mista
     for a, r in zip(gw + gb, rw + rb):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-15)
     # the hand-written catalog mistakes are a second, independent implementation of the same mistakes
-    pairs = {("missing_fprime", 2, None): "missing_hidden_derivative", ("fprime_of_a", 2, None): "derivative_at_a",
-             ("no_transpose", 1, None): "hidden_delta_transpose_missing", ("missing_fprime", 3, None): "missing_output_derivative",
-             ("wrong_input_in_dW", 2, ("a", 2)): "wrong_layer_activation"}
+    pairs = {
+        ("missing_fprime", 2, None): "missing_hidden_derivative",
+        ("fprime_of_a", 2, None): "derivative_at_a",
+        ("no_transpose", 1, None): "hidden_delta_transpose_missing",
+        ("missing_fprime", 3, None): "missing_output_derivative",
+        ("wrong_input_in_dW", 2, ("a", 2)): "wrong_layer_activation",
+    }
     for (mistake, layer, source), name in pairs.items():
         assert (mistake, layer, source) in mistakes(NET)
         mw, mb = mistaken_backprop(NET, W, b, X, Y, mistake, layer, source)
@@ -111,8 +120,17 @@ def test_the_mistaken_backprop_without_a_mistake_is_the_reference_and_each_mista
 
 
 def test_ids_are_stable():
-    assert set(IDS) >= {"scale", "sign", "transposed", "swapped_pair", "fprime_of_a", "missing_fprime",
-                        "no_transpose", "wrong_input_in_dW", "layer"}
+    assert set(IDS) >= {
+        "scale",
+        "sign",
+        "transposed",
+        "swapped_pair",
+        "fprime_of_a",
+        "missing_fprime",
+        "no_transpose",
+        "wrong_input_in_dW",
+        "layer",
+    }
 
 
 # --------------------------------------------------------------------------- no diagnosis on correct code
@@ -128,8 +146,13 @@ def random_case(rng):
     if output == "softmax":
         layers[-1] = max(2, layers[-1])
     reduction = str(rng.choice(["mean", "sum", "batchmean"])) if rng.random() < 0.3 else None
-    net = Network(layers, hidden=[str(rng.choice(ELEMENTWISE)) for _ in range(depth - 1)], output=output, loss=loss,
-                  reduction=reduction)
+    net = Network(
+        layers,
+        hidden=[str(rng.choice(ELEMENTWISE)) for _ in range(depth - 1)],
+        output=output,
+        loss=loss,
+        reduction=reduction,
+    )
     W = [rng.normal(0, 1, s) for s in net.weight_shapes()]
     b = [rng.normal(0, 1, s[0]) for s in net.weight_shapes()]
     n = int(rng.integers(1, 6))

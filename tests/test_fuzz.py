@@ -16,20 +16,67 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_problem import SEED_002_TOML
 
 from symprop.budget import BudgetError
 from symprop.problem import ProblemError, load_problem
 
-from test_problem import SEED_002_TOML
-
 ROOT = Path(__file__).resolve().parent.parent
 
-NUMBERS = st.sampled_from(["0", "-0.0", "1e308", "-1e308", "1e-320", "5e-324", "1e400", "nan", "inf", "-inf",
-                           "1e9", "123456789012345678901234567890", "0.1", "-7", "1.5", "true", '"3"', "[]",
-                           "[1, [2]]", "{}", '"leaky_relu(1e400)"', '"\\u001b[31m"', '"\\u202e"'])
-KEYS = st.sampled_from(["layers", "hidden", "output", "loss", "naming", "x", "y", "csv", "x_columns", "init",
-                        "seed", "std", "w1", "b3", "params", "lr", "tol", "max_steps", "param", "title",
-                        "\\u001b[2J", "ünïcode", "w1_1_1"])
+NUMBERS = st.sampled_from(
+    [
+        "0",
+        "-0.0",
+        "1e308",
+        "-1e308",
+        "1e-320",
+        "5e-324",
+        "1e400",
+        "nan",
+        "inf",
+        "-inf",
+        "1e9",
+        "123456789012345678901234567890",
+        "0.1",
+        "-7",
+        "1.5",
+        "true",
+        '"3"',
+        "[]",
+        "[1, [2]]",
+        "{}",
+        '"leaky_relu(1e400)"',
+        '"\\u001b[31m"',
+        '"\\u202e"',
+    ]
+)
+KEYS = st.sampled_from(
+    [
+        "layers",
+        "hidden",
+        "output",
+        "loss",
+        "naming",
+        "x",
+        "y",
+        "csv",
+        "x_columns",
+        "init",
+        "seed",
+        "std",
+        "w1",
+        "b3",
+        "params",
+        "lr",
+        "tol",
+        "max_steps",
+        "param",
+        "title",
+        "\\u001b[2J",
+        "ünïcode",
+        "w1_1_1",
+    ]
+)
 LINES = SEED_002_TOML.splitlines()
 
 
@@ -50,13 +97,17 @@ def mutated(draw) -> str:
         else:
             lines[i] = draw(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20))
     if draw(st.booleans()):
-        lines = [l.replace("layers = [1, 2, 1]", f"layers = [1, {draw(st.sampled_from([0, 3, 100, 10**6]))}, 1]")
-                 for l in lines]
+        lines = [
+            l.replace("layers = [1, 2, 1]", f"layers = [1, {draw(st.sampled_from([0, 3, 100, 10**6]))}, 1]")
+            for l in lines
+        ]
     return "\n".join(lines) + "\n"
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(text=mutated())
 def test_the_parser_gives_a_problem_or_a_clear_error(tmp_path_factory, text: str) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "p.toml"
@@ -69,12 +120,20 @@ def test_the_parser_gives_a_problem_or_a_clear_error(tmp_path_factory, text: str
     # anything else (KeyError, AttributeError, OverflowError, ...) fails the test with its traceback
 
 
-COMMANDS = (["show"], ["derive"], ["grad", "--json"], ["grad", "--exact"], ["descend", "--max-steps", "50"],
-            ["plot", "--kind", "network", "-o", "{dir}/n.svg"])
+COMMANDS = (
+    ["show"],
+    ["derive"],
+    ["grad", "--json"],
+    ["grad", "--exact"],
+    ["descend", "--max-steps", "50"],
+    ["plot", "--kind", "network", "-o", "{dir}/n.svg"],
+)
 
 
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(text=mutated(), command=st.sampled_from(COMMANDS))
 def test_the_cli_never_shows_a_traceback_or_hangs(tmp_path_factory, text: str, command: list[str]) -> None:
     folder = tmp_path_factory.mktemp("cli")
@@ -82,8 +141,13 @@ def test_the_cli_never_shows_a_traceback_or_hangs(tmp_path_factory, text: str, c
     path.write_text(text, encoding="utf-8")
     args = [a.format(dir=folder) for a in command]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path))
-    result = subprocess.run([sys.executable, "-m", "symprop", args[0], str(path), *args[1:], "--budget", "5"],
-                            capture_output=True, text=True, timeout=60, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "symprop", args[0], str(path), *args[1:], "--budget", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode in (0, 1, 2), result.stderr
     if result.returncode:

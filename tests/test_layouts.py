@@ -55,8 +55,12 @@ def course_gradients(params, X, Y):
     N = X.shape[1]
     dZ2 = A2 - Y
     dZ1 = (params["W2"].T @ dZ2) * (1 - A1**2)
-    return {"dW2": dZ2 @ A1.T / N, "db2": dZ2.sum(axis=1, keepdims=True) / N,
-            "dW1": dZ1 @ X.T / N, "db1": dZ1.sum(axis=1, keepdims=True) / N}
+    return {
+        "dW2": dZ2 @ A1.T / N,
+        "db2": dZ2.sum(axis=1, keepdims=True) / N,
+        "dW1": dZ1 @ X.T / N,
+        "db1": dZ1.sum(axis=1, keepdims=True) / N,
+    }
 
 
 # --------------------------------------------------------------------------- style 3: X @ W with integer labels
@@ -95,8 +99,10 @@ def loop_gradient(W, b, x, y, per_output=None):
     c = 1.0 / n_out if per_output is None else per_output
     d_out = [2.0 * c * (out[i] - y[i]) for i in range(n_out)]
     d_h = [sum(W[1][i, j] * d_out[i] for i in range(n_out)) * (1 - h[j] ** 2) for j in range(n_hidden)]
-    gW = [np.array([[d_h[j] * x[k] for k in range(n_in)] for j in range(n_hidden)]),
-          np.array([[d_out[i] * h[j] for j in range(n_hidden)] for i in range(n_out)])]
+    gW = [
+        np.array([[d_h[j] * x[k] for k in range(n_in)] for j in range(n_hidden)]),
+        np.array([[d_out[i] * h[j] for j in range(n_hidden)] for i in range(n_out)]),
+    ]
     return gW, [np.array(d_h), np.array(d_out)]
 
 
@@ -118,15 +124,21 @@ def test_per_sample_columns_with_bw_order():
     layout = Layout(samples="each_column", bias="column", order="bw")
     report = symprop.verify(column_backprop, net, (weights, biases), X, Y, layout=layout)
     assert report.ok, report.failure_message()
-    wrong = symprop.verify(lambda W, b, x, y: column_backprop(W, b, x, y, half=False), net, (weights, biases), X, Y,
-                           layout=layout)
+    wrong = symprop.verify(
+        lambda W, b, x, y: column_backprop(W, b, x, y, half=False), net, (weights, biases), X, Y, layout=layout
+    )
     assert not wrong and wrong.diagnoses[0].id == "scale" and "c = 2" in wrong.diagnoses[0].message
 
 
 def test_course_column_batch_with_a_dict_of_layer_arrays():
     net = Network([2, 3, 1], hidden="tanh", output="sigmoid", loss="bce")
     rng = np.random.default_rng(2)
-    params = {"W1": rng.normal(size=(3, 2)), "b1": np.zeros((3, 1)), "W2": rng.normal(size=(1, 3)), "b2": np.zeros((1, 1))}
+    params = {
+        "W1": rng.normal(size=(3, 2)),
+        "b1": np.zeros((3, 1)),
+        "W2": rng.normal(size=(1, 3)),
+        "b2": np.zeros((1, 1)),
+    }
     X, Y = rng.normal(size=(2, 8)), (rng.uniform(size=(1, 8)) > 0.5).astype(float)
     # glue: two lines
     fn = lambda W, b, X, Y: course_gradients({"W1": W[0], "b1": b[0], "W2": W[1], "b2": b[1]}, X, Y)  # noqa: E731
@@ -138,7 +150,12 @@ def test_course_column_batch_with_a_dict_of_layer_arrays():
 def test_x_at_w_with_integer_labels_and_a_dict():
     net = Network([4, 5, 3], hidden="relu", output="softmax", loss="cross_entropy")
     rng = np.random.default_rng(3)
-    params = {"W1": rng.normal(size=(4, 5)), "b1": rng.normal(size=5), "W2": rng.normal(size=(5, 3)), "b2": rng.normal(size=3)}
+    params = {
+        "W1": rng.normal(size=(4, 5)),
+        "b1": rng.normal(size=5),
+        "W2": rng.normal(size=(5, 3)),
+        "b2": rng.normal(size=3),
+    }
     X, y = rng.normal(size=(9, 4)), rng.integers(0, 3, size=9)
     # glue: two lines
     fn = lambda W, b, X, y: xw_loss_and_grads({"W1": W[0], "b1": b[0], "W2": W[1], "b2": b[1]}, X, y)[1]  # noqa: E731
@@ -175,7 +192,9 @@ def test_columns_in_out_and_row_biases_round_trip():
     W, b = rng_values(net, 5)
     rng = np.random.default_rng(5)
     X, Y = rng.normal(size=(4, 3)), rng.uniform(size=(4, 2))
-    base = symprop.verify(lambda W_, b_, X_, Y_: symprop.reference.backprop_arrays(net, W_, b_, X_, Y_), net, (W, b), X, Y)
+    base = symprop.verify(
+        lambda W_, b_, X_, Y_: symprop.reference.backprop_arrays(net, W_, b_, X_, Y_), net, (W, b), X, Y
+    )
     for samples in ("rows", "columns"):
         for weights in ("out_in", "in_out"):
             for bias in ("flat", "column", "row"):
@@ -275,13 +294,16 @@ def test_system_exit_in_the_candidate_is_a_failure_not_an_exit(small):
 # --------------------------------------------------------------------------- strict candidates
 
 
-@pytest.mark.parametrize("make, dtype_text", [
-    (lambda g: g + 5j, "complex128 (complex)"),
-    (lambda g: g.astype(str), "<U"),
-    (lambda g: g > 0, "bool (boolean)"),
-    (lambda g: np.round(g * 1000).astype(np.int64), "int64 (integer)"),
-    (lambda g: g.astype(object), "object (object)"),
-])
+@pytest.mark.parametrize(
+    "make, dtype_text",
+    [
+        (lambda g: g + 5j, "complex128 (complex)"),
+        (lambda g: g.astype(str), "<U"),
+        (lambda g: g > 0, "bool (boolean)"),
+        (lambda g: np.round(g * 1000).astype(np.int64), "int64 (integer)"),
+        (lambda g: g.astype(object), "object (object)"),
+    ],
+)
 def test_only_real_floating_results_are_accepted(small, make, dtype_text):
     net, values, X, Y, good = small
 
@@ -327,7 +349,9 @@ def test_float16_is_reported_as_float16():
 def test_layout_parsing_and_errors():
     assert Layout.parse("samples=columns, weights=in_out") == Layout(samples="columns", weights="in_out")
     assert Layout.parse({"order": "bw"}) == Layout(order="bw") and Layout.parse(None) == Layout()
-    with pytest.raises(ValueError, match=r'samples must be one of rows, columns, each, each_column, got .colums.*"columns"'):
+    with pytest.raises(
+        ValueError, match=r'samples must be one of rows, columns, each, each_column, got .colums.*"columns"'
+    ):
         Layout.parse("samples=colums")
     with pytest.raises(ValueError, match=r"unknown key 'weight'.*\"weights\""):
         Layout.parse({"weight": "in_out"})
@@ -337,7 +361,9 @@ def test_layout_parsing_and_errors():
 
 def test_values_and_data_in_the_layout_get_clear_shape_errors(small):
     net, (W, b), X, Y, good = small
-    with pytest.raises(ValueError, match=r"weights\[0\] has shape \(4, 3\), expected \(3, 4\) in layout .*weights=in_out.*transposed"):
+    with pytest.raises(
+        ValueError, match=r"weights\[0\] has shape \(4, 3\), expected \(3, 4\) in layout .*weights=in_out.*transposed"
+    ):
         symprop.verify(good, net, (W, b), X, Y, layout=Layout(weights="in_out"))
     with pytest.raises(ValueError, match=r"X has shape \(5, 3\), expected \(3, N\) in layout samples=columns.*rows"):
         symprop.verify(good, net, (W, b), X, Y, layout="samples=columns")
@@ -351,8 +377,14 @@ def test_pytest_fixture_takes_a_layout():
     rng = np.random.default_rng(8)
     X, Y = rng.normal(size=(3, 3)), rng.uniform(size=(3, 2))
     check = GradientCheck([], "test_id")
-    report = check(column_backprop, net, ([w for w in W], [v[:, None] for v in b]), X, Y,
-                   layout=Layout(samples="each_column", bias="column", order="bw"))
+    report = check(
+        column_backprop,
+        net,
+        ([w for w in W], [v[:, None] for v in b]),
+        X,
+        Y,
+        layout=Layout(samples="each_column", bias="column", order="bw"),
+    )
     assert report.ok and check.reports == [report]
 
 
@@ -378,7 +410,7 @@ def columns(weights, biases, X, Y):
     return gW, gb
 '''
 
-PROBLEM = '''
+PROBLEM = """
 [network]
 layers = [2, 3, 2]
 hidden = "sigmoid"
@@ -390,7 +422,7 @@ y = [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]]
 [values]
 init = "normal"
 seed = 3
-'''
+"""
 
 
 def test_cli_layout_option_and_problem_file_table(tmp_path: Path, capsys, monkeypatch):
@@ -419,7 +451,9 @@ def test_cli_candidate_system_exit_and_complex_results_fail_loudly(tmp_path: Pat
     """Issue 12: a candidate's SystemExit no longer ends symprop silently; +5j is not 'ok'."""
     from symprop import cli
 
-    (tmp_path / "odd.py").write_text(CLI_CANDIDATE + '''
+    (tmp_path / "odd.py").write_text(
+        CLI_CANDIDATE
+        + """
 import sys
 
 def quits(weights, biases, X, Y):
@@ -428,7 +462,9 @@ def quits(weights, biases, X, Y):
 def complex_result(weights, biases, X, Y):
     gW, gb = columns([w.T for w in weights], biases, X.T, Y.T)
     return [g.T + 5j for g in gW], gb
-''', encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     (tmp_path / "p.toml").write_text(PROBLEM, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
@@ -450,7 +486,9 @@ def test_per_layer_pairs_and_flat_lists_are_read_when_only_they_fit(small):
     assert symprop.verify(bw, net, values, X, Y, layout="order=bw").ok
     one = Network([3, 2], output="identity", loss="sse")  # one layer: [dW, db] as plain arrays
     W, b = rng_values(one, 1)
-    assert symprop.verify(lambda *a: [g[0] for g in symprop.reference.backprop_arrays(one, *a)], one, (W, b), X, Y[:, :2]).ok
+    assert symprop.verify(
+        lambda *a: [g[0] for g in symprop.reference.backprop_arrays(one, *a)], one, (W, b), X, Y[:, :2]
+    ).ok
 
 
 def test_tied_parameters_and_l2_in_every_layout():

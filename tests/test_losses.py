@@ -11,16 +11,21 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from helpers import random_targets
+
 from symprop import Network
 from symprop.chainrule import evaluate
 from symprop.reference import backprop, loss_value
 from symprop.spec import DEFAULT_REDUCTION, REDUCTIONS
 
 # (output, loss) heads, each with a hidden tanh layer
-HEADS = [("identity", "mse"), ("identity", "sse"), ("softplus", "quadratic"), ("sigmoid", "bce"),
-         ("softmax", "cross_entropy")]
+HEADS = [
+    ("identity", "mse"),
+    ("identity", "sse"),
+    ("softplus", "quadratic"),
+    ("sigmoid", "bce"),
+    ("softmax", "cross_entropy"),
+]
 LOSS_NAMES = [loss for _, loss in HEADS]
 
 
@@ -59,18 +64,27 @@ def close(actual: dict, expected: dict, rtol: float = 1e-11) -> None:
 
 # --------------------------------------------------------------------------- the scale of each reduction
 
+
 # the factor in front of sum(ell) over N samples and m outputs, written out from PyTorch's documentation
 # (MSELoss / BCELoss "mean" = mean over all N*m elements; CrossEntropyLoss "mean" = over the N samples)
 def torch_scale(loss: str, reduction: str, N: int, m: int) -> Fraction:
-    base = {"sum": Fraction(1), "batchmean": Fraction(1, N),
-            "mean": Fraction(1, N) if loss == "cross_entropy" else Fraction(1, N * m)}[reduction]
+    base = {
+        "sum": Fraction(1),
+        "batchmean": Fraction(1, N),
+        "mean": Fraction(1, N) if loss == "cross_entropy" else Fraction(1, N * m),
+    }[reduction]
     return base / 2 if loss == "quadratic" else base
 
 
 def test_default_reduction_keeps_each_loss_definition():
     N, m = 5, 3
-    expected = {"mse": Fraction(1, 15), "sse": Fraction(1), "quadratic": Fraction(1, 10), "bce": Fraction(1, 15),
-                "cross_entropy": Fraction(1, 5)}
+    expected = {
+        "mse": Fraction(1, 15),
+        "sse": Fraction(1),
+        "quadratic": Fraction(1, 10),
+        "bce": Fraction(1, 15),
+        "cross_entropy": Fraction(1, 5),
+    }
     for output, loss in HEADS:
         net = Network([2, m], output=output, loss=loss)
         assert net.scale(N) == expected[loss]
@@ -122,7 +136,9 @@ def test_compiled_reference_and_symbolic_agree_for_every_reduction(output, loss,
     # the same network with the default reduction differs by exactly the ratio of the scales
     base = Network([2, 3, 3], hidden="tanh", output=output, loss=loss)
     ratio = float(torch_scale(loss, reduction, 4, 3) / base.scale(4))
-    close(net.compile().gradient(values, X, Y), {k: ratio * v for k, v in base.compile().gradient(values, X, Y).items()})
+    close(
+        net.compile().gradient(values, X, Y), {k: ratio * v for k, v in base.compile().gradient(values, X, Y).items()}
+    )
 
 
 # --------------------------------------------------------------------------- PyTorch float64 autograd
@@ -155,8 +171,13 @@ def torch_model(torch, net: Network, values: dict):
 
 
 def torch_forward(torch, net: Network, W, b, X):
-    acts = {"tanh": torch.tanh, "identity": lambda z: z, "sigmoid": torch.sigmoid,
-            "softplus": torch.nn.functional.softplus, "softmax": lambda z: torch.softmax(z, dim=1)}
+    acts = {
+        "tanh": torch.tanh,
+        "identity": lambda z: z,
+        "sigmoid": torch.sigmoid,
+        "softplus": torch.nn.functional.softplus,
+        "softmax": lambda z: torch.softmax(z, dim=1),
+    }
     a = torch.tensor(X, dtype=torch.float64)
     z = None
     for l, act in enumerate(net.activations):
@@ -220,7 +241,9 @@ def test_class_label_errors():
     net = Network([2, 3], output="softmax", loss="cross_entropy")
     values = {n: 0.1 for n in net.param_names}
     X = np.ones((3, 2))
-    with pytest.raises(ValueError, match=r"class label Y\[1\] = 3 is out of range.*m = 3 classes, so labels are 0\.\.2"):
+    with pytest.raises(
+        ValueError, match=r"class label Y\[1\] = 3 is out of range.*m = 3 classes, so labels are 0\.\.2"
+    ):
         net.compile().gradient(values, X, [0, 3, 1])
     with pytest.raises(ValueError, match=r"class label Y\[0\] = -1 is out of range"):
         net.compile().gradient(values, X, [-1, 0, 1])
@@ -276,17 +299,24 @@ def test_problem_file_reduction_round_trip(tmp_path):
     from symprop.problem import ProblemError, load_problem
 
     path = tmp_path / "p.toml"
-    path.write_text('[network]\nlayers = [1, 2]\noutput = "softmax"\nloss = "cross_entropy"\nreduction = "sum"\n'
-                    '[data]\nx = [0.5, -1.0, 2.0]\ny = [1, 0, 1]\n[values]\ninit = "normal"\n')
+    path.write_text(
+        '[network]\nlayers = [1, 2]\noutput = "softmax"\nloss = "cross_entropy"\nreduction = "sum"\n'
+        '[data]\nx = [0.5, -1.0, 2.0]\ny = [1, 0, 1]\n[values]\ninit = "normal"\n'
+    )
     p = load_problem(path)
     assert p.network == Network([1, 2], output="softmax", loss="cross_entropy", reduction="sum")
     assert p.network.kwargs()["reduction"] == "sum"
     np.testing.assert_array_equal(p.Y, [[0, 1], [1, 0], [0, 1]])  # integer labels -> one-hot rows
     (tmp_path / "d.csv").write_text("x,label\n0.5,1\n-1.0,0\n2.0,1\n")
-    path.write_text(path.read_text().replace('x = [0.5, -1.0, 2.0]\ny = [1, 0, 1]',
-                                             'csv = "d.csv"\nx_columns = ["x"]\ny_columns = ["label"]'))
+    path.write_text(
+        path.read_text().replace(
+            "x = [0.5, -1.0, 2.0]\ny = [1, 0, 1]", 'csv = "d.csv"\nx_columns = ["x"]\ny_columns = ["label"]'
+        )
+    )
     np.testing.assert_array_equal(load_problem(path).Y, [[0, 1], [1, 0], [0, 1]])  # a CSV column of labels
-    path.write_text('[network]\nlayers = [1, 1]\nreduction = "avg"\n[data]\nx = [1.0]\ny = [1.0]\n[values]\ninit = "zeros"\n')
+    path.write_text(
+        '[network]\nlayers = [1, 1]\nreduction = "avg"\n[data]\nx = [1.0]\ny = [1.0]\n[values]\ninit = "zeros"\n'
+    )
     with pytest.raises(ProblemError, match=r'p\.toml: \[network\]: unknown reduction "avg"'):
         load_problem(path)
 
@@ -312,7 +342,7 @@ def torch_check(net: Network, X, Y, values, reduction: str):
     P, W, b = torch_shared(torch, net, values)
     z, a = torch_forward(torch, net, W, b, X)
     value = torch_loss(torch, net.loss_name, reduction, z, a, torch.tensor(Y, dtype=torch.float64))
-    value = value + float(net.l2) * sum((w ** 2).sum() for w in W)
+    value = value + float(net.l2) * sum((w**2).sum() for w in W)
     value.backward()
     expected = {name: float(t.grad) for name, t in P.items()}
     got_loss, got = net.compile().loss_and_gradient(values, X, Y)
@@ -337,8 +367,15 @@ TIES = {"bh": ["b1_1", "b1_3"], "bo": ["b1_2", "b2_2"], "ws": ["w1_1_1", "w2_3_4
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("output,loss", HEADS)
 def test_tied_parameters_equal_pytorch_shared_tensors(output, loss, reduction):
-    net = Network([3, 4, 3], hidden="tanh", output=output, loss=loss, reduction=reduction, tie=TIES,
-                  l2=0.05 if loss == "mse" else 0)
+    net = Network(
+        [3, 4, 3],
+        hidden="tanh",
+        output=output,
+        loss=loss,
+        reduction=reduction,
+        tie=TIES,
+        l2=0.05 if loss == "mse" else 0,
+    )
     X, Y, values = problem(net, 5, seed_of("tie", loss, reduction))
     assert set(values) == set(net.param_names) and {"bh", "bo", "ws"} <= set(values)
     expected = torch_check(net, X, Y, values, reduction)
@@ -347,8 +384,14 @@ def test_tied_parameters_equal_pytorch_shared_tensors(output, loss, reduction):
 
 @pytest.mark.parametrize("output,loss", HEADS)
 def test_l2_and_ties_compiled_reference_symbolic_agree(output, loss):
-    net = Network([2, 3, 3], hidden="softplus", output=output, loss=loss, l2="1/7",
-                  tie={"t": ["b1_1", "b2_3"], "u": ["w1_1_1", "w1_2_2", "w2_1_3"]})
+    net = Network(
+        [2, 3, 3],
+        hidden="softplus",
+        output=output,
+        loss=loss,
+        l2="1/7",
+        tie={"t": ["b1_1", "b2_3"], "u": ["w1_1_1", "w1_2_2", "w2_1_3"]},
+    )
     X, Y, values = problem(net, 4, seed_of("agree", loss))
     want = exact(net, X, Y, values)
     close(net.compile().gradient(values, X, Y), want)
@@ -362,8 +405,15 @@ def hand_tied_linear(w: Fraction = Fraction(2, 3)):
     """C = sum_n (w3 h1 + w4 h2 + t - y_n)^2 + lam (w^2 + w^2 + w3^2 + w4^2), h1 = h2 = w x_n + t: w is tied
     over both first-layer weights and t over all three biases. Returns the network, data, values and
     the gradient computed here by hand in Fractions."""
-    net = Network([1, 2, 1], hidden="identity", output="identity", loss="sse", naming="flat", l2=Fraction(1, 10),
-                  tie={"w": ["w1", "w2"], "t": ["b1", "b2", "b3"]})
+    net = Network(
+        [1, 2, 1],
+        hidden="identity",
+        output="identity",
+        loss="sse",
+        naming="flat",
+        l2=Fraction(1, 10),
+        tie={"w": ["w1", "w2"], "t": ["b1", "b2", "b3"]},
+    )
     X, Y = [[Fraction(1, 2)], [Fraction(-2)]], [[Fraction(1)], [Fraction(3, 4)]]
     v = {"w": w, "t": Fraction(-1, 5), "w3": Fraction(3, 2), "w4": Fraction(-1, 4)}
     lam = Fraction(1, 10)
@@ -393,11 +443,17 @@ def test_l2_and_ties_by_hand_in_fractions_and_by_sympy_diff():
     reverse = net.gradient(X, Y, keys="symbol")
     assert all(sp.expand(closed[p] - reverse[p]) == 0 for p in net.parameters)
     floats = {k: float(e) for k, e in v.items()}
-    close(net.compile().gradient(floats, np.array(X, float), np.array(Y, float)), {k: float(e) for k, e in g.items()}, 1e-14)
+    close(
+        net.compile().gradient(floats, np.array(X, float), np.array(Y, float)),
+        {k: float(e) for k, e in g.items()},
+        1e-14,
+    )
 
 
 def test_tie_and_l2_errors():
-    with pytest.raises(ValueError, match=r'tie\["bh"\]: unknown parameter "b11"; valid: w1, w2, b1, .* Did you mean "b1"'):
+    with pytest.raises(
+        ValueError, match=r'tie\["bh"\]: unknown parameter "b11"; valid: w1, w2, b1, .* Did you mean "b1"'
+    ):
         Network([1, 2, 1], naming="flat", tie={"bh": ["b2", "b11"]})
     with pytest.raises(ValueError, match=r'parameter "b1" is tied in both tie\["s"\] and tie\["t"\]'):
         Network([1, 2, 1], naming="flat", tie={"s": ["b1", "b2"], "t": ["b1", "b3"]})
@@ -419,23 +475,33 @@ def test_tie_and_l2_errors():
     values = {"w1": 1.0, "w2": 2.0, "bh": 0.5, "w3": 1.0, "w4": 1.0, "b3": 0.0}
     with pytest.raises(ValueError, match=r'"b1" is tied into parameter "bh" \(b1, b2\); use "bh"'):
         net.compile().gradient({**values, "b1": 0.5}, [[1.0]], [[1.0]])
-    with pytest.raises(ValueError, match=r'missing value\(s\) for 1 of 6 parameters: bh'):
+    with pytest.raises(ValueError, match=r"missing value\(s\) for 1 of 6 parameters: bh"):
         net.compile().gradient({k: v for k, v in values.items() if k != "bh"}, [[1.0]], [[1.0]])
     W = [np.array([[1.0], [2.0]]), np.array([[1.0, 1.0]])]
-    with pytest.raises(ValueError, match=r'tied parameter "bh" must have one value, but biases\[0\]\[0\] \(b1\) is 0.5 and '
-                                         r'biases\[0\]\[1\] \(b2\) is 0.25'):
+    with pytest.raises(
+        ValueError,
+        match=r'tied parameter "bh" must have one value, but biases\[0\]\[0\] \(b1\) is 0.5 and '
+        r"biases\[0\]\[1\] \(b2\) is 0.25",
+    ):
         net.compile().gradient((W, [np.array([0.5, 0.25]), np.array([0.0])]), [[1.0]], [[1.0]])
     # the same values as arrays holding the tied value in both entries
-    assert net.compile().gradient((W, [np.array([0.5, 0.5]), np.array([0.0])]), [[1.0]], [[1.0]]) == \
-        net.compile().gradient(values, [[1.0]], [[1.0]])
+    assert net.compile().gradient(
+        (W, [np.array([0.5, 0.5]), np.array([0.0])]), [[1.0]], [[1.0]]
+    ) == net.compile().gradient(values, [[1.0]], [[1.0]])
     with pytest.raises(ValueError, match=r'"bh" is a tied parameter filling b1, b2'):
         net.info("bh")
     assert [p.name for p in net.slots("bh")] == ["b1", "b2"] and net.info("b1").layer == 1
 
 
 def test_tie_and_l2_round_trip():
-    net = Network([2, 2, 1], hidden="tanh", loss="quadratic", reduction="sum", l2=0.01,
-                  tie={"s": ["b1_2", "b1_1"], "v": ["w2_1_2", "w1_1_1"]})
+    net = Network(
+        [2, 2, 1],
+        hidden="tanh",
+        loss="quadratic",
+        reduction="sum",
+        l2=0.01,
+        tie={"s": ["b1_2", "b1_1"], "v": ["w2_1_2", "w1_1_1"]},
+    )
     assert net.tie == (("v", ("w1_1_1", "w2_1_2")), ("s", ("b1_1", "b1_2")))  # network order
     assert net.l2 == Fraction(1, 100) and net.kwargs()["l2"] == 0.01
     assert Network(**net.kwargs()) == net and eval(repr(net), {"Network": Network}) == net
@@ -451,9 +517,11 @@ def test_problem_file_with_l2_and_tie(tmp_path, style):
     from symprop.problem import ProblemError, load_problem
 
     path = tmp_path / "tied.toml"
-    path.write_text(f'[network]\nlayers = [1, 2, 1]\nhidden = "tanh"\nloss = "sse"\nnaming = "flat"\nl2 = 0.01\n'
-                    f'{style}\nbh = ["b1", "b2"]\n[data]\nx = [0.5, -1.0]\ny = [1.0, 0.0]\n'
-                    '[values]\nw1 = 0.1\nw2 = -0.3\nbh = 0.2\nw3 = 1.5\nw4 = -0.5\nb3 = 0.0\n[train]\nparams = ["bh"]\n')
+    path.write_text(
+        f'[network]\nlayers = [1, 2, 1]\nhidden = "tanh"\nloss = "sse"\nnaming = "flat"\nl2 = 0.01\n'
+        f'{style}\nbh = ["b1", "b2"]\n[data]\nx = [0.5, -1.0]\ny = [1.0, 0.0]\n'
+        '[values]\nw1 = 0.1\nw2 = -0.3\nbh = 0.2\nw3 = 1.5\nw4 = -0.5\nb3 = 0.0\n[train]\nparams = ["bh"]\n'
+    )
     p = load_problem(path)
     assert p.network == Network([1, 2, 1], hidden="tanh", loss="sse", naming="flat", l2=0.01, tie={"bh": ["b1", "b2"]})
     assert p.values["bh"] == 0.2 and p.train == ("bh",)
@@ -485,7 +553,9 @@ def test_verify_with_ties_sums_the_entries_of_a_candidate():
     from symprop.reference import backprop_arrays
     from symprop.verification import finite_difference
 
-    net = Network([2, 3, 2], hidden="tanh", loss="mse", l2=0.02, tie={"bh": ["b1_1", "b1_2", "b1_3"], "wt": ["w1_1_1", "w2_2_3"]})
+    net = Network(
+        [2, 3, 2], hidden="tanh", loss="mse", l2=0.02, tie={"bh": ["b1_1", "b1_2", "b1_3"], "wt": ["w1_1_1", "w2_2_3"]}
+    )
     X, Y, values = problem(net, 4, 11)
 
     def per_entry(weights, biases, X, Y):  # a hand-written backprop: one derivative per entry
@@ -505,7 +575,14 @@ def test_verify_with_ties_sums_the_entries_of_a_candidate():
 def test_proof_with_l2_and_ties():
     from symprop import prove_backprop
 
-    net = Network([2, 2, 1], hidden="tanh", output="sigmoid", loss="bce", l2=0.5, tie={"s": ["b1_1", "b2_1"], "v": ["w1_1_1", "w2_1_2"]})
+    net = Network(
+        [2, 2, 1],
+        hidden="tanh",
+        output="sigmoid",
+        loss="bce",
+        l2=0.5,
+        tie={"s": ["b1_1", "b2_1"], "v": ["w1_1_1", "w2_1_2"]},
+    )
     report = prove_backprop(net)
     assert report.ok and len(report.identities) == net.n_params
     assert any("l2" in a for a in report.assumptions) and any("tie: s fills" in a for a in report.assumptions)
@@ -529,7 +606,9 @@ def test_losses_document_runs():
     from pathlib import Path
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "losses.md"
-    result = doctest.testfile(str(doc), module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testfile(
+        str(doc), module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
     assert result.attempted >= 8 and result.failed == 0
 
 
@@ -540,9 +619,11 @@ def test_cli_speaks_tied_names(tmp_path, capsys):
 
     net, X, Y, v, g = hand_tied_linear()
     path = tmp_path / "tied.toml"
-    path.write_text('[network]\nlayers = [1, 2, 1]\nhidden = "identity"\nloss = "sse"\nnaming = "flat"\nl2 = 0.1\n'
-                    '[tie]\nw = ["w1", "w2"]\nt = ["b1", "b2", "b3"]\n[data]\nx = [0.5, -2.0]\ny = [1.0, 0.75]\n'
-                    '[values]\nw = "2/3"\nt = -0.2\nw3 = 1.5\nw4 = -0.25\n'.replace('"2/3"', repr(float(Fraction(2, 3)))))
+    path.write_text(
+        '[network]\nlayers = [1, 2, 1]\nhidden = "identity"\nloss = "sse"\nnaming = "flat"\nl2 = 0.1\n'
+        '[tie]\nw = ["w1", "w2"]\nt = ["b1", "b2", "b3"]\n[data]\nx = [0.5, -2.0]\ny = [1.0, 0.75]\n'
+        '[values]\nw = "2/3"\nt = -0.2\nw3 = 1.5\nw4 = -0.25\n'.replace('"2/3"', repr(float(Fraction(2, 3))))
+    )
     assert cli.main(["grad", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     floats = {k: float(e) for k, e in v.items()}
@@ -601,8 +682,15 @@ def test_random_networks_with_reduction_l2_and_ties_agree(seed):
     while len(order) >= 2 and len(tie) < 3 and rng.random() < 0.8:
         k = int(rng.integers(2, min(4, len(order)) + 1))
         tie[f"t{len(tie)}"], order = order[:k], order[k:]
-    net = Network(layers, hidden=hidden, output=output, loss=loss, reduction=REDUCTIONS[seed % 3],
-                  l2=[0, 0.01, "2/3"][seed % 3 - 1], tie=tie)
+    net = Network(
+        layers,
+        hidden=hidden,
+        output=output,
+        loss=loss,
+        reduction=REDUCTIONS[seed % 3],
+        l2=[0, 0.01, "2/3"][seed % 3 - 1],
+        tie=tie,
+    )
     X, Y, values = problem(net, int(rng.integers(1, 5)), seed)
     want = exact(net, X, Y, values)
     close(net.compile().gradient(values, X, Y), want, 1e-10)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from mistakes_catalog import CATALOG, NET, correct, problem, wrong_names
 
 import symprop
-from mistakes_catalog import CATALOG, NET, correct, problem, wrong_names
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

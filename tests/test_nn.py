@@ -115,8 +115,9 @@ def test_float_and_mp_gradients_agree_on_every_layer():
     model = _all_layers_model()
     rng = np.random.default_rng(3)
     values = nn.init_values(model, (3,), seed=1)
-    values = {k: v + 0.1 * rng.normal(size=v.shape) if not k.endswith("num_batches_tracked") else v
-              for k, v in values.items()}
+    values = {
+        k: v + 0.1 * rng.normal(size=v.shape) if not k.endswith("num_batches_tracked") else v for k, v in values.items()
+    }
     X, Y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
     g_float = nn.gradient(model, values, X, Y)
     g_mp = nn.gradient(model, values, X, Y, arith=MP(50))
@@ -153,12 +154,24 @@ def test_parameter_symbols_are_named_like_the_state_dict():
 
 
 def test_state_dict_names_and_shapes_follow_torch():
-    model = Sequential(Linear(2, 3), Sequential(Linear(3, 4), BatchNorm1d(4)), Residual(Sequential(Linear(4, 4))),
-                       LayerNorm(4, bias=False))
+    model = Sequential(
+        Linear(2, 3),
+        Sequential(Linear(3, 4), BatchNorm1d(4)),
+        Residual(Sequential(Linear(4, 4))),
+        LayerNorm(4, bias=False),
+    )
     params, buffers = nn.state_shapes(model, (2,))
-    assert params == {"0.weight": (3, 2), "0.bias": (3,), "1.0.weight": (4, 3), "1.0.bias": (4,),
-                      "1.1.weight": (4,), "1.1.bias": (4,), "2.block.0.weight": (4, 4), "2.block.0.bias": (4,),
-                      "3.weight": (4,)}
+    assert params == {
+        "0.weight": (3, 2),
+        "0.bias": (3,),
+        "1.0.weight": (4, 3),
+        "1.0.bias": (4,),
+        "1.1.weight": (4,),
+        "1.1.bias": (4,),
+        "2.block.0.weight": (4, 4),
+        "2.block.0.bias": (4,),
+        "3.weight": (4,),
+    }
     assert buffers == {"1.1.running_mean": (4,), "1.1.running_var": (4,), "1.1.num_batches_tracked": ()}
 
 
@@ -234,28 +247,58 @@ def test_bad_input_gives_clear_errors():
 
 def test_prove_names_and_proves_every_kind_once():
     model = Sequential(
-        Linear(5, 6), LayerNorm(6), ReLU(), Residual(Sequential(Linear(6, 6), BatchNorm1d(6), GELU("tanh"))),
-        Residual(Sequential(Linear(6, 6), BatchNorm1d(6), GELU("tanh"))), Dropout(0.5, mask=np.ones((2, 6))),
-        Linear(6, 4), Softmax(),
+        Linear(5, 6),
+        LayerNorm(6),
+        ReLU(),
+        Residual(Sequential(Linear(6, 6), BatchNorm1d(6), GELU("tanh"))),
+        Residual(Sequential(Linear(6, 6), BatchNorm1d(6), GELU("tanh"))),
+        Dropout(0.5, mask=np.ones((2, 6))),
+        Linear(6, 4),
+        Softmax(),
     )
     report = nn.prove(model, (5,), loss="cross_entropy")
     assert report.ok, str(report)
     kinds = [k.kind for k in report.kinds]
-    assert kinds == ["Sequential", "Linear", "LayerNorm", "ReLU", "Residual", "BatchNorm1d", "GELU", "Dropout",
-                     "Softmax", "CrossEntropyLoss"]
+    assert kinds == [
+        "Sequential",
+        "Linear",
+        "LayerNorm",
+        "ReLU",
+        "Residual",
+        "BatchNorm1d",
+        "GELU",
+        "Dropout",
+        "Softmax",
+        "CrossEntropyLoss",
+    ]
     assert all(k.checks > 0 for k in report.kinds)
 
 
-@pytest.mark.parametrize("kind", [Sigmoid(), Tanh(), Softplus(beta=2.0, threshold=1.0), ELU(0.5), SiLU(), GELU(),
-                                  LeakyReLU(0.3), Identity(), LayerNorm(3, elementwise_affine=False),
-                                  BatchNorm1d(3).eval(), Flatten(), Softmax(dim=0)])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        Sigmoid(),
+        Tanh(),
+        Softplus(beta=2.0, threshold=1.0),
+        ELU(0.5),
+        SiLU(),
+        GELU(),
+        LeakyReLU(0.3),
+        Identity(),
+        LayerNorm(3, elementwise_affine=False),
+        BatchNorm1d(3).eval(),
+        Flatten(),
+        Softmax(dim=0),
+    ],
+)
 def test_prove_each_remaining_kind(kind):
     report = nn.prove(Sequential(kind), (3,))
     assert report.ok, str(report)
 
 
-@pytest.mark.parametrize("loss", ["mse", "sse", "quadratic", "l1", "bce", "bce_with_logits", "nll",
-                                  nn.MSELoss("batchmean")])
+@pytest.mark.parametrize(
+    "loss", ["mse", "sse", "quadratic", "l1", "bce", "bce_with_logits", "nll", nn.MSELoss("batchmean")]
+)
 def test_prove_losses(loss):
     report = nn.prove(Sequential(Linear(2, 3)), loss=loss)
     assert report.ok, str(report)

@@ -50,15 +50,28 @@ def to_torch(m):
     if kind == "Sequential":
         return T.Sequential(*(to_torch(c) for c in m))
     if kind in ("Conv1d", "Conv2d"):
-        return getattr(T, kind)(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=m.padding,
-                                dilation=m.dilation, bias=m.bias, dtype=DTYPE)
+        return getattr(T, kind)(
+            m.in_channels,
+            m.out_channels,
+            m.kernel_size,
+            stride=m.stride,
+            padding=m.padding,
+            dilation=m.dilation,
+            bias=m.bias,
+            dtype=DTYPE,
+        )
     if kind in ("MaxPool1d", "MaxPool2d"):
         return getattr(T, kind)(m.kernel_size, stride=m.stride, padding=m.padding, dilation=m.dilation)
     if kind == "AvgPool1d":
         return T.AvgPool1d(m.kernel_size, stride=m.stride, padding=m.padding, count_include_pad=m.count_include_pad)
     if kind == "AvgPool2d":
-        return T.AvgPool2d(m.kernel_size, stride=m.stride, padding=m.padding, count_include_pad=m.count_include_pad,
-                           divisor_override=m.divisor_override)
+        return T.AvgPool2d(
+            m.kernel_size,
+            stride=m.stride,
+            padding=m.padding,
+            count_include_pad=m.count_include_pad,
+            divisor_override=m.divisor_override,
+        )
     if kind == "Linear":
         return T.Linear(m.in_features, m.out_features, bias=m.bias, dtype=DTYPE)
     if kind == "Flatten":
@@ -88,8 +101,9 @@ def check(model, values, X, Y, loss, torch_loss, ariths, rtol=1e-10, atol=1e-12)
         assert float(value) == pytest.approx(t_value, rel=rtol, abs=atol), ar
         assert list(grad) == list(t_grad), ar
         for k in t_grad:
-            np.testing.assert_allclose(np.asarray(grad[k], dtype=float), t_grad[k], rtol=rtol, atol=atol,
-                                       err_msg=f"{ar} {k}")
+            np.testing.assert_allclose(
+                np.asarray(grad[k], dtype=float), t_grad[k], rtol=rtol, atol=atol, err_msg=f"{ar} {k}"
+            )
 
 
 def random_cnn(rng, nd):
@@ -98,11 +112,20 @@ def random_cnn(rng, nd):
     size = int(rng.integers(7, 10))
     cin, c1 = int(rng.integers(1, 3)), int(rng.integers(1, 4))
     k = tuple(int(v) for v in rng.integers(1, 4, size=nd))
-    layers = [Conv(cin, c1, k if nd == 2 else k[0], stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, 2)),
-                   dilation=int(rng.integers(1, 3)), bias=bool(rng.integers(0, 2))), ReLU()]
+    layers = [
+        Conv(
+            cin,
+            c1,
+            k if nd == 2 else k[0],
+            stride=int(rng.integers(1, 3)),
+            padding=int(rng.integers(0, 2)),
+            dilation=int(rng.integers(1, 3)),
+            bias=bool(rng.integers(0, 2)),
+        ),
+        ReLU(),
+    ]
     pk = int(rng.integers(2, 4))
-    pool_kw = {"kernel_size": pk, "stride": int(rng.integers(1, pk + 1)),
-               "padding": int(rng.integers(0, pk // 2 + 1))}
+    pool_kw = {"kernel_size": pk, "stride": int(rng.integers(1, pk + 1)), "padding": int(rng.integers(0, pk // 2 + 1))}
     if rng.integers(0, 2):
         layers.append(Max(**pool_kw, dilation=int(rng.integers(1, 3)) if pool_kw["padding"] == 0 else 1))
     else:
@@ -136,15 +159,24 @@ def test_random_cnn_exact_ties_all_arithmetics(nd, seed):
     (also ReLU's zeros); FLOAT, MP and SYMBOLIC all route the gradient to the first maximum, as torch."""
     rng = np.random.default_rng(7 + 10 * nd + seed)
     model, in_shape = random_cnn(rng, nd)
-    values = {k: rng.integers(-1, 2, size=v.shape).astype(float)
-              for k, v in nn.init_values(model, in_shape, seed=seed).items()}
+    values = {
+        k: rng.integers(-1, 2, size=v.shape).astype(float)
+        for k, v in nn.init_values(model, in_shape, seed=seed).items()
+    }
     X = rng.integers(-2, 3, size=(2,) + in_shape).astype(float)
     Y = rng.normal(size=(2, 3))
     check(model, values, X, Y, MSELoss(), torch.nn.functional.mse_loss, (FLOAT, MP(50), SYMBOLIC))
 
 
-@pytest.mark.parametrize("pool", [MaxPool2d(2), MaxPool2d(3, stride=1, padding=1), MaxPool2d(2, dilation=2, stride=1),
-                                  MaxPool1d(3, stride=2, padding=1)])
+@pytest.mark.parametrize(
+    "pool",
+    [
+        MaxPool2d(2),
+        MaxPool2d(3, stride=1, padding=1),
+        MaxPool2d(2, dilation=2, stride=1),
+        MaxPool1d(3, stride=2, padding=1),
+    ],
+)
 def test_maxpool_exact_tie_goes_to_first_maximum(pool):
     """Windows full of equal entries: the gradient goes to the first entry (row-major) only, as torch."""
     nd = pool.nd
@@ -210,24 +242,30 @@ def _local_check(layer, in_shape, points=None):
                     assert sp.simplify((r - d).subs(pt)) == 0, (layer, v, pt)
 
 
-@pytest.mark.parametrize("layer,in_shape", [
-    (Conv1d(2, 2, 2, stride=2, padding=1, dilation=2), (2, 5)),
-    (Conv1d(1, 2, 3, padding=1, bias=False), (1, 4)),
-    (Conv2d(2, 1, (2, 3), stride=(2, 1), padding=(1, 0), dilation=(1, 2)), (2, 4, 5)),
-    (AvgPool1d(3, stride=2, padding=1), (1, 6)),
-    (AvgPool2d(2, stride=1, padding=1, count_include_pad=False), (1, 3, 3)),
-    (AvgPool2d(3, stride=2, padding=1, divisor_override=4), (2, 4, 4)),
-])
+@pytest.mark.parametrize(
+    "layer,in_shape",
+    [
+        (Conv1d(2, 2, 2, stride=2, padding=1, dilation=2), (2, 5)),
+        (Conv1d(1, 2, 3, padding=1, bias=False), (1, 4)),
+        (Conv2d(2, 1, (2, 3), stride=(2, 1), padding=(1, 0), dilation=(1, 2)), (2, 4, 5)),
+        (AvgPool1d(3, stride=2, padding=1), (1, 6)),
+        (AvgPool2d(2, stride=1, padding=1, count_include_pad=False), (1, 3, 3)),
+        (AvgPool2d(3, stride=2, padding=1, divisor_override=4), (2, 4, 4)),
+    ],
+)
 def test_local_rule_is_the_derivative_exactly(layer, in_shape):
     _local_check(layer, in_shape)
 
 
-@pytest.mark.parametrize("layer,in_shape", [
-    (MaxPool1d(2), (1, 4)),
-    (MaxPool1d(3, stride=2, padding=1, dilation=1), (1, 5)),
-    (MaxPool2d(2, stride=1), (1, 3, 3)),
-    (MaxPool2d((2, 2), stride=2, padding=1), (1, 3, 3)),
-])
+@pytest.mark.parametrize(
+    "layer,in_shape",
+    [
+        (MaxPool1d(2), (1, 4)),
+        (MaxPool1d(3, stride=2, padding=1, dilation=1), (1, 5)),
+        (MaxPool2d(2, stride=1), (1, 3, 3)),
+        (MaxPool2d((2, 2), stride=2, padding=1), (1, 3, 3)),
+    ],
+)
 def test_maxpool_local_rule_is_the_derivative_at_distinct_points(layer, in_shape):
     rng = np.random.default_rng(3)
     n = int(np.prod(in_shape))
@@ -235,10 +273,14 @@ def test_maxpool_local_rule_is_the_derivative_at_distinct_points(layer, in_shape
     points = []
     for _ in range(3):
         vals = rng.permutation(n)  # distinct entries: no ties, the derivative exists
-        pt = {sp.Symbol(f"x0_{'_'.join(map(str, idx))}", real=True): sp.Rational(int(v), 7)
-              for idx, v in zip(np.ndindex(*in_shape), vals)}
-        pt |= {sp.Symbol(f"g{'_'.join(map(str, idx))}", real=True): sp.Integer(int(rng.integers(-3, 4)))
-               for idx in np.ndindex(1, *layer.out_shape(in_shape))}
+        pt = {
+            sp.Symbol(f"x0_{'_'.join(map(str, idx))}", real=True): sp.Rational(int(v), 7)
+            for idx, v in zip(np.ndindex(*in_shape), vals)
+        }
+        pt |= {
+            sp.Symbol(f"g{'_'.join(map(str, idx))}", real=True): sp.Integer(int(rng.integers(-3, 4)))
+            for idx in np.ndindex(1, *layer.out_shape(in_shape))
+        }
         points.append(pt)
     assert out >= 1
     _local_check(layer, in_shape, points)
@@ -254,11 +296,13 @@ def test_full_correlation_with_flipped_kernel_equals_the_float_fast_path():
     y, back = layer.forward(FLOAT, x, {"weight": w, "bias": np.zeros(3)}, {})
     dy = rng.normal(size=y.shape)
     dx, _ = back(dy)
-    full = input_delta_full_correlation(FLOAT, dy, w, layer.kernel_size, layer.stride, layer.padding,
-                                        layer.dilation, x.shape[2:])
+    full = input_delta_full_correlation(
+        FLOAT, dy, w, layer.kernel_size, layer.stride, layer.padding, layer.dilation, x.shape[2:]
+    )
     np.testing.assert_allclose(full, dx, rtol=1e-12, atol=1e-12)
-    unflipped = input_delta_full_correlation(FLOAT, dy, w[:, :, ::-1, ::-1], layer.kernel_size, layer.stride,
-                                             layer.padding, layer.dilation, x.shape[2:])
+    unflipped = input_delta_full_correlation(
+        FLOAT, dy, w[:, :, ::-1, ::-1], layer.kernel_size, layer.stride, layer.padding, layer.dilation, x.shape[2:]
+    )
     assert np.abs(unflipped - dx).max() > 1e-3
 
 
@@ -268,8 +312,12 @@ def test_closed_form_derivative_matches_gradient():
     model = Sequential(Conv1d(1, 1, 2), ReLU(), MaxPool1d(2), Flatten(), Linear(2, 1))
     X = np.array([[[0.5, -1.0, 2.0, 1.5, -0.5]]])
     Y = np.array([[0.25]])
-    values = {"0.weight": np.array([[[0.75, -0.5]]]), "0.bias": np.array([0.125]),
-              "4.weight": np.array([[1.5, -2.0]]), "4.bias": np.array([0.5])}
+    values = {
+        "0.weight": np.array([[[0.75, -0.5]]]),
+        "0.bias": np.array([0.125]),
+        "4.weight": np.array([[1.5, -2.0]]),
+        "4.bias": np.array([0.5]),
+    }
     L = nn.closed_form(model, X, Y, loss="mse")
     syms = nn.parameter_symbols(model, X.shape[1:])
     point = {s: sp.nsimplify(values[k][idx]) for k, arr in syms.items() for idx, s in np.ndenumerate(arr)}
@@ -283,8 +331,10 @@ def test_closed_form_derivative_matches_gradient():
 
 
 def test_parameter_names_shapes_and_repr_as_torch():
-    for m, in_shape in ((Conv2d(3, 6, 5, stride=2, padding=1, bias=False), (3, 12, 12)),
-                        (Conv1d(2, 4, 3, dilation=2), (2, 9))):
+    for m, in_shape in (
+        (Conv2d(3, 6, 5, stride=2, padding=1, bias=False), (3, 12, 12)),
+        (Conv1d(2, 4, 3, dilation=2), (2, 9)),
+    ):
         t = to_torch(m)
         assert {k: tuple(v.shape) for k, v in t.state_dict().items()} == m.param_shapes(in_shape)
         assert repr(m) == repr(t)
@@ -303,21 +353,24 @@ def test_frozen_and_hashable():
         m.stride = 2
 
 
-@pytest.mark.parametrize("make,exc,words", [
-    (lambda: Conv2d(2, 4, 3, groups=2), ValueError, "groups=1"),
-    (lambda: Conv2d(2, 4, 0), ValueError, "kernel_size"),
-    (lambda: Conv2d(2, 4, (3,)), TypeError, "tuple of 2"),
-    (lambda: Conv1d(0, 4, 3), ValueError, "in_channels"),
-    (lambda: Conv2d(1, 1, 3, stride=2, padding="same"), ValueError, "same"),
-    (lambda: Conv2d(1, 1, 3, padding="full"), ValueError, "'valid' or 'same'"),
-    (lambda: Conv2d(1, 1, 3, padding_mode="reflect"), ValueError, "padding_mode"),
-    (lambda: Conv2d(1, 1, 3, bias=1), TypeError, "bias"),
-    (lambda: MaxPool2d(2, padding=2), ValueError, "at most half"),
-    (lambda: MaxPool2d(2, ceil_mode=True), ValueError, "ceil_mode"),
-    (lambda: MaxPool1d(2, return_indices=True), ValueError, "return_indices"),
-    (lambda: AvgPool2d(2, divisor_override=0), ValueError, "divisor_override"),
-    (lambda: AvgPool1d(-1), ValueError, "kernel_size"),
-])
+@pytest.mark.parametrize(
+    "make,exc,words",
+    [
+        (lambda: Conv2d(2, 4, 3, groups=2), ValueError, "groups=1"),
+        (lambda: Conv2d(2, 4, 0), ValueError, "kernel_size"),
+        (lambda: Conv2d(2, 4, (3,)), TypeError, "tuple of 2"),
+        (lambda: Conv1d(0, 4, 3), ValueError, "in_channels"),
+        (lambda: Conv2d(1, 1, 3, stride=2, padding="same"), ValueError, "same"),
+        (lambda: Conv2d(1, 1, 3, padding="full"), ValueError, "'valid' or 'same'"),
+        (lambda: Conv2d(1, 1, 3, padding_mode="reflect"), ValueError, "padding_mode"),
+        (lambda: Conv2d(1, 1, 3, bias=1), TypeError, "bias"),
+        (lambda: MaxPool2d(2, padding=2), ValueError, "at most half"),
+        (lambda: MaxPool2d(2, ceil_mode=True), ValueError, "ceil_mode"),
+        (lambda: MaxPool1d(2, return_indices=True), ValueError, "return_indices"),
+        (lambda: AvgPool2d(2, divisor_override=0), ValueError, "divisor_override"),
+        (lambda: AvgPool1d(-1), ValueError, "kernel_size"),
+    ],
+)
 def test_bad_arguments_one_line_errors(make, exc, words):
     with pytest.raises(exc) as info:
         make()
@@ -325,13 +378,16 @@ def test_bad_arguments_one_line_errors(make, exc, words):
     assert words in msg and "\n" not in msg
 
 
-@pytest.mark.parametrize("layer,in_shape,words", [
-    (Conv2d(3, 4, 3), (2, 8, 8), "3 input channels"),
-    (Conv2d(1, 4, 5), (1, 3, 3), "smaller than the dilated kernel"),
-    (Conv1d(1, 4, 2), (1, 4, 4), "(N, C, L)"),
-    (MaxPool2d(2), (1, 4), "(N, C, H, W)"),
-    (AvgPool1d(5), (1, 3), "smaller"),
-])
+@pytest.mark.parametrize(
+    "layer,in_shape,words",
+    [
+        (Conv2d(3, 4, 3), (2, 8, 8), "3 input channels"),
+        (Conv2d(1, 4, 5), (1, 3, 3), "smaller than the dilated kernel"),
+        (Conv1d(1, 4, 2), (1, 4, 4), "(N, C, L)"),
+        (MaxPool2d(2), (1, 4), "(N, C, H, W)"),
+        (AvgPool1d(5), (1, 3), "smaller"),
+    ],
+)
 def test_shape_errors(layer, in_shape, words):
     with pytest.raises(ShapeError) as info:
         layer.out_shape(in_shape)

@@ -55,22 +55,55 @@ def torch_models():
     bn_eval.eval()
     drop_eval = T.Sequential(T.Linear(3, 5), T.Dropout(0.4), T.SiLU(), T.Linear(5, 2)).double().eval()
     return [
-        ("layernorm_gelu", T.Sequential(T.Linear(3, 4), T.LayerNorm(4), T.GELU(), T.Linear(4, 2)).double(),
-         T.MSELoss(), 3, 2),
-        ("batchnorm_train_gelu_tanh", T.Sequential(T.Linear(3, 4), T.BatchNorm1d(4), T.GELU(approximate="tanh"),
-                                                   T.Linear(4, 3)).double(), T.CrossEntropyLoss(), 3, "labels3"),
+        (
+            "layernorm_gelu",
+            T.Sequential(T.Linear(3, 4), T.LayerNorm(4), T.GELU(), T.Linear(4, 2)).double(),
+            T.MSELoss(),
+            3,
+            2,
+        ),
+        (
+            "batchnorm_train_gelu_tanh",
+            T.Sequential(T.Linear(3, 4), T.BatchNorm1d(4), T.GELU(approximate="tanh"), T.Linear(4, 3)).double(),
+            T.CrossEntropyLoss(),
+            3,
+            "labels3",
+        ),
         ("batchnorm_eval", bn_eval, T.MSELoss(reduction="sum"), 3, 2),
         ("dropout_eval", drop_eval, T.L1Loss(), 3, 2),
-        ("residual_nested", T.Sequential(T.Linear(3, 4), Residual(T.Sequential(T.LayerNorm(4, elementwise_affine=False),
-                                                                               T.Linear(4, 4), T.ELU(0.7))),
-                                         T.Sequential(T.Linear(4, 3), T.Softplus()), T.Linear(3, 2, bias=False)).double(),
-         T.MSELoss(), 3, 2),
-        ("flatten_softmax", T.Sequential(T.Flatten(), T.Linear(6, 3), T.LeakyReLU(0.1), T.Linear(3, 3), T.Softmax(dim=-1)).double(),
-         T.MSELoss(), (2, 3), 3),
-        ("sigmoid_bce", T.Sequential(T.Linear(3, 3), T.ReLU(), T.Identity(), T.Linear(3, 1), T.Sigmoid()).double(),
-         T.BCELoss(), 3, "binary"),
-        ("logits_bce", T.Sequential(T.Linear(3, 3), T.LayerNorm(3, bias=False), T.Linear(3, 2)).double(),
-         T.BCEWithLogitsLoss(reduction="sum"), 3, "binary2"),
+        (
+            "residual_nested",
+            T.Sequential(
+                T.Linear(3, 4),
+                Residual(T.Sequential(T.LayerNorm(4, elementwise_affine=False), T.Linear(4, 4), T.ELU(0.7))),
+                T.Sequential(T.Linear(4, 3), T.Softplus()),
+                T.Linear(3, 2, bias=False),
+            ).double(),
+            T.MSELoss(),
+            3,
+            2,
+        ),
+        (
+            "flatten_softmax",
+            T.Sequential(T.Flatten(), T.Linear(6, 3), T.LeakyReLU(0.1), T.Linear(3, 3), T.Softmax(dim=-1)).double(),
+            T.MSELoss(),
+            (2, 3),
+            3,
+        ),
+        (
+            "sigmoid_bce",
+            T.Sequential(T.Linear(3, 3), T.ReLU(), T.Identity(), T.Linear(3, 1), T.Sigmoid()).double(),
+            T.BCELoss(),
+            3,
+            "binary",
+        ),
+        (
+            "logits_bce",
+            T.Sequential(T.Linear(3, 3), T.LayerNorm(3, bias=False), T.Linear(3, 2)).double(),
+            T.BCEWithLogitsLoss(reduction="sum"),
+            3,
+            "binary2",
+        ),
     ]
 
 
@@ -216,7 +249,7 @@ def test_l2_penalty_matches_torch():
 def test_from_torch_maps_modules_arguments_modes_and_state_dict():
     module, loss, X, _Y = _case("residual_nested")
     (model, ours, l2), values = symprop.from_torch(module, loss)
-    assert repr(model[1]) .startswith("Residual(") and model[1].block[0] == nn.LayerNorm(4, elementwise_affine=False)
+    assert repr(model[1]).startswith("Residual(") and model[1].block[0] == nn.LayerNorm(4, elementwise_affine=False)
     assert model[1].block[2] == nn.ELU(0.7) and model[3] == nn.Linear(3, 2, bias=False)
     assert list(values) == list(module.state_dict()) and ours == nn.MSELoss() and l2 == 0
     want = module(X).detach().numpy()
@@ -261,7 +294,11 @@ def test_verify_torch_refuses_what_it_cannot_read():
     with pytest.raises(UnsupportedError, match="HuberLoss is not supported"):
         symprop.verify_torch(T.Sequential(T.Linear(3, 3), T.GELU()).double(), X, Y, T.HuberLoss())
     with pytest.raises(UnsupportedError, match="label_smoothing"):
-        symprop.verify_torch(T.Sequential(T.Linear(3, 3), T.GELU()).double(), X, torch.tensor([0, 1, 2, 0, 1, 2]),
-                             T.CrossEntropyLoss(label_smoothing=0.1))
+        symprop.verify_torch(
+            T.Sequential(T.Linear(3, 3), T.GELU()).double(),
+            X,
+            torch.tensor([0, 1, 2, 0, 1, 2]),
+            T.CrossEntropyLoss(label_smoothing=0.1),
+        )
     with pytest.raises(UnsupportedError, match="Dropout.*training mode.*eval"):
         symprop.from_torch(T.Sequential(T.Linear(3, 3), T.Dropout(0.5)))

@@ -74,13 +74,18 @@ class Residual(T.Module):
 
 
 def torch_model():
-    m = T.Sequential(T.Linear(2, 3), T.LayerNorm(3), Residual(T.Sequential(T.Linear(3, 3), T.GELU(approximate="tanh"))),
-                     T.BatchNorm1d(3), T.Linear(3, 3)).double()
+    m = T.Sequential(
+        T.Linear(2, 3),
+        T.LayerNorm(3),
+        Residual(T.Sequential(T.Linear(3, 3), T.GELU(approximate="tanh"))),
+        T.BatchNorm1d(3),
+        T.Linear(3, 3),
+    ).double()
     m[3].eval()
     return m
 
 
-CANDIDATES = '''
+CANDIDATES = """
 import torch
 from test_nn_problem_model import torch_model
 
@@ -94,7 +99,7 @@ def wrong(values, X, Y):
     g = grad(values, X, Y)
     g["2.block.0.bias"] = g["2.block.0.bias"] + 1e-6
     return g
-'''
+"""
 
 
 @pytest.fixture
@@ -120,11 +125,18 @@ def torch_gradient(problem):
 
 def test_layers_file_loads_as_the_model_with_torch_names(problem_file):
     p = load_problem(problem_file)
-    want = nn.Sequential(nn.Linear(2, 3), nn.LayerNorm(3), nn.Residual(nn.Sequential(nn.Linear(3, 3), nn.GELU(approximate="tanh"))),
-                         nn.BatchNorm1d(3).eval(), nn.Linear(3, 3))
+    want = nn.Sequential(
+        nn.Linear(2, 3),
+        nn.LayerNorm(3),
+        nn.Residual(nn.Sequential(nn.Linear(3, 3), nn.GELU(approximate="tanh"))),
+        nn.BatchNorm1d(3).eval(),
+        nn.Linear(3, 3),
+    )
     assert p.model == want and p.loss == nn.CrossEntropyLoss(reduction="sum")
     assert p.Y.dtype == np.int64 and p.X.shape == (4, 2)
-    assert np.array_equal(p.values["0.bias"], [0.5, -0.25, 0.125]) and np.array_equal(p.values["3.running_var"], [0.5, 1.5, 2.0])
+    assert np.array_equal(p.values["0.bias"], [0.5, -0.25, 0.125]) and np.array_equal(
+        p.values["3.running_var"], [0.5, 1.5, 2.0]
+    )
     assert p.train == ("4.bias", "1.weight")
 
 
@@ -163,8 +175,14 @@ def test_cli_descend_matches_torch_sgd(problem_file, capsys):
         opt.zero_grad()
         T.CrossEntropyLoss(reduction="sum")(m(torch.tensor(p.X)), torch.tensor(p.Y)).backward()
         opt.step()
-    assert trace["n_steps"] == 7 and set(trace["train"]) == {"4.bias[0]", "4.bias[1]", "4.bias[2]", "1.weight[0]",
-                                                               "1.weight[1]", "1.weight[2]"}
+    assert trace["n_steps"] == 7 and set(trace["train"]) == {
+        "4.bias[0]",
+        "4.bias[1]",
+        "4.bias[2]",
+        "1.weight[0]",
+        "1.weight[1]",
+        "1.weight[2]",
+    }
     got = [trace["final"][f"4.bias[{i}]"] for i in range(3)] + [trace["final"][f"1.weight[{i}]"] for i in range(3)]
     np.testing.assert_allclose(got, np.concatenate([t.detach().numpy() for t in params]), rtol=1e-12, atol=1e-14)
     assert trace["final"]["0.bias[0]"] == 0.5  # not trained
@@ -188,7 +206,9 @@ def test_descend_api_on_a_model_matches_torch_sgd():
     final = final_state_dict(trace, model, (2,))
     for k, p in m.named_parameters():
         np.testing.assert_allclose(final[k], p.detach().numpy(), rtol=1e-12, atol=1e-14)
-    with pytest.raises(ValueError, match=r'unknown parameter "3.bais".*Did you mean "3.bias"'.replace('"3.bais"', "'3.bais'")):
+    with pytest.raises(
+        ValueError, match=r'unknown parameter "3.bais".*Did you mean "3.bias"'.replace('"3.bais"', "'3.bais'")
+    ):
         symprop.descend(model, values, X, Y, train="3.bais", loss="mse")
 
 
@@ -220,16 +240,40 @@ init = "torch"
 """
 
 
-@pytest.mark.parametrize("layers, message", [
-    ('[[layers]]\ntype = "LayerNrom"\nnormalized_shape = 2\n', r'layers\[0\]: unknown layer type .LayerNrom.; valid: .*Did you mean "LayerNorm"\?'),
-    ('[[layers]]\ntype = "Linear"\nin_feature = 2\nout_features = 1\n', r'layers\[0\] \(Linear\): unknown argument .in_feature.; valid: in_features, out_features, bias, training.*Did you mean "in_features"\?'),
-    ('[[layers]]\nin_features = 2\n', r"layers\[0\] needs a type"),
-    ('[[layers]]\ntype = "Residual"\n  [[layers.layers]]\n  type = "Tanhh"\n', r'layers\[0\]\.layers\[0\]: unknown layer type .Tanhh.*Did you mean "Tanh"\?'),
-    ('[[layers]]\ntype = "Dropout"\np = 1.5\n', r"layers\[0\] \(Dropout\): Dropout probability has to be between 0 and 1"),
-    ('[[layers]]\ntype = "Linear"\nin_features = 2\nout_features = 1\n[loss]\ntype = "MSELos"\n', r'\[loss\] unknown type .MSELos.*Did you mean "MSELoss"\?'),
-    ('[[layers]]\ntype = "Linear"\nin_features = 2\nout_features = 1\n[loss]\nreduction = "man"\n', r'\[loss\]: MSELoss: unknown reduction .man.*Did you mean "mean"\?'),
-    ('[[layers]]\ntype = "Linear"\nin_features = 3\nout_features = 1\n', r"\[data\] x has samples of shape \(2,\): .*Linear"),
-])
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        (
+            '[[layers]]\ntype = "LayerNrom"\nnormalized_shape = 2\n',
+            r'layers\[0\]: unknown layer type .LayerNrom.; valid: .*Did you mean "LayerNorm"\?',
+        ),
+        (
+            '[[layers]]\ntype = "Linear"\nin_feature = 2\nout_features = 1\n',
+            r'layers\[0\] \(Linear\): unknown argument .in_feature.; valid: in_features, out_features, bias, training.*Did you mean "in_features"\?',
+        ),
+        ("[[layers]]\nin_features = 2\n", r"layers\[0\] needs a type"),
+        (
+            '[[layers]]\ntype = "Residual"\n  [[layers.layers]]\n  type = "Tanhh"\n',
+            r'layers\[0\]\.layers\[0\]: unknown layer type .Tanhh.*Did you mean "Tanh"\?',
+        ),
+        (
+            '[[layers]]\ntype = "Dropout"\np = 1.5\n',
+            r"layers\[0\] \(Dropout\): Dropout probability has to be between 0 and 1",
+        ),
+        (
+            '[[layers]]\ntype = "Linear"\nin_features = 2\nout_features = 1\n[loss]\ntype = "MSELos"\n',
+            r'\[loss\] unknown type .MSELos.*Did you mean "MSELoss"\?',
+        ),
+        (
+            '[[layers]]\ntype = "Linear"\nin_features = 2\nout_features = 1\n[loss]\nreduction = "man"\n',
+            r'\[loss\]: MSELoss: unknown reduction .man.*Did you mean "mean"\?',
+        ),
+        (
+            '[[layers]]\ntype = "Linear"\nin_features = 3\nout_features = 1\n',
+            r"\[data\] x has samples of shape \(2,\): .*Linear",
+        ),
+    ],
+)
 def test_layer_file_mistakes_are_one_line_errors(tmp_path, layers, message):
     with pytest.raises(ProblemError, match=message) as info:
         _load(tmp_path, layers + BASE)
@@ -244,7 +288,7 @@ def test_values_mistakes(tmp_path):
         _load(tmp_path, head + '[values]\n"0.weight" = [1.0, 2.0]\n"0.bias" = [0.0]\n')
     with pytest.raises(ProblemError, match=r"\[values\] missing 0.bias"):
         _load(tmp_path, head + '[values]\n"0.weight" = [[1.0, 2.0]]\n')
-    p = _load(tmp_path, head + '[values]\n0.weight = [[1.0, 2.0]]\n0.bias = [0.5]\n')  # dotted keys
+    p = _load(tmp_path, head + "[values]\n0.weight = [[1.0, 2.0]]\n0.bias = [0.5]\n")  # dotted keys
     assert np.array_equal(p.values["0.weight"], [[1.0, 2.0]]) and p.Y.shape == (1, 1)
     # hand computation: y_hat = 1*0.1 + 2*0.2 + 0.5 = 1.0 = y, so every gradient is 0
     assert all(np.all(g == 0) for g in nn.gradient(p.model, p.values, p.X, p.Y).values())

@@ -67,11 +67,18 @@ def _to_torch(m):
     if kind == "Linear":
         return T.Linear(m.in_features, m.out_features, bias=m.bias, dtype=DTYPE)
     if kind == "LayerNorm":
-        return T.LayerNorm(m.normalized_shape, eps=m.eps, elementwise_affine=m.elementwise_affine, bias=m.bias,
-                           dtype=DTYPE)
+        return T.LayerNorm(
+            m.normalized_shape, eps=m.eps, elementwise_affine=m.elementwise_affine, bias=m.bias, dtype=DTYPE
+        )
     if kind == "BatchNorm1d":
-        return T.BatchNorm1d(m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine,
-                             track_running_stats=m.track_running_stats, dtype=DTYPE)
+        return T.BatchNorm1d(
+            m.num_features,
+            eps=m.eps,
+            momentum=m.momentum,
+            affine=m.affine,
+            track_running_stats=m.track_running_stats,
+            dtype=DTYPE,
+        )
     if kind == "Dropout":
         return T.Dropout(m.p)
     if kind == "LeakyReLU":
@@ -137,8 +144,9 @@ def check(model, X, Y, loss, torch_loss, *, ariths=None, seed=None, rtol=1e-10, 
         assert float(value) == pytest.approx(t_value, rel=rtol, abs=atol), ar
         assert set(grad) == set(t_grad), ar
         for k in t_grad:
-            np.testing.assert_allclose(np.asarray(grad[k], dtype=float), t_grad[k], rtol=rtol, atol=atol,
-                                       err_msg=f"{ar} {k}")
+            np.testing.assert_allclose(
+                np.asarray(grad[k], dtype=float), t_grad[k], rtol=rtol, atol=atol, err_msg=f"{ar} {k}"
+            )
 
 
 def _data(n, d, out, seed=0):
@@ -216,8 +224,7 @@ def test_kinks_follow_torch_at_exact_zeros():
 
 
 def _random_model(rng, width):
-    acts = [ReLU, Tanh, Sigmoid, SiLU, GELU, lambda: GELU("tanh"), lambda: LeakyReLU(0.05), lambda: ELU(1.3),
-            Softplus]
+    acts = [ReLU, Tanh, Sigmoid, SiLU, GELU, lambda: GELU("tanh"), lambda: LeakyReLU(0.05), lambda: ELU(1.3), Softplus]
     layers = [Linear(3, width)]
     for _ in range(rng.integers(2, 5)):
         choice = rng.integers(0, 5)
@@ -261,22 +268,31 @@ for red in ("mean", "sum"):
     LOSSES += [
         pytest.param(nn.MSELoss(red), torch.nn.MSELoss(reduction=red), "real", id=f"MSELoss-{red}"),
         pytest.param(nn.L1Loss(red), torch.nn.L1Loss(reduction=red), "real", id=f"L1Loss-{red}"),
-        pytest.param(nn.CrossEntropyLoss(red), torch.nn.CrossEntropyLoss(reduction=red), "labels",
-                     id=f"CE-labels-{red}"),
-        pytest.param(nn.CrossEntropyLoss(red), torch.nn.CrossEntropyLoss(reduction=red), "probs",
-                     id=f"CE-probs-{red}"),
+        pytest.param(
+            nn.CrossEntropyLoss(red), torch.nn.CrossEntropyLoss(reduction=red), "labels", id=f"CE-labels-{red}"
+        ),
+        pytest.param(nn.CrossEntropyLoss(red), torch.nn.CrossEntropyLoss(reduction=red), "probs", id=f"CE-probs-{red}"),
         pytest.param(nn.NLLLoss(red), torch.nn.NLLLoss(reduction=red), "labels", id=f"NLLLoss-{red}"),
         pytest.param(nn.BCELoss(red), torch.nn.BCELoss(reduction=red), "binary", id=f"BCELoss-{red}"),
-        pytest.param(nn.BCEWithLogitsLoss(red), torch.nn.BCEWithLogitsLoss(reduction=red), "binary",
-                     id=f"BCEWithLogits-{red}"),
+        pytest.param(
+            nn.BCEWithLogitsLoss(red), torch.nn.BCEWithLogitsLoss(reduction=red), "binary", id=f"BCEWithLogits-{red}"
+        ),
     ]
 # symprop's own: "sse", "quadratic", "batchmean", and the strings
 LOSSES += [
     pytest.param("sse", torch.nn.MSELoss(reduction="sum"), "real", id="sse"),
-    pytest.param("quadratic", lambda o, y: torch.nn.functional.mse_loss(o, y, reduction="sum") / (2 * o.shape[0]),
-                 "real", id="quadratic"),
-    pytest.param(nn.MSELoss("batchmean"), lambda o, y: torch.nn.functional.mse_loss(o, y, reduction="sum") / o.shape[0],
-                 "real", id="MSELoss-batchmean"),
+    pytest.param(
+        "quadratic",
+        lambda o, y: torch.nn.functional.mse_loss(o, y, reduction="sum") / (2 * o.shape[0]),
+        "real",
+        id="quadratic",
+    ),
+    pytest.param(
+        nn.MSELoss("batchmean"),
+        lambda o, y: torch.nn.functional.mse_loss(o, y, reduction="sum") / o.shape[0],
+        "real",
+        id="MSELoss-batchmean",
+    ),
     pytest.param("cross_entropy", torch.nn.CrossEntropyLoss(), "labels", id="cross_entropy"),
     pytest.param("bce_with_logits", torch.nn.BCEWithLogitsLoss(), "binary", id="bce_with_logits"),
     pytest.param("bce", torch.nn.BCELoss(), "binary", id="bce"),
@@ -289,10 +305,14 @@ def test_losses_and_reductions_match_torch(loss, torch_loss, target):
     rng = np.random.default_rng(11)
     n, c = 5, 3
     X = rng.normal(size=(n, 3))
-    bce = (isinstance(loss, nn.BCELoss) or loss == "bce")
+    bce = isinstance(loss, nn.BCELoss) or loss == "bce"
     model = Sequential(Linear(3, 4), Tanh(), Linear(4, c), *([Sigmoid()] if bce else []))
-    Y = {"real": lambda: rng.normal(size=(n, c)), "labels": lambda: rng.integers(0, c, size=n),
-         "probs": lambda: _probs(rng, n, c), "binary": lambda: rng.integers(0, 2, size=(n, c)).astype(float)}[target]()
+    Y = {
+        "real": lambda: rng.normal(size=(n, c)),
+        "labels": lambda: rng.integers(0, c, size=n),
+        "probs": lambda: _probs(rng, n, c),
+        "binary": lambda: rng.integers(0, 2, size=(n, c)).astype(float),
+    }[target]()
     check(model, X, Y, loss, torch_loss)
     # SYMBOLIC on a one-layer model and two samples
     small = Sequential(Linear(3, c), *([Sigmoid()] if bce else []))
@@ -321,10 +341,18 @@ def test_torch_tensors_are_accepted_as_values():
         np.testing.assert_array_equal(a[k], b[k])
 
 
-@pytest.mark.parametrize("first", [BatchNorm1d(2), BatchNorm1d(2).eval(), LayerNorm((2, 3)),
-                                   LayerNorm((3,), elementwise_affine=False), Softmax(dim=1), GELU()],
-                         ids=["BatchNorm1d-NCL", "BatchNorm1d-NCL-eval", "LayerNorm-2d", "LayerNorm-last", "Softmax-dim1",
-                              "GELU"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        BatchNorm1d(2),
+        BatchNorm1d(2).eval(),
+        LayerNorm((2, 3)),
+        LayerNorm((3,), elementwise_affine=False),
+        Softmax(dim=1),
+        GELU(),
+    ],
+    ids=["BatchNorm1d-NCL", "BatchNorm1d-NCL-eval", "LayerNorm-2d", "LayerNorm-last", "Softmax-dim1", "GELU"],
+)
 def test_three_dimensional_inputs_match_torch(first):
     model = Sequential(first, Flatten(), Linear(6, 2))
     rng = np.random.default_rng(4)

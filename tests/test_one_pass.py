@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 
 def hand_backprop(layers, act, slope, X, Y, W, b, loss, l2=Fraction(0)):
     """dC/dW, dC/db by the four equations in Fractions, written here independently (rows are samples)."""
+
     def f(z):
         return z if act == "identity" else max(z, 0) if act == "relu" else (z if z > 0 else slope * z)
 
@@ -44,7 +45,10 @@ def hand_backprop(layers, act, slope, X, Y, W, b, loss, l2=Fraction(0)):
                 for k in range(layers[l - 1]):
                     gW[l - 1][j][k] += scale * d[j] * a[l - 1][k]
             if l > 1:
-                d = [sum(W[l - 1][j][k] * d[j] for j in range(layers[l])) * fp(zs[l - 1][k]) for k in range(layers[l - 1])]
+                d = [
+                    sum(W[l - 1][j][k] * d[j] for j in range(layers[l])) * fp(zs[l - 1][k])
+                    for k in range(layers[l - 1])
+                ]
     for l in range(L):
         for j in range(layers[l + 1]):
             for k in range(layers[l]):
@@ -76,7 +80,9 @@ def test_rational_pass_equals_backprop_by_hand_in_fractions(act, loss) -> None:
         assert result.fractions[info.name] == hand, info.name
         assert result[info.name] == float(hand) and result.radius[info.name] == 0
     # Network.gradient(values=..., exact=True) gives the same exact Rationals
-    values = {i.name: (W[i.layer - 1][i.row][i.col] if i.kind == "w" else b[i.layer - 1][i.row]) for i in net.param_infos}
+    values = {
+        i.name: (W[i.layer - 1][i.row][i.col] if i.kind == "w" else b[i.layer - 1][i.row]) for i in net.param_infos
+    }
     grads = net.gradient(X, Y, values=values, exact=True)
     assert all(isinstance(grads[n], sp.Rational) and grads[n] == sp.Rational(str(result.fractions[n])) for n in grads)
 
@@ -141,8 +147,11 @@ def test_every_exact_gradient_at_numbers_calls_the_one_pass(monkeypatch, tmp_pat
     verification.exact_gradient(net, W, b, np.array(X), np.array([Y]).T)
     symprop.descend(net, v, X, Y, max_steps=2, exact=True)
     path = tmp_path / "p.toml"
-    path.write_text('[network]\nlayers = [1, 2, 1]\nhidden = "softplus"\nloss = "sse"\n[data]\nx = [0, 0.5, 1]\n'
-                    'y = [0, 1, 0]\n[values]\n' + "".join(f"{n} = {x}\n" for n, x in v.items()), encoding="utf-8")
+    path.write_text(
+        '[network]\nlayers = [1, 2, 1]\nhidden = "softplus"\nloss = "sse"\n[data]\nx = [0, 0.5, 1]\n'
+        "y = [0, 1, 0]\n[values]\n" + "".join(f"{n} = {x}\n" for n, x in v.items()),
+        encoding="utf-8",
+    )
     cli.exact_gradient(load_problem(path))
     assert len(calls) == 1 + 1 + 2 + 1
     assert not hasattr(cli, "_reverse_pass_at")
@@ -158,10 +167,12 @@ def test_descend_exact_follows_torch_float64_step_by_step() -> None:
     y = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
     sp_ = torch.nn.functional.softplus
     for step in trace.steps:
-        pred = p["w2_1_1"] * sp_(p["w1_1_1"] * x + p["b1_1"]) + p["w2_1_2"] * sp_(p["w1_2_1"] * x + p["b1_2"]) + p["b2_1"]
+        pred = (
+            p["w2_1_1"] * sp_(p["w1_1_1"] * x + p["b1_1"]) + p["w2_1_2"] * sp_(p["w1_2_1"] * x + p["b1_2"]) + p["b2_1"]
+        )
         loss = ((pred - y) ** 2).sum()
         grads = torch.autograd.grad(loss, list(p.values()))
-        for (name, t), g in zip(p.items(), grads):
+        for (name, _t), g in zip(p.items(), grads):
             assert step.gradient[name] == pytest.approx(float(g), rel=1e-12, abs=1e-13), (step.index, name)
         with torch.no_grad():
             for name in p:
@@ -187,8 +198,11 @@ def test_overflow_in_the_compiled_api_is_one_overflow_warning_not_numpy_warnings
 def test_grad_exact_is_refused_by_its_estimate_and_otherwise_prints_the_certified_digits(capsys, tmp_path) -> None:
     xs = ", ".join(str(i / 1000) for i in range(5000))
     path = tmp_path / "many.toml"
-    path.write_text(f'[network]\nlayers = [1, 2, 1]\nhidden = "softplus"\n[data]\nx = [{xs}]\ny = [{xs}]\n'
-                    '[values]\ninit = "normal"\n', encoding="utf-8")
+    path.write_text(
+        f'[network]\nlayers = [1, 2, 1]\nhidden = "softplus"\n[data]\nx = [{xs}]\ny = [{xs}]\n'
+        '[values]\ninit = "normal"\n',
+        encoding="utf-8",
+    )
     assert cli.main(["grad", str(path), "--exact", "--budget", "0.1"]) == 2  # about 0.2 s of balls
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the exact gradient (--exact) would take about" in err

@@ -12,12 +12,12 @@ import pytest
 matplotlib.use("Agg")
 
 from matplotlib.image import imread  # noqa: E402
+from test_descent import seed002_slope, seed002_ssr  # noqa: E402  (the hand-written seed 002 oracle)
 
 import symprop  # noqa: E402
 from symprop import plotting  # noqa: E402
 from symprop.descent import descend  # noqa: E402
 from symprop.examples import SEED_000, SEED_001, SEED_002  # noqa: E402
-from test_descent import seed002_slope, seed002_ssr  # noqa: E402  (the hand-written seed 002 oracle)
 
 E = SEED_002
 
@@ -185,12 +185,15 @@ def test_diagram_labels_do_not_overlap():
     boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text().startswith("$w")]
     assert len(boxes) == 12
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             overlap_w = min(a.x1, b.x1) - max(a.x0, b.x0)
             overlap_h = min(a.y1, b.y1) - max(a.y0, b.y0)
             # rotated labels have loose axis-aligned boxes; allow a small corner contact only
-            assert overlap_w <= 0 or overlap_h <= 0 or overlap_w * overlap_h < 0.2 * min(a.width * a.height,
-                                                                                          b.width * b.height)
+            assert (
+                overlap_w <= 0
+                or overlap_h <= 0
+                or overlap_w * overlap_h < 0.2 * min(a.width * a.height, b.width * b.height)
+            )
 
 
 # --------------------------------------------------------------------------- save and the optional dependency

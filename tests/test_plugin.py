@@ -14,7 +14,7 @@ import symprop.verification  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
-TESTS = '''
+TESTS = """
 import numpy as np
 from symprop import examples, reference
 
@@ -48,7 +48,7 @@ def test_bad(gradient_check):
 
 def test_without_checks():
     assert True
-'''
+"""
 
 
 def test_entry_point_is_registered():
@@ -91,8 +91,12 @@ def test_xdist_workers_send_their_reports_to_one_summary_and_file(pytester: pyte
     text = out.read_text(encoding="utf-8")
     assert "symprop: 4 gradient checks, 1 failed" in text
     sections = [line for line in text.splitlines() if line.startswith("## ")]
-    assert sections == ["## test_grads.py::test_bad", "## test_grads.py::test_good",
-                        "## test_grads.py::test_good_twice", "## test_grads.py::test_good_twice"]
+    assert sections == [
+        "## test_grads.py::test_bad",
+        "## test_grads.py::test_good",
+        "## test_grads.py::test_good_twice",
+        "## test_grads.py::test_good_twice",
+    ]
     assert text.count("| parameter | expected |") == 4 and "**FAILED: 2 / 17 parameters mismatched**" in text
 
 

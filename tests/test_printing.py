@@ -47,10 +47,19 @@ def test_settings_change_symbols_and_float_digits():
     assert to_latex(sp.Float(1.565510838057775), float_digits=3) == "1.57"
 
 
-@pytest.mark.parametrize("value, digits, text", [
-    (3.34, None, "3.34"), (0.0, None, "0"), (-0.0, None, "0"), (2.0, None, "2"), (-15.655108380577747, 6, "-15.6551"),
-    (1e-20, None, r"1 \times 10^{-20}"), (0.000123456, 3, r"0.000123"), (123456789.0, 3, r"1.23 \times 10^{8}"),
-])
+@pytest.mark.parametrize(
+    "value, digits, text",
+    [
+        (3.34, None, "3.34"),
+        (0.0, None, "0"),
+        (-0.0, None, "0"),
+        (2.0, None, "2"),
+        (-15.655108380577747, 6, "-15.6551"),
+        (1e-20, None, r"1 \times 10^{-20}"),
+        (0.000123456, 3, r"0.000123"),
+        (123456789.0, 3, r"1.23 \times 10^{8}"),
+    ],
+)
 def test_format_number(value, digits, text):
     assert format_number(value, digits) == text
 
@@ -80,7 +89,7 @@ def test_long_sums_are_broken_over_aligned_lines_without_losing_terms():
     loss = NET.loss([[1, 2], [3, 4], [5, 6]], [1, 2, -3])
     text = aligned("L", loss, width=120)
     assert text.startswith(r"\begin{aligned} L &= ") and text.endswith(r"\end{aligned}")
-    lines = text[len(r"\begin{aligned} L &= "):-len(r" \end{aligned}")].split(r" \\ &\quad ")
+    lines = text[len(r"\begin{aligned} L &= ") : -len(r" \end{aligned}")].split(r" \\ &\quad ")
     assert len(lines) == 3  # one squared residual per line at this width
     for line, term in zip(lines, sp.Add.make_args(loss)):
         assert to_latex(term).lstrip("+ ") in line
@@ -104,26 +113,45 @@ def test_plain_latexify_confuses_matmul_hadamard_and_transpose():
     assert r"\odot" not in plain
 
 
-@pytest.mark.parametrize("fn, latex", [
-    (reference.hidden_delta,
-     r"\mathtt{hidden\_delta}\left(W^{[l+1]}, \delta^{[l+1]}, f'\left(z^{[l]}\right)\right) = "
-     r"\left(W^{[l+1]}\right)^{\mathsf{T}} \delta^{[l+1]} \odot f'\left(z^{[l]}\right)"),
-    (reference.output_delta,
-     r"\mathtt{output\_delta}\left(\nabla_{a} C, f'\left(z^{[L]}\right)\right) = \nabla_{a} C \odot f'\left(z^{[L]}\right)"),
-    (reference.weight_gradient,
-     r"\mathtt{weight\_gradient}\left(\delta^{[l]}, a^{[l-1]}\right) = \delta^{[l]} \left(a^{[l-1]}\right)^{\mathsf{T}}"),
-    (reference.bias_gradient, r"\mathtt{bias\_gradient}\left(\delta^{[l]}\right) = \delta^{[l]} \mathbf{1}"),
-    (reference.update, r"\mathtt{update}\left(\theta, \nabla_{\theta} L, \alpha\right) = \theta - \alpha \nabla_{\theta} L"),
-    (reference.sigmoid_prime, r"\mathtt{sigmoid\_prime}\left(z, a\right) = a \odot \mathopen{}\left( 1 - a \mathclose{}\right)"),
-    (reference.tanh_prime, r"\mathtt{tanh\_prime}\left(z, a\right) = 1 - a \odot a"),
-    (reference.softplus, r"\mathtt{softplus}\left(z\right) = \log\left(1 + e^{z}\right)"),
-    (reference.relu_prime,
-     r"\mathtt{relu\_prime}\left(z, a\right) = \begin{cases} 1 & z > 0 \\ 0 & \text{otherwise} \end{cases}"),
-    (reference.leaky_relu,
-     r"\mathtt{leaky\_relu}\left(z, \alpha\right) = \begin{cases} z & z > 0 \\ \alpha z & \text{otherwise} \end{cases}"),
-    (reference.sigmoid_bce_delta, r"\mathtt{sigmoid\_bce\_delta}\left(a, y\right) = a - y"),
-    (reference.mean_scale, r"\mathtt{mean\_scale}\left(N, m\right) = \frac{1}{N m}"),
-])
+@pytest.mark.parametrize(
+    "fn, latex",
+    [
+        (
+            reference.hidden_delta,
+            r"\mathtt{hidden\_delta}\left(W^{[l+1]}, \delta^{[l+1]}, f'\left(z^{[l]}\right)\right) = "
+            r"\left(W^{[l+1]}\right)^{\mathsf{T}} \delta^{[l+1]} \odot f'\left(z^{[l]}\right)",
+        ),
+        (
+            reference.output_delta,
+            r"\mathtt{output\_delta}\left(\nabla_{a} C, f'\left(z^{[L]}\right)\right) = \nabla_{a} C \odot f'\left(z^{[L]}\right)",
+        ),
+        (
+            reference.weight_gradient,
+            r"\mathtt{weight\_gradient}\left(\delta^{[l]}, a^{[l-1]}\right) = \delta^{[l]} \left(a^{[l-1]}\right)^{\mathsf{T}}",
+        ),
+        (reference.bias_gradient, r"\mathtt{bias\_gradient}\left(\delta^{[l]}\right) = \delta^{[l]} \mathbf{1}"),
+        (
+            reference.update,
+            r"\mathtt{update}\left(\theta, \nabla_{\theta} L, \alpha\right) = \theta - \alpha \nabla_{\theta} L",
+        ),
+        (
+            reference.sigmoid_prime,
+            r"\mathtt{sigmoid\_prime}\left(z, a\right) = a \odot \mathopen{}\left( 1 - a \mathclose{}\right)",
+        ),
+        (reference.tanh_prime, r"\mathtt{tanh\_prime}\left(z, a\right) = 1 - a \odot a"),
+        (reference.softplus, r"\mathtt{softplus}\left(z\right) = \log\left(1 + e^{z}\right)"),
+        (
+            reference.relu_prime,
+            r"\mathtt{relu\_prime}\left(z, a\right) = \begin{cases} 1 & z > 0 \\ 0 & \text{otherwise} \end{cases}",
+        ),
+        (
+            reference.leaky_relu,
+            r"\mathtt{leaky\_relu}\left(z, \alpha\right) = \begin{cases} z & z > 0 \\ \alpha z & \text{otherwise} \end{cases}",
+        ),
+        (reference.sigmoid_bce_delta, r"\mathtt{sigmoid\_bce\_delta}\left(a, y\right) = a - y"),
+        (reference.mean_scale, r"\mathtt{mean\_scale}\left(N, m\right) = \frac{1}{N m}"),
+    ],
+)
 def test_reference_functions_render_as_the_math(fn, latex):
     assert render(fn) == latex
 

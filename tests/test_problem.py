@@ -64,8 +64,10 @@ def test_seed_002_file_matches_the_built_in_example(tmp_path: Path) -> None:
 def test_csv_data_relative_to_the_file(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "dose.csv").write_text("dosage,efficacy,note\n0,0,a\n0.5,1,b\n1,0,c\n", encoding="utf-8")
-    text = SEED_002_TOML.replace('x = [0.0, 0.5, 1.0]\ny = [0.0, 1.0, 0.0]',
-                                 'csv = "data/dose.csv"\nx_columns = ["dosage"]\ny_columns = ["efficacy"]')
+    text = SEED_002_TOML.replace(
+        "x = [0.0, 0.5, 1.0]\ny = [0.0, 1.0, 0.0]",
+        'csv = "data/dose.csv"\nx_columns = ["dosage"]\ny_columns = ["efficacy"]',
+    )
     problem = load_problem(write(tmp_path, text))
     assert problem.X.tolist() == [[0.0], [0.5], [1.0]] and problem.Y.tolist() == [[0.0], [1.0], [0.0]]
 
@@ -87,8 +89,11 @@ def test_exact_decimal_values_are_kept_as_written(tmp_path: Path) -> None:
 BAD = [
     # (replace this, with that, message fragments)
     ('title = "Seed 002"', 'title = "Seed 002"\nepochs = 3', ["unknown key 'epochs'", "valid top-level keys", "title"]),
-    ('naming = "flat"', 'naming = "flat"\nactivation = "tanh"',
-     ["[network] unknown key 'activation'", "layers, hidden, output, loss, naming"]),
+    (
+        'naming = "flat"',
+        'naming = "flat"\nactivation = "tanh"',
+        ["[network] unknown key 'activation'", "layers, hidden, output, loss, naming"],
+    ),
     ('hidden = "softplus"', 'hidden = "softplsu"', ['unknown activation "softplsu"', 'Did you mean "softplus"']),
     ("w4 = -2.30", "w44 = -2.30", ["[values] unknown key(s) w44", "w1, w2, b1, b2, w3, w4, b3", 'Did you mean "w4"']),
     ("w4 = -2.30", "", ["[values] missing 1 of 7 parameters: w4"]),
@@ -104,7 +109,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("old", "new", "fragments"), BAD, ids=[b[2][0][:40] for b in BAD])
-def test_bad_files_name_the_file_key_and_valid_choices(tmp_path: Path, old: str, new: str, fragments: list[str]) -> None:
+def test_bad_files_name_the_file_key_and_valid_choices(
+    tmp_path: Path, old: str, new: str, fragments: list[str]
+) -> None:
     assert old in SEED_002_TOML
     path = write(tmp_path, SEED_002_TOML.replace(old, new, 1))
     with pytest.raises(ProblemError) as info:
@@ -122,10 +129,13 @@ def test_missing_file_bad_toml_and_missing_section(tmp_path: Path) -> None:
         load_problem(write(tmp_path, "[network]\nlayers = = 3\n", "bad.toml"))
     with pytest.raises(ProblemError, match=r"missing section \[values\]"):
         load_problem(write(tmp_path, SEED_002_TOML.split("[values]")[0]))
-    csv_text = SEED_002_TOML.replace('x = [0.0, 0.5, 1.0]\ny = [0.0, 1.0, 0.0]',
-                                     'csv = "d.csv"\nx_columns = ["dose"]\ny_columns = ["efficacy"]')
+    csv_text = SEED_002_TOML.replace(
+        "x = [0.0, 0.5, 1.0]\ny = [0.0, 1.0, 0.0]", 'csv = "d.csv"\nx_columns = ["dose"]\ny_columns = ["efficacy"]'
+    )
     (tmp_path / "d.csv").write_text("dosage,efficacy\n0,0\n", encoding="utf-8")
-    with pytest.raises(ProblemError, match=r"no column 'dose' in its first line \(2 column\(s\)\)\. Did you mean \"dosage\""):
+    with pytest.raises(
+        ProblemError, match=r"no column 'dose' in its first line \(2 column\(s\)\)\. Did you mean \"dosage\""
+    ):
         load_problem(write(tmp_path, csv_text))
 
 
@@ -135,18 +145,29 @@ def test_a_problem_error_is_a_value_error() -> None:
 
 def test_a_mistyped_file_name_or_a_directory_gets_a_hint(tmp_path: Path) -> None:
     write(tmp_path, SEED_002_TOML, "seed002_softplus.toml")
-    with pytest.raises(ProblemError, match=r'seed002_sofplus\.toml: no such problem file \(nor a built-in example: seed002, seed000, seed001\)\. '
-                                           r'Did you mean "seed002_softplus\.toml"\?'):
+    with pytest.raises(
+        ProblemError,
+        match=r"seed002_sofplus\.toml: no such problem file \(nor a built-in example: seed002, seed000, seed001\)\. "
+        r'Did you mean "seed002_softplus\.toml"\?',
+    ):
         load_problem(tmp_path / "seed002_sofplus.toml")
-    with pytest.raises(ProblemError, match=r"is a directory; give a problem file \(\.toml\) such as .*seed002_softplus\.toml"):
+    with pytest.raises(
+        ProblemError, match=r"is a directory; give a problem file \(\.toml\) such as .*seed002_softplus\.toml"
+    ):
         load_problem(tmp_path)
 
 
 DERIVATIONS = Path(__file__).resolve().parent.parent / "derivations"
 
 
-@pytest.mark.parametrize("name, file", [("seed002", "seed002_softplus_ssr.toml"), ("seed000", "seed000_linear_mse.toml"),
-                                        ("seed001", "seed001_sigmoid_quadratic.toml")])
+@pytest.mark.parametrize(
+    "name, file",
+    [
+        ("seed002", "seed002_softplus_ssr.toml"),
+        ("seed000", "seed000_linear_mse.toml"),
+        ("seed001", "seed001_sigmoid_quadratic.toml"),
+    ],
+)
 def test_built_in_example_names_load_the_same_problem_as_the_worked_files(name: str, file: str) -> None:
     """``symprop derive seed002`` works without a checkout; it must mean what derivations/ means."""
     built_in, from_file = load_problem(name), load_problem(DERIVATIONS / file)
@@ -163,8 +184,11 @@ def test_a_file_wins_over_a_built_in_name_and_unknown_names_get_a_hint(tmp_path:
     (tmp_path / "seed002").write_text("[network]\nlayers = = 3\n", encoding="utf-8")
     with pytest.raises(ProblemError, match=r"seed002: not valid TOML"):
         load_problem("seed002")
-    with pytest.raises(ProblemError, match=r'seed03: no such problem file \(nor a built-in example: seed002, seed000, '
-                                           r'seed001\)\. Did you mean "seed00[0-3]"\?'):
+    with pytest.raises(
+        ProblemError,
+        match=r"seed03: no such problem file \(nor a built-in example: seed002, seed000, "
+        r'seed001\)\. Did you mean "seed00[0-3]"\?',
+    ):
         load_problem("seed03")
 
 
@@ -175,25 +199,50 @@ from hypothesis import strategies as st  # noqa: E402
 
 from symprop.problem import problem_from_dict  # noqa: E402
 
-_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 4), st.floats(allow_nan=True, allow_infinity=True),
-                     st.text(max_size=6), st.sampled_from(["relu", "elu(0.5)", "leaky_relu(-1)", "softmax", "bce",
-                                                          "flat", "b3", "w1", "zeros", "normal", "data.csv"]))
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 4),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.sampled_from(
+        ["relu", "elu(0.5)", "leaky_relu(-1)", "softmax", "bce", "flat", "b3", "w1", "zeros", "normal", "data.csv"]
+    ),
+)
 _ANY = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4), max_leaves=10)
 _NETWORK = st.one_of(
-    st.fixed_dictionaries({"layers": st.sampled_from([[1, 2, 1], [2, 3, 2], [2, 2]])}, optional={
-        "hidden": st.sampled_from(["relu", "tanh", "elu(0.5)", "softplus"]),
-        "output": st.sampled_from(["identity", "sigmoid", "softmax"]),
-        "loss": st.sampled_from(["mse", "bce", "cross_entropy", "ssr"]), "naming": st.sampled_from(["flat", "default"])}),
+    st.fixed_dictionaries(
+        {"layers": st.sampled_from([[1, 2, 1], [2, 3, 2], [2, 2]])},
+        optional={
+            "hidden": st.sampled_from(["relu", "tanh", "elu(0.5)", "softplus"]),
+            "output": st.sampled_from(["identity", "sigmoid", "softmax"]),
+            "loss": st.sampled_from(["mse", "bce", "cross_entropy", "ssr"]),
+            "naming": st.sampled_from(["flat", "default"]),
+        },
+    ),
     st.dictionaries(st.sampled_from(["layers", "hidden", "output", "loss", "naming", "bogus"]), _ANY, max_size=5),
     _ANY,
 )
-_RAW = st.fixed_dictionaries({"network": _NETWORK}, optional={
-    "data": st.one_of(st.dictionaries(st.sampled_from(["x", "y", "csv", "x_columns", "y_columns"]), _ANY, max_size=4), _ANY),
-    "values": st.one_of(st.dictionaries(st.sampled_from(["w1", "b1", "w2", "b3", "w1_1_1", "b2_1", "init", "seed"]), _ANY,
-                                        max_size=8), _ANY),
-    "train": st.one_of(st.dictionaries(st.sampled_from(["params", "lr", "tol", "max_steps"]), _ANY, max_size=4), _ANY),
-    "derive": st.dictionaries(st.just("param"), _ANY), "title": _ANY, "description": _ANY,
-})
+_RAW = st.fixed_dictionaries(
+    {"network": _NETWORK},
+    optional={
+        "data": st.one_of(
+            st.dictionaries(st.sampled_from(["x", "y", "csv", "x_columns", "y_columns"]), _ANY, max_size=4), _ANY
+        ),
+        "values": st.one_of(
+            st.dictionaries(
+                st.sampled_from(["w1", "b1", "w2", "b3", "w1_1_1", "b2_1", "init", "seed"]), _ANY, max_size=8
+            ),
+            _ANY,
+        ),
+        "train": st.one_of(
+            st.dictionaries(st.sampled_from(["params", "lr", "tol", "max_steps"]), _ANY, max_size=4), _ANY
+        ),
+        "derive": st.dictionaries(st.just("param"), _ANY),
+        "title": _ANY,
+        "description": _ANY,
+    },
+)
 
 
 @pytest.mark.slow

@@ -55,8 +55,10 @@ def test_a_minus_y_is_false_without_the_assumption():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss, output", [(l, o) for l in SQUARED for o in ELEMENTWISE + ["softmax"]]
-                         + [("bce", "sigmoid"), ("cross_entropy", "softmax")])
+@pytest.mark.parametrize(
+    "loss, output",
+    [(l, o) for l in SQUARED for o in ELEMENTWISE + ["softmax"]] + [("bce", "sigmoid"), ("cross_entropy", "softmax")],
+)
 def test_two_layer_2_2_2_networks(loss, output):
     hidden = "tanh" if output in ("softmax", "sigmoid") else output
     assert_proved(symprop.prove_backprop(Network([2, 2, 2], hidden=hidden, output=output, loss=loss)))

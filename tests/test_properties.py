@@ -25,18 +25,30 @@ import symprop
 from symprop import budget, reference
 from symprop.spec import Network
 
-settings.register_profile("symprop-bounded", max_examples=8, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("symprop-ci", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "symprop-bounded",
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "symprop-ci",
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 BOUNDED = settings.get_profile("symprop-bounded")
 CI = settings.get_profile("symprop-ci")
 
 HIDDEN = ("identity", "sigmoid", "tanh", "relu", "leaky_relu(0.2)", "softplus", "elu(0.5)", "silu")
 #: (loss, output activations it allows)
-LOSSES = (("mse", ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus")),
-          ("sse", ("identity", "tanh", "relu")), ("quadratic", ("identity", "sigmoid", "elu"))
-          , ("bce", ("sigmoid",)), ("cross_entropy", ("softmax",)))
+LOSSES = (
+    ("mse", ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus")),
+    ("sse", ("identity", "tanh", "relu")),
+    ("quadratic", ("identity", "sigmoid", "elu")),
+    ("bce", ("sigmoid",)),
+    ("cross_entropy", ("softmax",)),
+)
 QUARTER = st.integers(-8, 8).map(lambda k: k / 4)  # exact in float64: sums and products stay exact
 
 
@@ -75,8 +87,11 @@ def exact_gradient(net: Network, values, X, Y) -> dict[str, float]:
     form on deep networks; 40 digits keep the result exact far beyond float64's 16.
     """
     F = lambda v: sp.Float(float(v), 40)  # noqa: E731
-    grads = net.gradient([[F(v) for v in row] for row in X], [[F(v) for v in row] for row in Y],
-                         values={k: F(v) for k, v in values.items()})
+    grads = net.gradient(
+        [[F(v) for v in row] for row in X],
+        [[F(v) for v in row] for row in Y],
+        values={k: F(v) for k, v in values.items()},
+    )
     return {str(p): float(g) for p, g in grads.items()}  # keyed by name
 
 
@@ -120,6 +135,9 @@ def test_the_kink_is_the_left_derivative_everywhere() -> None:
         X, Y = np.array([[1.0]]), np.array([[1.0]])
         # pred = 2 * act(0) + 0.25 = 0.25; dL/db1 = 2 (pred - y) * w2 * act'(0)
         expected = 2 * (0.25 - 1.0) * 2.0 * slope
-        for grads in (net.compile().gradient(values, X, Y), reference.backprop(net, values, X, Y),
-                      exact_gradient(net, values, X, Y)):
+        for grads in (
+            net.compile().gradient(values, X, Y),
+            reference.backprop(net, values, X, Y),
+            exact_gradient(net, values, X, Y),
+        ):
             assert grads["b1_1"] == pytest.approx(expected, abs=1e-15)

@@ -26,32 +26,54 @@ HTML_FILES = sorted(DERIVATIONS.glob("*.html"))
 PDFLATEX = shutil.which("pdflatex")
 LUALATEX = shutil.which("lualatex")
 PDFTOTEXT = shutil.which("pdftotext")
-needs_pdflatex = pytest.mark.skipif(PDFLATEX is None or PDFTOTEXT is None, reason=(
-    "pdflatex or pdftotext not installed (Debian: texlive-latex-base texlive-latex-recommended texlive-pictures "
-    "poppler-utils; .ci/run installs them)"))
-needs_lualatex = pytest.mark.skipif(LUALATEX is None or PDFTOTEXT is None, reason=(
-    "lualatex or pdftotext not installed (Debian: texlive-luatex fonts-lohit-beng-bengali poppler-utils; "
-    ".ci/run installs them)"))
+needs_pdflatex = pytest.mark.skipif(
+    PDFLATEX is None or PDFTOTEXT is None,
+    reason=(
+        "pdflatex or pdftotext not installed (Debian: texlive-latex-base texlive-latex-recommended texlive-pictures "
+        "poppler-utils; .ci/run installs them)"
+    ),
+)
+needs_lualatex = pytest.mark.skipif(
+    LUALATEX is None or PDFTOTEXT is None,
+    reason=(
+        "lualatex or pdftotext not installed (Debian: texlive-luatex fonts-lohit-beng-bengali poppler-utils; "
+        ".ci/run installs them)"
+    ),
+)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian: chromium; .ci/run installs it)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not installed (Debian: chromium; .ci/run installs it)"
+)
 #: the smallest legible word height (pt) in a 10 pt document: second-level scripts are 5 pt; a squeezed
 #: equation (the old \resizebox) gave 1.6 pt
 MIN_HEIGHT = 4.0
 
 
-def compile_tex(source: str, workdir: Path, name: str = "doc", engine: str | None = PDFLATEX) -> subprocess.CompletedProcess:
+def compile_tex(
+    source: str, workdir: Path, name: str = "doc", engine: str | None = PDFLATEX
+) -> subprocess.CompletedProcess:
     tex = workdir / f"{name}.tex"
     tex.write_text(source, encoding="utf-8")
-    return subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=workdir,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [engine, "-interaction=nonstopmode", "-halt-on-error", tex.name],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def word_heights(pdf: Path) -> list[tuple[float, str]]:
     """(height in pt, word) of every word of the PDF, by pdftotext -bbox."""
-    out = subprocess.run([PDFTOTEXT, "-bbox", pdf.name, "-"], cwd=pdf.parent, capture_output=True, text=True,
-                         check=True).stdout
-    return [(float(m.group(2)) - float(m.group(1)), m.group(3)) for m in
-            re.finditer(r'<word xMin="[0-9.]+" yMin="([0-9.]+)" xMax="[0-9.]+" yMax="([0-9.]+)">([^<]*)</word>', out)]
+    out = subprocess.run(
+        [PDFTOTEXT, "-bbox", pdf.name, "-"], cwd=pdf.parent, capture_output=True, text=True, check=True
+    ).stdout
+    return [
+        (float(m.group(2)) - float(m.group(1)), m.group(3))
+        for m in re.finditer(
+            r'<word xMin="[0-9.]+" yMin="([0-9.]+)" xMax="[0-9.]+" yMax="([0-9.]+)">([^<]*)</word>', out
+        )
+    ]
 
 
 def assert_legible(workdir: Path, result: subprocess.CompletedProcess) -> None:
@@ -132,11 +154,14 @@ def test_a_generated_three_layer_derivation_is_legible_in_bengali(tmp_path):
 
 
 @needs_pdflatex
-@pytest.mark.parametrize("spec", [
-    dict(layers=[2, 3, 2], hidden="relu", output="identity", loss="mse"),
-    dict(layers=[2, 2, 2], hidden="leaky_relu(0.1)", output="softmax", loss="cross_entropy"),
-    dict(layers=[1, 2, 2, 1], hidden=["elu", "silu"], output="tanh", loss="sse"),
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        dict(layers=[2, 3, 2], hidden="relu", output="identity", loss="mse"),
+        dict(layers=[2, 2, 2], hidden="leaky_relu(0.1)", output="softmax", loss="cross_entropy"),
+        dict(layers=[1, 2, 2, 1], hidden=["elu", "silu"], output="tanh", loss="sse"),
+    ],
+)
 def test_symbolic_derivations_of_every_activation_compile(spec, tmp_path):
     net = Network(**spec)
     for param in (None, net.param_names[0]):
@@ -149,9 +174,23 @@ def test_symbolic_derivations_of_every_activation_compile(spec, tmp_path):
 
 def chromium(args: list[str], workdir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={workdir / 'profile'}",
-         "--hide-scrollbars", *args], capture_output=True, text=True, timeout=180)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={workdir / 'profile'}",
+            "--hide-scrollbars",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def screenshot(html: str, workdir: Path, name: str) -> Path:
@@ -230,8 +269,10 @@ def bands(rows: list[int]) -> int:
 
 
 ONLY_MATH = "<style>body { color: #fff; } math { color: #000; } svg { visibility: hidden; }</style></head>"
-NO_MATH = "<style>body { color: #fff; } math { visibility: hidden; } svg { visibility: hidden; } " \
-          "thead th { border-color: #fff; }</style></head>"
+NO_MATH = (
+    "<style>body { color: #fff; } math { visibility: hidden; } svg { visibility: hidden; } "
+    "thead th { border-color: #fff; }</style></head>"
+)
 
 
 @needs_chromium
@@ -251,7 +292,9 @@ def test_the_figure_is_drawn_inline(tmp_path):
     pytest.importorskip("PIL")
     html = (DERIVATIONS / "seed001_sigmoid_quadratic.html").read_text(encoding="utf-8")
     assert html.count("<svg") == 1 and "<img" not in html
-    only_figure = "<style>body { color: #fff; } math { visibility: hidden; } table { visibility: hidden; }</style></head>"
+    only_figure = (
+        "<style>body { color: #fff; } math { visibility: hidden; } table { visibility: hidden; }</style></head>"
+    )
     rows = dark_rows(screenshot(html.replace("</head>", only_figure, 1), tmp_path, "figure"))
     assert len(rows) > 150  # neurons, connections and labels
 
@@ -268,8 +311,17 @@ def test_bold_ones_vector_and_header_rule_survive_in_html():
 def test_special_characters_in_a_title_and_a_small_tolerance_survive_in_the_pdf(tmp_path):
     from symprop.examples import SEED_002
 
-    d = derive(SEED_002.network, "b3", SEED_002.values, SEED_002.X, SEED_002.Y, lr=0.1, tol=1e-6,
-               title="Line one\n\nline two: a \\ b, x^2, 50% & $5 #1 a_b {c} ~d", description="First.\n\nSecond.")
+    d = derive(
+        SEED_002.network,
+        "b3",
+        SEED_002.values,
+        SEED_002.X,
+        SEED_002.Y,
+        lr=0.1,
+        tol=1e-6,
+        title="Line one\n\nline two: a \\ b, x^2, 50% & $5 #1 a_b {c} ~d",
+        description="First.\n\nSecond.",
+    )
     result = compile_tex(d.to_latex_document(), tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
     text = subprocess.run([PDFTOTEXT, "doc.pdf", "-"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
@@ -293,7 +345,8 @@ def test_a_4_8_8_3_derivation_fits_at_normal_size(N, tmp_path):
     assert "landscape" not in document
     assert r"\right." in document and r"\left." in document  # a split matrix or a broken bracket
     assert_legible(tmp_path, compile_tex(document, tmp_path))
-    words = subprocess.run([PDFTOTEXT, "-bbox", "doc.pdf", "-"], cwd=tmp_path, capture_output=True, text=True,
-                           check=True).stdout
+    words = subprocess.run(
+        [PDFTOTEXT, "-bbox", "doc.pdf", "-"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
     page = re.search(r'<page width="([0-9.]+)" height="([0-9.]+)"', words)
     assert float(page.group(1)) < float(page.group(2)), "the page is portrait"

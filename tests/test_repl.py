@@ -37,15 +37,14 @@ def test_repr_reads_like_the_call_that_built_it(net: Network) -> None:
 def test_repr_of_the_seed_002_network_is_exactly_the_call() -> None:
     assert repr(NETWORKS[0]) == "Network([1, 2, 1], hidden='softplus', output='identity', loss='ssr', naming='flat')"
     assert repr(NETWORKS[2]) == (
-        "Network([3, 4, 4, 2], hidden=['tanh', 'leaky_relu(0.2)'], output='softmax', "
-        "loss='ce', naming='default')"
+        "Network([3, 4, 4, 2], hidden=['tanh', 'leaky_relu(0.2)'], output='softmax', loss='ce', naming='default')"
     )
 
 
 def test_repr_latex_writes_the_forward_pass_and_the_loss() -> None:
     latex = NETWORKS[1]._repr_latex_()
     assert latex.startswith(r"$$\begin{aligned}") and latex.endswith(r"\end{aligned}$$")
-    rows = latex[len(r"$$\begin{aligned} "):-len(r" \end{aligned}$$")].split(r" \\ ")
+    rows = latex[len(r"$$\begin{aligned} ") : -len(r" \end{aligned}$$")].split(r" \\ ")
     assert rows == [
         r"z^{[1]} &= W^{[1]} x + b^{[1]}, & a^{[1]} &= \sigma\left(z^{[1]}\right), & W^{[1]} \in \mathbb{R}^{3 \times 2}",
         r"z^{[2]} &= W^{[2]} a^{[1]} + b^{[2]}, & a^{[2]} &= \sigma\left(z^{[2]}\right), & W^{[2]} \in \mathbb{R}^{2 \times 3}",
@@ -99,8 +98,13 @@ def test_repr_latex_compiles_with_pdflatex(tmp_path: Path) -> None:
     body = "\n".join(network_latex(net) for net in NETWORKS)
     doc = "\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\\begin{document}\n" + body + "\n\\end{document}\n"
     (tmp_path / "nets.tex").write_text(doc, encoding="utf-8")
-    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "nets.tex"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "nets.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout[-2000:]
     assert (tmp_path / "nets.pdf").stat().st_size > 1000
 
@@ -113,8 +117,10 @@ def test_the_tour_flow_with_independent_checks() -> None:
     slope = sp.expand(net.derivative("b3", X, Y, fix=fixed))
     # by hand: dSSR/db3 = 2 sum (b3 + r(x) - y) with r(x) = w3 softplus(w1 x + b1) + w4 softplus(w2 x + b2)
     softplus = lambda z: sp.log(1 + sp.exp(z))  # noqa: E731
-    r = [fixed["w3"] * softplus(fixed["w1"] * x + fixed["b1"]) + fixed["w4"] * softplus(fixed["w2"] * x + fixed["b2"])
-         for x in X]
+    r = [
+        fixed["w3"] * softplus(fixed["w1"] * x + fixed["b1"]) + fixed["w4"] * softplus(fixed["w2"] * x + fixed["b2"])
+        for x in X
+    ]
     constant = float(2 * sum(ri - yi for ri, yi in zip(r, Y)))
     poly = sp.Poly(slope, b3)
     assert poly.degree() == 1 and float(poly.coeff_monomial(b3)) == 6.0
@@ -130,8 +136,11 @@ def test_the_tour_flow_with_independent_checks() -> None:
 
 
 def test_tour_document_runs() -> None:
-    result = doctest.testfile(str(ROOT / "docs" / "tour.md"), module_relative=False,
-                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testfile(
+        str(ROOT / "docs" / "tour.md"),
+        module_relative=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
     assert result.attempted >= 15 and result.failed == 0
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from test_cli import CANDIDATES
+from test_problem import SEED_002_TOML
 
 import symprop
 from symprop import budget, cli
@@ -22,16 +24,14 @@ from symprop.descent import PATIENCE, descend
 from symprop.examples import SEED_002
 from symprop.problem import ProblemError, load_problem, problem_from_dict
 
-from test_cli import CANDIDATES
-from test_problem import SEED_002_TOML
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, cwd: Path | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path))
-    return subprocess.run([sys.executable, "-m", "symprop", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "symprop", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], status: int = 2) -> str:
@@ -45,8 +45,10 @@ def one_line_error(result: subprocess.CompletedProcess[str], status: int = 2) ->
 def problem_toml(layers, hidden="sigmoid", n=3, extra="") -> str:
     x = [[round(0.1 * (i + 1), 3)] * layers[0] for i in range(n)]
     y = [[0.5] * layers[-1] for _ in range(n)]
-    return (f'[network]\nlayers = {list(layers)}\nhidden = "{hidden}"\n[data]\nx = {x}\ny = {y}\n'
-            f'[values]\ninit = "normal"\n{extra}')
+    return (
+        f'[network]\nlayers = {list(layers)}\nhidden = "{hidden}"\n[data]\nx = {x}\ny = {y}\n'
+        f'[values]\ninit = "normal"\n{extra}'
+    )
 
 
 def write(path: Path, text: str) -> Path:
@@ -57,15 +59,19 @@ def write(path: Path, text: str) -> Path:
 # --------------------------------------------------------------------------- item 2: work budgets
 
 
-@pytest.mark.parametrize(("layers", "command"), [
-    ([100000, 100000, 1], "grad"),
-    ([100000, 100000, 1], "show"),
-    ([10] * 50, "show"),
-    ([100000, 100000, 1], "derive"),  # the derivation shows numbers, not closed forms: absurd by its numbers
-    ([200, 200, 200, 1], "derive"),
-    pytest.param([1000, 1000, 1], "show", marks=pytest.mark.slow),  # a million parameters: ~10 s to load
-    pytest.param([1000, 1000, 1], "derive", marks=pytest.mark.slow),
-], ids=lambda v: "x".join(map(str, v[:3])) + ("..." if len(v) > 3 else "") if isinstance(v, list) else v)
+@pytest.mark.parametrize(
+    ("layers", "command"),
+    [
+        ([100000, 100000, 1], "grad"),
+        ([100000, 100000, 1], "show"),
+        ([10] * 50, "show"),
+        ([100000, 100000, 1], "derive"),  # the derivation shows numbers, not closed forms: absurd by its numbers
+        ([200, 200, 200, 1], "derive"),
+        pytest.param([1000, 1000, 1], "show", marks=pytest.mark.slow),  # a million parameters: ~10 s to load
+        pytest.param([1000, 1000, 1], "derive", marks=pytest.mark.slow),
+    ],
+    ids=lambda v: "x".join(map(str, v[:3])) + ("..." if len(v) > 3 else "") if isinstance(v, list) else v,
+)
 def test_absurd_work_is_refused_up_front_with_the_estimate(tmp_path: Path, layers, command) -> None:
     path = write(tmp_path / "big.toml", problem_toml(layers, n=2))
     line = one_line_error(run(command, str(path)))
@@ -75,9 +81,17 @@ def test_absurd_work_is_refused_up_front_with_the_estimate(tmp_path: Path, layer
         assert "--no-closed-form" in line
 
 
-@pytest.mark.parametrize(("layers", "command"), [
-    ([10] * 50, "grad --exact"), ([1] * 50, "grad --exact"), ([1] * 50, "show"), ([10] * 50, "grad"),
-    ([1] * 50, "descend --max-steps 3"), ([10] * 50, "show --no-closed-form")])
+@pytest.mark.parametrize(
+    ("layers", "command"),
+    [
+        ([10] * 50, "grad --exact"),
+        ([1] * 50, "grad --exact"),
+        ([1] * 50, "show"),
+        ([10] * 50, "grad"),
+        ([1] * 50, "descend --max-steps 3"),
+        ([10] * 50, "show --no-closed-form"),
+    ],
+)
 def test_deep_networks_finish_or_are_refused_quickly(tmp_path: Path, layers, command) -> None:
     path = write(tmp_path / "deep.toml", problem_toml(layers))
     result = run(*command.split()[:1], str(path), *command.split()[1:], timeout=60)
@@ -92,8 +106,11 @@ def million_samples(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     data = rng.normal(size=(10**6, 2)).round(4)
     np.savetxt(folder / "data.csv", data, delimiter=",", header="x,y", comments="", fmt="%.4f")
-    return write(folder / "p.toml", '[network]\nlayers = [1, 2, 1]\nhidden = "softplus"\n'
-                 '[data]\ncsv = "data.csv"\nx_columns = ["x"]\ny_columns = ["y"]\n[values]\ninit = "normal"\n')
+    return write(
+        folder / "p.toml",
+        '[network]\nlayers = [1, 2, 1]\nhidden = "softplus"\n'
+        '[data]\ncsv = "data.csv"\nx_columns = ["x"]\ny_columns = ["y"]\n[values]\ninit = "normal"\n',
+    )
 
 
 @pytest.mark.slow  # reading a million CSV rows takes ~10 s per command
@@ -118,10 +135,17 @@ def test_budget_option_allows_more_and_budget_env_allows_less(tmp_path: Path) ->
         symprop.Network([10] * 50).loss([[0.1] * 10], [[0.2] * 10])
 
 
-@pytest.mark.parametrize(("layers", "hidden", "output", "loss"), [
-    ([3, 3, 3, 1], "tanh", "identity", "sse"), ([1] * 9, "sigmoid", "identity", "mse"),
-    ([2, 4, 3], "elu", "softmax", "cross_entropy"), ([2, 3, 3, 1], "silu", "sigmoid", "bce"),
-    ([2, 5, 3], "relu", "identity", "mse"), ([2, 3, 2], "leaky_relu", "identity", "quadratic")])
+@pytest.mark.parametrize(
+    ("layers", "hidden", "output", "loss"),
+    [
+        ([3, 3, 3, 1], "tanh", "identity", "sse"),
+        ([1] * 9, "sigmoid", "identity", "mse"),
+        ([2, 4, 3], "elu", "softmax", "cross_entropy"),
+        ([2, 3, 3, 1], "silu", "sigmoid", "bce"),
+        ([2, 5, 3], "relu", "identity", "mse"),
+        ([2, 3, 2], "leaky_relu", "identity", "quadratic"),
+    ],
+)
 def test_closed_form_estimates_match_the_real_sizes(layers, hidden, output, loss) -> None:
     # the oracle: the terms SymPy's own tree walk visits in the built expressions
     net = symprop.Network(layers, hidden=hidden, output=output, loss=loss)
@@ -156,8 +180,9 @@ def test_a_huge_max_steps_is_refused_without_tol_and_bounded_with_it(tmp_path: P
     e = SEED_002
     with pytest.raises(budget.BudgetError, match="max_steps = 1000000000000"):
         descend(e.network, e.values, e.X, e.Y, train="b3", max_steps=10**12)
-    trace = descend(e.network, e.values, e.X, e.Y, train="b3", lr=1e-9, tol=1e-300, max_steps=10**12,
-                    time_limit=0.5, history=100)
+    trace = descend(
+        e.network, e.values, e.X, e.Y, train="b3", lr=1e-9, tol=1e-300, max_steps=10**12, time_limit=0.5, history=100
+    )
     assert trace.stopped == "budget" and len(trace.steps) <= 100 < trace.n_steps and "--budget" in trace.reason
     with_steps = SEED_002_TOML.replace("lr = 0.1\n", "lr = 0.1\nmax_steps = 1000\n")
     assert "max_steps = 1000" in with_steps
@@ -181,12 +206,14 @@ def test_bce_with_a_huge_learning_rate_is_diverged_not_max_steps() -> None:
     trace = descend(net, values, X, Y, lr=1e6, max_steps=1000)
     assert trace.stopped == "diverged", trace.reason
     assert trace.n_steps <= PATIENCE + 2 and "stayed above" in trace.reason and "lr = 1e+06" in trace.reason
+
     # independent check of the premise: the bce loss (by hand) really grew by > 1e5 over the run
     def bce(v):
         W1 = np.array([[v[f"w1_{j}_{k}"] for k in (1, 2)] for j in (1, 2, 3)])
         b1 = np.array([v[f"b1_{j}"] for j in (1, 2, 3)])
         z = np.tanh(np.array(X) @ W1.T + b1) @ np.array([v[f"w2_1_{j}"] for j in (1, 2, 3)]) + v["b2_1"]
         return float(np.mean(np.logaddexp(0, z) - np.array(Y) * z))
+
     assert bce(trace.final) > 1e5 * bce(values)
 
 
@@ -285,8 +312,13 @@ def test_overflowing_gradient_is_inf_in_valid_json_and_said_so(tmp_path: Path) -
     # the oracle: dSSR/db3 = 2 sum(pred - y), pred = 1e308 + rest(x), in Fractions: beyond float64
     v = dict(SEED_002.values, b3=1e308)
     sp_ = lambda z: Fraction(math.log1p(math.exp(z)))  # noqa: E731
-    exact = 2 * sum(Fraction(v["b3"]) + Fraction(v["w3"]) * sp_(v["w1"] * x + v["b1"])
-                    + Fraction(v["w4"]) * sp_(v["w2"] * x + v["b2"]) - Fraction(y) for x, y in zip(SEED_002.X, SEED_002.Y))
+    exact = 2 * sum(
+        Fraction(v["b3"])
+        + Fraction(v["w3"]) * sp_(v["w1"] * x + v["b1"])
+        + Fraction(v["w4"]) * sp_(v["w2"] * x + v["b2"])
+        - Fraction(y)
+        for x, y in zip(SEED_002.X, SEED_002.Y)
+    )
     assert exact > Fraction(sys.float_info.max)
     assert data["gradient"]["b3"] is None and data["loss"] is None
     assert "RuntimeWarning" not in result.stderr and "<symprop compiled" not in result.stderr
@@ -307,11 +339,14 @@ def test_overflow_messages_name_the_value(tmp_path: Path) -> None:
     assert not (tmp_path / "c.png").exists()
 
 
-@pytest.mark.parametrize(("old", "new", "command"), [
-    ("lr = 0.1", "lr = 1e308", "descend"),
-    ("hidden = \"softplus\"", "hidden = \"leaky_relu(1e400)\"", "grad"),
-    ("hidden = \"softplus\"", "hidden = \"leaky_relu(1e400)\"", "show"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "command"),
+    [
+        ("lr = 0.1", "lr = 1e308", "descend"),
+        ('hidden = "softplus"', 'hidden = "leaky_relu(1e400)"', "grad"),
+        ('hidden = "softplus"', 'hidden = "leaky_relu(1e400)"', "show"),
+    ],
+)
 def test_overflow_in_the_file_is_one_line(tmp_path: Path, old: str, new: str, command: str) -> None:
     path = write(tmp_path / "p.toml", SEED_002_TOML.replace(old, new))
     result = run(command, str(path))
@@ -321,11 +356,15 @@ def test_overflow_in_the_file_is_one_line(tmp_path: Path, old: str, new: str, co
 
 
 def test_unexpected_errors_are_one_line_with_exit_2(monkeypatch, capsys) -> None:
-    for exc, fragment in ((MemoryError(), "out of memory"), (AttributeError("'NoneType' object has no attribute 'x'"),
-                                                               "internal error: AttributeError"),
-                          (OverflowError("(34, 'Numerical result out of range')"), "too large for float64")):
+    for exc, fragment in (
+        (MemoryError(), "out of memory"),
+        (AttributeError("'NoneType' object has no attribute 'x'"), "internal error: AttributeError"),
+        (OverflowError("(34, 'Numerical result out of range')"), "too large for float64"),
+    ):
+
         def boom(args, exc=exc):
             raise exc
+
         monkeypatch.setattr(cli, "run_grad", boom)
         assert cli.main(["grad", "seed002"]) == 2
         err = capsys.readouterr().err
@@ -350,11 +389,14 @@ def test_verify_never_runs_a_library_named_file_in_the_cwd(tmp_path: Path) -> No
 # --------------------------------------------------------------------------- items 10-12: files and messages
 
 
-@pytest.mark.parametrize(("data", "fragment"), [
-    ('x = ["0.0", "0.5", "1e0"]', "[data] x[0] must be a number, got '0.0' (a string)"),
-    ("x = [false, true, true]", "[data] x[0] must be a number, got False (a boolean)"),
-    ("y = [0.0, [1.0], true]", "[data] y[2] must be a number, got True"),
-])
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ('x = ["0.0", "0.5", "1e0"]', "[data] x[0] must be a number, got '0.0' (a string)"),
+        ("x = [false, true, true]", "[data] x[0] must be a number, got False (a boolean)"),
+        ("y = [0.0, [1.0], true]", "[data] y[2] must be a number, got True"),
+    ],
+)
 def test_loose_inline_data_is_rejected_like_values(tmp_path: Path, data: str, fragment: str) -> None:
     key = data.split()[0]
     text = SEED_002_TOML.replace(next(l for l in SEED_002_TOML.splitlines() if l.startswith(f"{key} = ")), data)
@@ -365,7 +407,7 @@ def test_loose_inline_data_is_rejected_like_values(tmp_path: Path, data: str, fr
 
 def csv_toml(csv: str) -> str:
     head, _, tail = SEED_002_TOML.partition("[data]")
-    rest = tail[tail.index("[values]"):]
+    rest = tail[tail.index("[values]") :]
     return f'{head}[data]\ncsv = "{csv}"\nx_columns = ["x"]\ny_columns = ["y"]\n{rest}'
 
 
@@ -405,8 +447,10 @@ def test_escape_sequences_in_keys_are_escaped(tmp_path: Path) -> None:
 
 
 def test_seed_messages_and_suggestions(tmp_path: Path, monkeypatch) -> None:
-    path = write(tmp_path / "p.toml", SEED_002_TOML.replace("[values]", "[values]\ninit = \"normal\"\nseed = -1")
-                 .replace("w1 = 3.34\n", ""))
+    path = write(
+        tmp_path / "p.toml",
+        SEED_002_TOML.replace("[values]", '[values]\ninit = "normal"\nseed = -1').replace("w1 = 3.34\n", ""),
+    )
     with pytest.raises(ProblemError, match=r"p\.toml: \[values\] seed must be a whole number >= 0, got -1"):
         load_problem(path)
     write(tmp_path / "x_3d.toml", SEED_002_TOML)
@@ -417,16 +461,33 @@ def test_seed_messages_and_suggestions(tmp_path: Path, monkeypatch) -> None:
 
 def test_report_path_that_is_a_directory_is_refused_at_startup(tmp_path: Path) -> None:
     write(tmp_path / "test_one.py", "def test_one():\n    assert True\n")
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_one.py"),
-                             f"--symprop-report={tmp_path}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_one.py"),
+            f"--symprop-report={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 4, result.stdout + result.stderr  # pytest's usage-error status
     assert "is a directory" in result.stderr and "1 passed" not in result.stdout
     assert "Traceback" not in result.stderr
 
 
 def test_problem_from_dict_refuses_a_huge_network_before_naming_its_parameters() -> None:
-    raw = {"network": {"layers": [100000, 100000, 1]}, "data": {"x": [[0.0] * 100000], "y": [0.0]},
-           "values": {"init": "zeros"}}
+    raw = {
+        "network": {"layers": [100000, 100000, 1]},
+        "data": {"x": [[0.0] * 100000], "y": [0.0]},
+        "values": {"init": "zeros"},
+    }
     with pytest.raises(budget.BudgetError, match="10,000,200,001 parameters"):
         problem_from_dict(raw)
 
@@ -494,5 +555,8 @@ def test_gradient_guard_for_the_symbolic_chain_rule() -> None:
     budget.guard_gradient(net, 1, [])  # every parameter a number: nothing grows
     small = symprop.Network([2, 3, 1])
     budget.guard_gradient(small, 3)
-    real = sum(sum(1 for _ in sp.preorder_traversal(g)) for g in small.gradient([[1, 2], [3, -1], [0.5, 2]], [1, 0, 2], exact=True).values())
+    real = sum(
+        sum(1 for _ in sp.preorder_traversal(g))
+        for g in small.gradient([[1, 2], [3, -1], [0.5, 2]], [1, 0, 2], exact=True).values()
+    )
     assert real / 3 <= budget.gradient_terms(small, 3) <= 3 * real

@@ -67,7 +67,9 @@ def test_rows_are_named_as_the_state_dict_with_an_index_and_hold_the_torch_gradi
     X, Y = data(torch.float64)
     report = symprop.verify_torch(model, X, Y, loss=nn.MSELoss())
     names = [r.name for r in report.rows]
-    assert "0.weight[1,2]" in names and "4.bias[1]" in names and len(names) == sum(p.numel() for p in model.parameters())
+    assert (
+        "0.weight[1,2]" in names and "4.bias[1]" in names and len(names) == sum(p.numel() for p in model.parameters())
+    )
     assert report["0.weight[1,2]"].actual == float(model[0].weight.grad[1, 2])
     # independent oracle: torch.autograd.grad of the same loss in float64
     model.zero_grad()
@@ -109,7 +111,9 @@ def test_float32_model_gets_float32_tolerances_and_still_catches_1e3():
 
 
 def test_from_torch_gives_the_network_and_values():
-    model = nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.25), nn.Linear(3, 3), nn.ELU(0.5), nn.Linear(3, 1), nn.Sigmoid())
+    model = nn.Sequential(
+        nn.Linear(2, 3), nn.LeakyReLU(0.25), nn.Linear(3, 3), nn.ELU(0.5), nn.Linear(3, 1), nn.Sigmoid()
+    )
     net, (W, b) = symprop.from_torch(model, loss=nn.BCELoss())
     assert net.layers == (2, 3, 3, 1) and [str(a) for a in net.hidden] == ["leaky_relu(0.25)", "elu(0.5)"]
     assert str(net.output) == "sigmoid" and net.loss_name == "bce"
@@ -131,8 +135,10 @@ def test_unsupported_modules_and_losses_say_what_is_supported():
         symprop.from_torch(nn.Sequential(nn.Linear(2, 2)), loss=nn.MSELoss(reduction="none"))
     with pytest.raises(UnsupportedError, match="L1Loss is not supported"):
         symprop.from_torch(nn.Sequential(nn.Linear(2, 2)), loss=nn.L1Loss(), nn=False)
-    for module, loss in ((nn.Sequential(nn.Linear(2, 2), nn.GELU(), nn.Linear(2, 1)), nn.MSELoss()),
-                         (nn.Sequential(nn.Linear(2, 2, bias=False)), nn.L1Loss())):
+    for module, loss in (
+        (nn.Sequential(nn.Linear(2, 2), nn.GELU(), nn.Linear(2, 1)), nn.MSELoss()),
+        (nn.Sequential(nn.Linear(2, 2, bias=False)), nn.L1Loss()),
+    ):
         (model, ours, _), values = symprop.from_torch(module, loss=loss)
         assert list(values) == list(module.state_dict()) and type(ours).__name__ == type(loss).__name__
 

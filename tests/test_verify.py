@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from helpers import random_targets
+
 import symprop
 from symprop import Network, examples, reference
 from symprop.spec import ACTIVATION_PARAMS
@@ -91,7 +91,10 @@ def seed002_candidate(W, b, X, Y):
     pred = a @ W[1][0] + b[1][0]
     r = -2 * (y - pred)  # dSSR/dpred
     hidden = np.outer(r, W[1][0]) / (1 + np.exp(-z))
-    return [(hidden * x[:, None]).sum(0)[:, None], (r[:, None] * a).sum(0)[None, :]], [hidden.sum(0), np.array([r.sum()])]
+    return [(hidden * x[:, None]).sum(0)[:, None], (r[:, None] * a).sum(0)[None, :]], [
+        hidden.sum(0),
+        np.array([r.sum()]),
+    ]
 
 
 def test_seed002_published_slopes():
@@ -146,7 +149,9 @@ def test_exact_and_compiled_oracles_agree_and_auto_switches_on_size(monkeypatch)
     compiled = verify(ref_candidate(net), net, (W, b), X[:2], Y[:2], oracle="compiled")
     assert small.ok and compiled.ok
     for r1, r2 in zip(small.rows, compiled.rows):
-        assert r2.expected == pytest.approx(r1.expected, rel=1e-12, abs=1e-12 * max(abs(r.expected) for r in small.rows))
+        assert r2.expected == pytest.approx(
+            r1.expected, rel=1e-12, abs=1e-12 * max(abs(r.expected) for r in small.rows)
+        )
     worst = max(auto.rows, key=lambda r: abs(r.expected)).name
     assert [r.name for r in verify(perturbed(auto, worst, 1e-6), net, (W, b), X, Y).failures] == [worst]
 
@@ -174,7 +179,9 @@ def check_problem(rng, candidate_kind: str, perturb: bool, near: float = 0.3) ->
     net, values, X, Y = random_problem(rng, near)
     make = {"ref": ref_candidate, "loop": loop_candidate, "compiled": compiled_candidate}
     if candidate_kind == "float32":
-        report = verify(lambda W, b, X_, Y_: reference.backprop_arrays(net, W, b, X_, Y_), net, values, X, Y, dtype="float32")
+        report = verify(
+            lambda W, b, X_, Y_: reference.backprop_arrays(net, W, b, X_, Y_), net, values, X, Y, dtype="float32"
+        )
     else:
         report = verify(make[candidate_kind](net), net, values, X, Y)
     assert report.ok, f"false alarm ({candidate_kind}):\n{report}"
@@ -216,7 +223,13 @@ def test_float32_defaults():
     assert report.ok and report.dtype == "float32"
     inferred = verify(lambda W, b, X, Y: reference.backprop_arrays(net, W, b, X, Y), net, ex.values, ex.X, ex.Y)
     assert inferred.ok  # float64 arrays in, float64 out: float64 defaults
-    as32 = lambda W, b, X, Y: reference.backprop_arrays(net, [w.astype(np.float32) for w in W], [v.astype(np.float32) for v in b], X.astype(np.float32), Y.astype(np.float32))  # noqa: E731
+    as32 = lambda W, b, X, Y: reference.backprop_arrays(
+        net,
+        [w.astype(np.float32) for w in W],
+        [v.astype(np.float32) for v in b],
+        X.astype(np.float32),
+        Y.astype(np.float32),
+    )  # noqa: E731
     assert verify(as32, net, ex.values, ex.X, ex.Y).dtype == "float32"  # inferred from the result
     assert not verify(as32, net, ex.values, ex.X, ex.Y, dtype="float64")  # float32 rounding is not float64
     wrong = perturbed(report, "w1_2_1", 1e-3)
@@ -230,10 +243,10 @@ class TensorLike:
         self._array, self.requires_grad = array, requires_grad
         self.dtype = f"torch.{array.dtype.name}"
 
-    def detach(self) -> "TensorLike":
+    def detach(self) -> TensorLike:
         return TensorLike(self._array, requires_grad=False)
 
-    def cpu(self) -> "TensorLike":
+    def cpu(self) -> TensorLike:
         return self
 
     def __array__(self, dtype=None, copy=None):
@@ -285,13 +298,20 @@ def test_user_tolerances_loosen_and_tighten():
 
 def test_report_table_markdown_html_and_worst():
     ex = examples.SEED_001
-    report = verify(perturbed(verify(ref_candidate(ex.network), ex.network, ex.values, ex.X, ex.Y), "w2_2_3", 1e-5),
-                    ex.network, ex.values, ex.X, ex.Y)
+    report = verify(
+        perturbed(verify(ref_candidate(ex.network), ex.network, ex.values, ex.X, ex.Y), "w2_2_3", 1e-5),
+        ex.network,
+        ex.values,
+        ex.X,
+        ex.Y,
+    )
     assert not report and not report.ok and report.worst.name == "w2_2_3"
     row = report["w2_2_3"]
-    assert row.rel_err == pytest.approx(1e-5, rel=1e-6) and row.abs_err == pytest.approx(abs(row.expected) * 1e-5, rel=1e-6)
+    assert row.rel_err == pytest.approx(1e-5, rel=1e-6) and row.abs_err == pytest.approx(
+        abs(row.expected) * 1e-5, rel=1e-6
+    )
     lines = str(report).splitlines()
-    table = lines[lines.index(next(l for l in lines if l.startswith("parameter"))):]
+    table = lines[lines.index(next(l for l in lines if l.startswith("parameter"))) :]
     assert len(table) == ex.network.n_params + 2 and len({len(l) for l in table}) == 1  # aligned
     assert "FAIL" in next(l for l in table if l.startswith("w2_2_3"))
     md = report.to_markdown().splitlines()
@@ -307,8 +327,15 @@ def test_assertion_message_order_and_cap():
     with pytest.raises(AssertionError) as info:
         symprop.assert_gradients_match(flipped, net, ex.values, ex.X, ex.Y)
     msg = str(info.value)
-    keys = ["to tolerance rtol=", "17 / 17 parameters mismatched", "Max absolute difference",
-            "Max relative difference", " parameter ", "... and 7 more", "worst: "]
+    keys = [
+        "to tolerance rtol=",
+        "17 / 17 parameters mismatched",
+        "Max absolute difference",
+        "Max relative difference",
+        " parameter ",
+        "... and 7 more",
+        "worst: ",
+    ]
     positions = [msg.index(k) for k in keys]
     assert positions == sorted(positions)
     assert re.search(r"worst: \S+: dC/d\S+ = 1/\(2N\)", msg)
@@ -327,8 +354,9 @@ def test_passing_assert_returns_the_report():
 @pytest.fixture
 def seed001():
     ex = examples.SEED_001
-    grads = reference.backprop_arrays(ex.network, *symprop.spec.parse_values(ex.network, ex.values),
-                                      *symprop.spec.as_data(ex.network, ex.X, ex.Y))
+    grads = reference.backprop_arrays(
+        ex.network, *symprop.spec.parse_values(ex.network, ex.values), *symprop.spec.as_data(ex.network, ex.X, ex.Y)
+    )
     return ex, grads
 
 
@@ -358,7 +386,10 @@ def test_wrong_and_missing_names(seed001):
     assert "unknown parameter name(s) w1_1_3" in report.problems[0] and "valid: w1_1_1, w1_1_2" in report.problems[0]
     assert report["w1_1_2"].status == "missing"
     partial = {k: v for k, v in good.items() if k != "b2_2"}
-    assert "no gradient given for 1 of 17 parameters: b2_2" in verify(partial, ex.network, ex.values, ex.X, ex.Y).problems[0]
+    assert (
+        "no gradient given for 1 of 17 parameters: b2_2"
+        in verify(partial, ex.network, ex.values, ex.X, ex.Y).problems[0]
+    )
     keyed_by_symbol = {ex.network.param(k): v for k, v in good.items()}
     assert verify(keyed_by_symbol, ex.network, ex.values, ex.X, ex.Y).ok
 
@@ -386,8 +417,12 @@ def test_candidate_of_the_wrong_kind_is_a_type_error(seed001):
 
 @pytest.mark.parametrize(
     "kwargs, error, text",
-    [({"rtol": -1}, ValueError, "rtol"), ({"dtype": "int8"}, ValueError, "float64, float32"),
-     ({"oracle": "exactly"}, ValueError, 'Did you mean "exact"'), ({"atol": "x"}, TypeError, "atol")],
+    [
+        ({"rtol": -1}, ValueError, "rtol"),
+        ({"dtype": "int8"}, ValueError, "float64, float32"),
+        ({"oracle": "exactly"}, ValueError, 'Did you mean "exact"'),
+        ({"atol": "x"}, TypeError, "atol"),
+    ],
 )
 def test_bad_options(seed001, kwargs, error, text):
     ex, grads = seed001

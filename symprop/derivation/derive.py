@@ -64,12 +64,15 @@ class Derivation:
 
     def __repr__(self) -> str:  # short in a plain REPL; Jupyter shows the page (_repr_markdown_, _repr_html_)
         what = f"dL/d{self.param}" if self.param else "the forward pass and loss"
-        return (f"<Derivation of {what} for {self.network!r}: {len(self.steps)} steps; "
-                f"see .to_markdown(), .to_latex(), .to_html()>")
+        return (
+            f"<Derivation of {what} for {self.network!r}: {len(self.steps)} steps; "
+            f"see .to_markdown(), .to_latex(), .to_html()>"
+        )
 
     def _repr_latex_(self) -> str:
-        return "\n".join(document.latex_equation(b) for s in self.steps for b in s.blocks
-                         if isinstance(b, document.Equation))
+        return "\n".join(
+            document.latex_equation(b) for s in self.steps for b in s.blocks if isinstance(b, document.Equation)
+        )
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
@@ -82,12 +85,16 @@ def _check_order(values: Any, X: Any, Y: Any) -> None:
     """derive takes (values, X, Y) like verify; a mapping of values in X's or Y's place is the old order."""
     for what, arg in (("X", X), ("Y", Y)):
         if isinstance(arg, Mapping):
-            raise TypeError(f"derive takes (net, param, values, X, Y) like verify (the order changed from (X, Y, values)); "
-                            f"a mapping of parameter values was passed as {what}: write derive(net, param, values, X, Y)")
+            raise TypeError(
+                f"derive takes (net, param, values, X, Y) like verify (the order changed from (X, Y, values)); "
+                f"a mapping of parameter values was passed as {what}: write derive(net, param, values, X, Y)"
+            )
     if values is not None and not isinstance(values, Mapping) and X is not None and Y is None:
-        raise TypeError("derive takes (net, param, values, X, Y) like verify (the order changed from (X, Y, values)); "
-                        "it got three data-like arguments and no Y: write derive(net, param, values, X, Y) "
-                        "or derive(net, param, X=X, Y=Y)")
+        raise TypeError(
+            "derive takes (net, param, values, X, Y) like verify (the order changed from (X, Y, values)); "
+            "it got three data-like arguments and no Y: write derive(net, param, values, X, Y) "
+            "or derive(net, param, X=X, Y=Y)"
+        )
 
 
 def _positive(what: str, v: Any) -> float | None:
@@ -118,8 +125,10 @@ def estimate(net: Network, n_samples: int | None, param: bool = True) -> budget.
     S = sum(layers[1:])
     per_sample = layers[0] + 6 * S + sum(layers[:-1]) + 3 * layers[-1] + 1 + (8 * (2 * net.depth + 2) if param else 0)
     shown = (5 if param else 10) * P + n_samples * per_sample
-    what = (f"the derivation of a network of {budget._layers(layers)} ({P:,} parameters) on {n_samples:,} samples, "
-            f"its pages showing every number")
+    what = (
+        f"the derivation of a network of {budget._layers(layers)} ({P:,} parameters) on {n_samples:,} samples, "
+        f"its pages showing every number"
+    )
     return budget.Estimate(what, float(shown), "derivation numbers")
 
 
@@ -128,15 +137,30 @@ def _guard(net: Any, param: Any, values: Any, X: Any, tol: Any, lr: Any, max_ste
     if not isinstance(net, Network):
         return
     n = None if X is None or values is None else _n_samples(X)
-    budget.check(estimate(net, n, param is not None),
-                 ["a parameter (param=) instead of every one", "fewer samples", "a smaller network"])
+    budget.check(
+        estimate(net, n, param is not None),
+        ["a parameter (param=) instead of every one", "fewer samples", "a smaller network"],
+    )
     if n is not None and param is not None and tol is not None and lr is not None and isinstance(max_steps, int):
-        budget.check(budget.numeric(net, n, passes=2 * max_steps, what=f"the descent trace (up to {max_steps:,} steps)"),
-                     ["fewer steps (max_steps)", "a larger tol"])
+        budget.check(
+            budget.numeric(net, n, passes=2 * max_steps, what=f"the descent trace (up to {max_steps:,} steps)"),
+            ["fewer steps (max_steps)", "a larger tol"],
+        )
 
 
-def _context(net: Any, param: Any, values: Any, X: Any, Y: Any, fix: Any, lr: Any, tol: Any, max_steps: Any,
-             code: bool, digits: int) -> Context:
+def _context(
+    net: Any,
+    param: Any,
+    values: Any,
+    X: Any,
+    Y: Any,
+    fix: Any,
+    lr: Any,
+    tol: Any,
+    max_steps: Any,
+    code: bool,
+    digits: int,
+) -> Context:
     if not isinstance(net, Network):
         raise TypeError(f"derive needs a symprop Network, got {type(net).__name__}")
     _check_order(values, X, Y)
@@ -162,9 +186,22 @@ def _context(net: Any, param: Any, values: Any, X: Any, Y: Any, fix: Any, lr: An
     return Context(net, Symbols(net), NumberFormat(digits), name, X, Y, vals, fixed, lr, tol, max_steps, code=code)
 
 
-def derive(net: Network, param: Any = None, values: Any = None, X: Any = None, Y: Any = None, *,
-           fix: Any = None, lr: float | None = None, tol: float | None = None, max_steps: int = 1000,
-           code: bool = False, digits: int = DIGITS, title: str = "", description: str = "") -> Derivation:
+def derive(
+    net: Network,
+    param: Any = None,
+    values: Any = None,
+    X: Any = None,
+    Y: Any = None,
+    *,
+    fix: Any = None,
+    lr: float | None = None,
+    tol: float | None = None,
+    max_steps: int = 1000,
+    code: bool = False,
+    digits: int = DIGITS,
+    title: str = "",
+    description: str = "",
+) -> Derivation:
     """The step-by-step derivation of backprop for ``net``: for one parameter, or every one when param is None.
 
     ``values`` with the data ``X``, ``Y`` adds the numbers (the forward pass per sample, every factor of
@@ -216,12 +253,27 @@ def derive_problem(problem: Any, param: str | None = None, *, code: bool = False
     if param is not None:
         param = net.check_name(param)
         if fix and param in fix:
-            raise ValueError(f'"{param}" is not trained by this problem ([train] params = {list(problem.train)}); '
-                             f"choose one of {', '.join(problem.train)}")
+            raise ValueError(
+                f'"{param}" is not trained by this problem ([train] params = {list(problem.train)}); '
+                f"choose one of {', '.join(problem.train)}"
+            )
     tol = problem.tol if param is not None else None
     title = problem.title or (problem.source.stem if problem.source else "")
-    return derive(net, param, problem.values, problem.X, problem.Y, fix=fix or None, lr=problem.lr, tol=tol,
-                  max_steps=problem.max_steps, code=code, digits=digits, title=title, description=problem.description)
+    return derive(
+        net,
+        param,
+        problem.values,
+        problem.X,
+        problem.Y,
+        fix=fix or None,
+        lr=problem.lr,
+        tol=tol,
+        max_steps=problem.max_steps,
+        code=code,
+        digits=digits,
+        title=title,
+        description=problem.description,
+    )
 
 
 __all__ = ["Derivation", "derive", "derive_problem"]

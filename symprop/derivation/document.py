@@ -39,7 +39,7 @@ class W:
         return cls(key, tuple(fields.items()))
 
 
-Part = Union[str, M, W]
+Part = Union[str, M, W]  # noqa: UP007 (a runtime alias)
 Text = tuple  # of Part
 
 
@@ -77,7 +77,7 @@ class Figure:
     caption: Text
 
 
-Block = Union[Para, Equation, Table, Figure]
+Block = Union[Para, Equation, Table, Figure]  # noqa: UP007 (a runtime alias)
 
 
 @dataclass
@@ -92,8 +92,11 @@ class Step:
         return "".join(t if k == "text" else f"${t}$" for k, t in resolve(self.heading, lang))
 
     def narration_in(self, lang: str = "en") -> str:
-        return "\n\n".join("".join(t if k == "text" else f"${t}$" for k, t in resolve(b.parts, lang))
-                           for b in self.blocks if isinstance(b, Para))
+        return "\n\n".join(
+            "".join(t if k == "text" else f"${t}$" for k, t in resolve(b.parts, lang))
+            for b in self.blocks
+            if isinstance(b, Para)
+        )
 
     @property
     def title(self) -> str:
@@ -173,8 +176,8 @@ def _group(s: str, i: int) -> tuple[str, int]:
         for k in range(i, len(s)):
             depth += {"{": 1, "}": -1}.get(s[k], 0)
             if depth == 0:
-                return s[i + 1:k], k + 1
-        return s[i + 1:], len(s)
+                return s[i + 1 : k], k + 1
+        return s[i + 1 :], len(s)
     if s[i] == "\\":
         m = _COMMAND.match(s, i)
         return m.group(0), m.end()
@@ -187,8 +190,26 @@ def _env(s: str, i: int, name: str) -> tuple[str, int]:
     return s[i:end], end + len(rf"\end{{{name}}}")
 
 
-_ZERO = {"left", "right", "mathopen", "mathclose", "displaystyle", "textstyle", "mathrm", "operatorname",
-         "mathbf", "mathsf", "mathtt", "mathbb", "hat", "bigl", "bigr", "Big", "quad", "qquad"}
+_ZERO = {
+    "left",
+    "right",
+    "mathopen",
+    "mathclose",
+    "displaystyle",
+    "textstyle",
+    "mathrm",
+    "operatorname",
+    "mathbf",
+    "mathsf",
+    "mathtt",
+    "mathbb",
+    "hat",
+    "bigl",
+    "bigr",
+    "Big",
+    "quad",
+    "qquad",
+}
 
 
 _OPERATORS = {"tanh", "sinh", "cosh", "log", "ln", "exp", "sin", "cos", "max", "min", "sgn", "arg"}
@@ -271,12 +292,12 @@ def split_matrix(atom: str, budget: float) -> list[str]:
     end = atom.find(_MATRIX_CLOSE, body_start)
     if end < 0 or r"\begin{matrix}" in atom[body_start:end]:
         return [atom]
-    prefix, suffix = atom[:start], atom[end + len(_MATRIX_CLOSE):]
+    prefix, suffix = atom[:start], atom[end + len(_MATRIX_CLOSE) :]
     cells = [row.split("&") for row in atom[body_start:end].split(r"\\")]
     n_cols = max(len(r) for r in cells)
     if n_cols < 2:
         if measure(suffix) > budget / 2:  # the wide part is later in the atom
-            return [prefix + atom[start:end + len(_MATRIX_CLOSE)]] + split_matrix(suffix, budget)
+            return [prefix + atom[start : end + len(_MATRIX_CLOSE)]] + split_matrix(suffix, budget)
         return [atom]
     widths = [max((measure(r[c]) for r in cells if c < len(r)), default=0) + 1.2 for c in range(n_cols)]
     room = budget - 2 - max(measure(prefix), measure(suffix))
@@ -293,7 +314,7 @@ def split_matrix(atom: str, budget: float) -> list[str]:
     if len(even) == len(blocks) and all(sum(widths[c] for c in cols) <= room for cols in even):
         blocks = even
     if len(blocks) == 1:
-        return [prefix + atom[start:end + len(_MATRIX_CLOSE)]] + (split_matrix(suffix, budget) if suffix else [])
+        return [prefix + atom[start : end + len(_MATRIX_CLOSE)]] + (split_matrix(suffix, budget) if suffix else [])
     pieces = []
     for k, cols in enumerate(blocks):
         body = r" \\ ".join(" & ".join(r[c].strip() if c < len(r) else "" for c in cols) for r in cells)
@@ -327,8 +348,11 @@ def rows(lhs: str, *rhss: Sequence[str] | str, rel: str = "=", width: float = WI
     budget = width - measure(lhs) - 2
     for k, rhs in enumerate(rhss):
         relation = rel if k == 0 else "="
-        atoms = [piece for a in ([rhs] if isinstance(rhs, str) else [a for a in rhs if a])
-                 for piece in split_matrix(a, budget - 2)]
+        atoms = [
+            piece
+            for a in ([rhs] if isinstance(rhs, str) else [a for a in rhs if a])
+            for piece in split_matrix(a, budget - 2)
+        ]
         lines: list[list[str]] = []
         line: list[str] = []
         for atom in atoms:
@@ -352,8 +376,18 @@ def single(latex: str) -> Equation:
 
 # ----------------------------------------------------------------------------- LaTeX
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "^": r"\textasciicircum{}",
-                  "~": r"\textasciitilde{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+}
 _LATEX_RE = re.compile(r"[\\{}^~&%$#_]")
 
 
@@ -394,10 +428,20 @@ TABLE_ROWS = 24
 def latex_table(t: Table, lang: str) -> str:
     head = " & ".join(_latex_parts(c, lang, True) for c in t.header) + r" \\ \hline"
     body = [" & ".join(_latex_parts(c, lang, True) for c in row) + r" \\" for row in t.rows]
-    chunks = [body[i:i + TABLE_ROWS] for i in range(0, len(body), TABLE_ROWS)] or [[]]
+    chunks = [body[i : i + TABLE_ROWS] for i in range(0, len(body), TABLE_ROWS)] or [[]]
     stretch = "2.2" if any(r"\frac" in row for row in body) else "1.35"  # room for display fractions
-    return "\n\n".join("\\begin{center}\\renewcommand{\\arraystretch}{" + stretch + "}\n\\begin{tabular}{" + t.align + "}\n"
-                        + head + "\n" + "\n".join(chunk) + "\n\\end{tabular}\n\\end{center}" for chunk in chunks)
+    return "\n\n".join(
+        "\\begin{center}\\renewcommand{\\arraystretch}{"
+        + stretch
+        + "}\n\\begin{tabular}{"
+        + t.align
+        + "}\n"
+        + head
+        + "\n"
+        + "\n".join(chunk)
+        + "\n\\end{tabular}\n\\end{center}"
+        for chunk in chunks
+    )
 
 
 def render_latex_blocks(steps: Sequence[Step], lang: str) -> str:
@@ -412,25 +456,38 @@ def render_latex_blocks(steps: Sequence[Step], lang: str) -> str:
             elif isinstance(block, Table):
                 parts.append(latex_table(block, lang))
             elif isinstance(block, Figure):
-                parts.append("\\begin{center}\n" + block.tikz + "\n\n" + _latex_parts(block.caption, lang)
-                             + "\n\\end{center}")
+                parts.append(
+                    "\\begin{center}\n" + block.tikz + "\n\n" + _latex_parts(block.caption, lang) + "\n\\end{center}"
+                )
     return "\n\n".join(parts) + "\n"
 
 
 #: LuaLaTeX preamble lines for Bengali prose among English words and math: babel picks the Bengali
 #: font by character (onchar), HarfBuzz shapes it; the first installed font of a common list is used
-BENGALI_FONTS = ("Noto Serif Bengali", "Noto Sans Bengali", "Lohit Bengali", "Kalpurush", "SolaimanLipi",
-                 "Mukti Narrow", "Shonar Bangla", "Vrinda", "Bangla MN")
+BENGALI_FONTS = (
+    "Noto Serif Bengali",
+    "Noto Sans Bengali",
+    "Lohit Bengali",
+    "Kalpurush",
+    "SolaimanLipi",
+    "Mukti Narrow",
+    "Shonar Bangla",
+    "Vrinda",
+    "Bangla MN",
+)
 BENGALI_PREAMBLE = (
     "\\usepackage{fontspec}\n\\usepackage[english]{babel}\n"
     + "".join(f"\\IfFontExistsTF{{{font}}}{{\\def\\sympropbengalifont{{{font}}}}}{{%\n" for font in BENGALI_FONTS)
-    + "\\PackageError{symprop}{No Bengali font found (tried " + ", ".join(BENGALI_FONTS) + ")}"
+    + "\\PackageError{symprop}{No Bengali font found (tried "
+    + ", ".join(BENGALI_FONTS)
+    + ")}"
     + "{Install one, e.g. Debian: apt-get install fonts-noto-core or fonts-lohit-beng-bengali}"
-    + "}" * len(BENGALI_FONTS) + "\n"
+    + "}" * len(BENGALI_FONTS)
+    + "\n"
     "\\babelprovide[import, onchar=ids fonts]{bengali}\n"
     "\\babelfont[bengali]{rm}[Renderer=HarfBuzz, BoldFont=\\sympropbengalifont, BoldFeatures={FakeBold=2}]"
     "{\\sympropbengalifont}\n"
-    "\\babelcharproperty{\"0964}[\"0965]{locale}{bengali}\n"  # the danda, shared with Devanagari
+    '\\babelcharproperty{"0964}["0965]{locale}{bengali}\n'  # the danda, shared with Devanagari
 )
 #: packages a fragment (Derivation.to_latex) needs in the including document's preamble
 LATEX_PACKAGES = "\\usepackage{amsmath,amssymb}\n\\usepackage{tikz}\n\\setcounter{MaxMatrixCols}{64}\n"
@@ -438,17 +495,21 @@ LATEX_PACKAGES = "\\usepackage{amsmath,amssymb}\n\\usepackage{tikz}\n\\setcounte
 
 def render_latex_document(title: str, description: str, steps: Sequence[Step], lang: str) -> str:
     if lang == "bn":
-        head = ("% Bengali: compile with lualatex (pdflatex cannot shape Bengali script)\n"
-                "\\documentclass[10pt]{article}\n" + LATEX_PACKAGES + BENGALI_PREAMBLE)
+        head = (
+            "% Bengali: compile with lualatex (pdflatex cannot shape Bengali script)\n"
+            "\\documentclass[10pt]{article}\n" + LATEX_PACKAGES + BENGALI_PREAMBLE
+        )
     else:
         head = "\\documentclass[10pt]{article}\n\\usepackage[T1]{fontenc}\n" + LATEX_PACKAGES
     desc = "\n\n".join(latex_text(p) for p in paragraphs(description))
     # a matrix wider than a line is never scaled or cut: rows() splits it into blocks of columns
     geometry = "margin=1.5cm"
-    return (head + f"\\usepackage[{geometry}]{{geometry}}\n\\setlength{{\\parindent}}{{0pt}}\n"
-            "\\setlength{\\parskip}{0.5em}\n\\allowdisplaybreaks\n"
-            f"\\begin{{document}}\n\\section*{{{latex_text(one_line(title))}}}\n\n{desc}\n\n"
-            f"{render_latex_blocks(steps, lang)}\n\\end{{document}}\n")
+    return (
+        head + f"\\usepackage[{geometry}]{{geometry}}\n\\setlength{{\\parindent}}{{0pt}}\n"
+        "\\setlength{\\parskip}{0.5em}\n\\allowdisplaybreaks\n"
+        f"\\begin{{document}}\n\\section*{{{latex_text(one_line(title))}}}\n\n{desc}\n\n"
+        f"{render_latex_blocks(steps, lang)}\n\\end{{document}}\n"
+    )
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -480,8 +541,7 @@ def markdown_equation(eq: Equation) -> str:
     return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"
 
 
-def render_markdown(title: str, description: str, steps: Sequence[Step], lang: str,
-                    figure: str | None = None) -> str:
+def render_markdown(title: str, description: str, steps: Sequence[Step], lang: str, figure: str | None = None) -> str:
     parts = [f"# {markdown_text(one_line(title))}"] + [markdown_text(p) for p in paragraphs(description)]
     for number, step in enumerate(steps, start=1):
         parts.append(f"## {number}. {_md_parts(step.heading, lang)}")
@@ -505,13 +565,17 @@ def render_markdown(title: str, description: str, steps: Sequence[Step], lang: s
 # ----------------------------------------------------------------------------- HTML
 
 _BOLD_DIGITS = {str(d): chr(0x1D7CE + d) for d in range(10)}
-_BOLD_LETTERS = {**{chr(65 + i): chr(0x1D400 + i) for i in range(26)}, **{chr(97 + i): chr(0x1D41A + i) for i in range(26)}}
+_BOLD_LETTERS = {
+    **{chr(65 + i): chr(0x1D400 + i) for i in range(26)},
+    **{chr(97 + i): chr(0x1D41A + i) for i in range(26)},
+}
 _VARIANT = re.compile(r'<(mi|mn)( mathvariant="(bold|monospace|sans-serif)")>([^<]*)</\1>')
 
 
 def _fix_mathml(mathml: str) -> str:
     """Chromium shows mathvariant only as "normal": bold becomes the Unicode bold letter or digit (the
     ones-vector), monospace and sans-serif become CSS fonts (code names, the transpose T)."""
+
     def sub(m: re.Match) -> str:
         tag, variant, content = m.group(1), m.group(3), m.group(4)
         if variant == "bold":
@@ -521,6 +585,7 @@ def _fix_mathml(mathml: str) -> str:
             return f'<{tag} style="font-weight: bold">{content}</{tag}>'
         family = "monospace" if variant == "monospace" else "sans-serif"
         return f'<{tag} mathvariant="normal" class="{family}">{content}</{tag}>'
+
     mathml = _VARIANT.sub(sub, mathml)
     # a function name (log, tanh, softplus) after a factor needs the thin space TeX puts before it
     return _FUNCTION.sub(r'\1<mspace width="0.167em"/>\2', mathml)
@@ -551,12 +616,16 @@ def html_equation(eq: Equation) -> str:
     cells = []
     for l, r, x in eq.rows:
         if r:
-            cells.append(f'<span class="lhs">{_mathml(l, True) if l else ""}</span>'
-                         f'<span class="rel">{_mathml(r, True)}</span>'
-                         f'<span class="rhs">{_mathml(x, True)}</span>')
+            cells.append(
+                f'<span class="lhs">{_mathml(l, True) if l else ""}</span>'
+                f'<span class="rel">{_mathml(r, True)}</span>'
+                f'<span class="rhs">{_mathml(x, True)}</span>'
+            )
         else:
-            cells.append(f'<span class="lhs">{_mathml(l, True) if l else ""}</span><span class="rel"></span>'
-                         f'<span class="rhs">{_mathml(x, True)}</span>')
+            cells.append(
+                f'<span class="lhs">{_mathml(l, True) if l else ""}</span><span class="rel"></span>'
+                f'<span class="rhs">{_mathml(x, True)}</span>'
+            )
     return '<div class="eq">' + "".join(cells) + "</div>"
 
 
@@ -587,9 +656,11 @@ figure svg {{ max-width: 100%; height: auto; }}
 </html>
 """
 #: the page font: a Latin font first (English text and digits never fall to a Bengali font), then Bengali
-HTML_FONTS = {"en": '"DejaVu Serif", "Liberation Serif", "Noto Serif", "Times New Roman", serif',
-              "bn": '"DejaVu Serif", "Liberation Serif", "Noto Serif Bengali", "Noto Sans Bengali", '
-                    '"Lohit Bengali", "Kalpurush", "SolaimanLipi", "Vrinda", serif'}
+HTML_FONTS = {
+    "en": '"DejaVu Serif", "Liberation Serif", "Noto Serif", "Times New Roman", serif',
+    "bn": '"DejaVu Serif", "Liberation Serif", "Noto Serif Bengali", "Noto Sans Bengali", '
+    '"Lohit Bengali", "Kalpurush", "SolaimanLipi", "Vrinda", serif',
+}
 
 
 def render_html(title: str, description: str, steps: Sequence[Step], lang: str) -> str:
@@ -603,11 +674,15 @@ def render_html(title: str, description: str, steps: Sequence[Step], lang: str) 
             elif isinstance(block, Equation):
                 body.append(html_equation(block))
             elif isinstance(block, Table):
-                head_row = "".join(f'<th class="{a}">{_html_parts(c, lang, True)}</th>'
-                                   for c, a in zip(block.header, block.align))
-                rows_html = "".join("<tr>" + "".join(f'<td class="{a}">{_html_parts(c, lang, True)}</td>'
-                                                     for c, a in zip(row, block.align)) + "</tr>"
-                                    for row in block.rows)
+                head_row = "".join(
+                    f'<th class="{a}">{_html_parts(c, lang, True)}</th>' for c, a in zip(block.header, block.align)
+                )
+                rows_html = "".join(
+                    "<tr>"
+                    + "".join(f'<td class="{a}">{_html_parts(c, lang, True)}</td>' for c, a in zip(row, block.align))
+                    + "</tr>"
+                    for row in block.rows
+                )
                 body.append(f"<table><thead><tr>{head_row}</tr></thead><tbody>{rows_html}</tbody></table>")
             elif isinstance(block, Figure):
                 body.append(f"<figure>{block.svg}<figcaption>{_html_parts(block.caption, lang)}</figcaption></figure>")

@@ -107,8 +107,7 @@ def numbers(net: Network, values: Any, X: Any, Y: Any) -> Numbers:
     L = net.depth
     fprime: list[np.ndarray | None] = [None]
     for l, act in enumerate(net.activations, start=1):
-        fprime.append(None if act.name == "softmax" else
-                      reference.ACTIVATIONS[act.name][1](Zs[l], As[l], _param(act)))
+        fprime.append(None if act.name == "softmax" else reference.ACTIVATIONS[act.name][1](Zs[l], As[l], _param(act)))
     a, y = As[L].T, Y.T
     dC_da = None
     if net.loss_name == "bce":
@@ -128,5 +127,17 @@ def numbers(net: Network, values: Any, X: Any, Y: Any) -> Numbers:
         deltas[l] = reference.hidden_delta(weights[l], deltas[l + 1].T, fprime[l].T).T
     n, m = Y.shape
     scale = float(losses.scale_value(net, n))  # the scale the page shows
-    return Numbers(net, X, Y, tuple(weights), tuple(biases), tuple(Zs), tuple(As), tuple(fprime), dC_da,
-                   tuple(deltas), scale, float(net.l2))
+    return Numbers(
+        net,
+        X,
+        Y,
+        tuple(weights),
+        tuple(biases),
+        tuple(Zs),
+        tuple(As),
+        tuple(fprime),
+        dC_da,
+        tuple(deltas),
+        scale,
+        float(net.l2),
+    )

@@ -18,13 +18,24 @@ from ..printing import Notation, to_latex
 from ..spec import Network
 
 #: the symbol of the whole loss, per loss (the seeds' own symbols: SSR in seed 002, C in seed 001)
-LOSS_SYMBOLS: dict[str, str] = {"sse": r"\mathrm{SSR}", "mse": r"\mathrm{MSE}", "quadratic": "C",
-                                "bce": r"\mathrm{BCE}", "cross_entropy": r"\mathrm{CE}"}
+LOSS_SYMBOLS: dict[str, str] = {
+    "sse": r"\mathrm{SSR}",
+    "mse": r"\mathrm{MSE}",
+    "quadratic": "C",
+    "bce": r"\mathrm{BCE}",
+    "cross_entropy": r"\mathrm{CE}",
+}
 #: how each activation is written
 ACTIVATION_LATEX: dict[str, str] = {
-    "identity": r"\mathrm{id}", "sigmoid": r"\sigma", "tanh": r"\tanh", "relu": r"\operatorname{ReLU}",
-    "leaky_relu": r"\operatorname{LeakyReLU}", "softplus": r"\operatorname{softplus}", "elu": r"\operatorname{ELU}",
-    "silu": r"\operatorname{SiLU}", "softmax": r"\operatorname{softmax}",
+    "identity": r"\mathrm{id}",
+    "sigmoid": r"\sigma",
+    "tanh": r"\tanh",
+    "relu": r"\operatorname{ReLU}",
+    "leaky_relu": r"\operatorname{LeakyReLU}",
+    "softplus": r"\operatorname{softplus}",
+    "elu": r"\operatorname{ELU}",
+    "silu": r"\operatorname{SiLU}",
+    "softmax": r"\operatorname{softmax}",
 }
 
 
@@ -154,13 +165,21 @@ def activation_prime_latex(name: str, param: Any = None) -> tuple[str, str]:
         "sigmoid": (r"\sigma'(z) = \sigma(z)\left(1 - \sigma(z)\right)", r"= a (1 - a)"),
         "tanh": (r"\tanh'(z) = 1 - \tanh^{2}(z)", r"= 1 - a^{2}"),
         "relu": (r"\operatorname{ReLU}'(z) = \begin{cases} 1 & z > 0 \\ 0 & z \le 0 \end{cases}", ""),
-        "leaky_relu": (rf"\operatorname{{LeakyReLU}}'(z) = \begin{{cases}} 1 & z > 0 \\ {p} & z \le 0 \end{{cases}}", ""),
+        "leaky_relu": (
+            rf"\operatorname{{LeakyReLU}}'(z) = \begin{{cases}} 1 & z > 0 \\ {p} & z \le 0 \end{{cases}}",
+            "",
+        ),
         "softplus": (r"\operatorname{softplus}'(z) = \sigma(z) = \frac{1}{1 + e^{-z}}", ""),
-        "elu": (rf"\operatorname{{ELU}}'(z) = \begin{{cases}} 1 & z > 0 \\ {p} e^{{z}} & z \le 0 \end{{cases}}",
-                rf"= a + {p} \;(z \le 0)"),
+        "elu": (
+            rf"\operatorname{{ELU}}'(z) = \begin{{cases}} 1 & z > 0 \\ {p} e^{{z}} & z \le 0 \end{{cases}}",
+            rf"= a + {p} \;(z \le 0)",
+        ),
         "silu": (r"\operatorname{SiLU}'(z) = \sigma(z)\left(1 + z \left(1 - \sigma(z)\right)\right)", ""),
-        "softmax": (r"\frac{\partial a_{j}}{\partial z_{k}} = \begin{cases} a_{j} \left(1 - a_{j}\right) & j = k \\ "
-                    r"-a_{j} a_{k} & j \ne k \end{cases}", ""),
+        "softmax": (
+            r"\frac{\partial a_{j}}{\partial z_{k}} = \begin{cases} a_{j} \left(1 - a_{j}\right) & j = k \\ "
+            r"-a_{j} a_{k} & j \ne k \end{cases}",
+            "",
+        ),
     }[name]
 
 

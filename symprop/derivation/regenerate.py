@@ -48,8 +48,10 @@ def render_problem(path: str | Path) -> dict[Path, str]:
     path = Path(path)
     derivation = derive_problem(load_problem(path))
     stem = path.with_suffix("")
-    return {stem.with_name(stem.name + suffix): _stamp(suffix, path.name, render(derivation))
-            for suffix, render in _outputs(stem.name).items()}
+    return {
+        stem.with_name(stem.name + suffix): _stamp(suffix, path.name, render(derivation))
+        for suffix, render in _outputs(stem.name).items()
+    }
 
 
 def regenerate(directory: str | Path, check: bool = False) -> list[Path]:
@@ -92,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m symprop.derivation DIRECTORY [--check]`` (the same as ``symprop regenerate``)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m symprop.derivation",
-                                     description="Regenerate the derivations (.md, .tex, .html, .svg) of every problem file.")
+    parser = argparse.ArgumentParser(
+        prog="python -m symprop.derivation",
+        description="Regenerate the derivations (.md, .tex, .html, .svg) of every problem file.",
+    )
     parser.add_argument("directory", help="a directory of problem files (*.toml), e.g. derivations/")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a generated file is stale")
     args = parser.parse_args(argv)

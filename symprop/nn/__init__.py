@@ -122,7 +122,7 @@ def __getattr__(name: str) -> Any:
         module = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'symprop.nn' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f'.{module}', __name__), name)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 

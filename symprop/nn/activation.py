@@ -49,36 +49,71 @@ def _register(entry: ActivationEntry) -> ActivationEntry:
 
 
 # ----------------------------------------------------------------------------- the entries
-_register(ActivationEntry(
-    "identity", "Identity", r"\operatorname{id}", "1", "", 0.0, "the identity: a = z.",
-    lambda ar, x, m: x,
-    lambda ar, x, y, dy, m, saved=None: dy,
-))
-_register(ActivationEntry(
-    "relu", "ReLU", r"\operatorname{ReLU}", r"H(z)", "relu'(0) = 0 (the left derivative, as PyTorch)", 0.0,
-    "the rectified linear unit max(z, 0).",
-    lambda ar, x, m: ar.relu(x),
-    lambda ar, x, y, dy, m, saved=None: ar.relu_backward(x, dy),
-))
-_register(ActivationEntry(
-    "leaky_relu", "LeakyReLU", r"\operatorname{LeakyReLU}", r"\begin{cases}1 & z > 0\\ s & z \le 0\end{cases}",
-    "leaky_relu'(0) = negative_slope (the left derivative, as PyTorch)", 0.0,
-    "z for z > 0 and negative_slope * z otherwise.",
-    lambda ar, x, m: ar.leaky_relu(x, ar.const(m.negative_slope)),
-    lambda ar, x, y, dy, m, saved=None: dy * ar.where(ar.gt(x, 0), ar.const(1), ar.const(m.negative_slope)),
-))
-_register(ActivationEntry(
-    "sigmoid", "Sigmoid", r"\sigma", r"\sigma(z)\left(1 - \sigma(z)\right)", "", math.sqrt(3) / 18,
-    "the logistic function 1 / (1 + e^{-z}).",
-    lambda ar, x, m: ar.sigmoid(x),
-    lambda ar, x, y, dy, m, saved=None: dy * (y * (ar.const(1) - y)),
-))
-_register(ActivationEntry(
-    "tanh", "Tanh", r"\tanh", r"1 - \tanh^2(z)", "", 4 / (3 * math.sqrt(3)),
-    "the hyperbolic tangent.",
-    lambda ar, x, m: ar.tanh(x),
-    lambda ar, x, y, dy, m, saved=None: dy * (ar.const(1) - y * y),
-))
+_register(
+    ActivationEntry(
+        "identity",
+        "Identity",
+        r"\operatorname{id}",
+        "1",
+        "",
+        0.0,
+        "the identity: a = z.",
+        lambda ar, x, m: x,
+        lambda ar, x, y, dy, m, saved=None: dy,
+    )
+)
+_register(
+    ActivationEntry(
+        "relu",
+        "ReLU",
+        r"\operatorname{ReLU}",
+        r"H(z)",
+        "relu'(0) = 0 (the left derivative, as PyTorch)",
+        0.0,
+        "the rectified linear unit max(z, 0).",
+        lambda ar, x, m: ar.relu(x),
+        lambda ar, x, y, dy, m, saved=None: ar.relu_backward(x, dy),
+    )
+)
+_register(
+    ActivationEntry(
+        "leaky_relu",
+        "LeakyReLU",
+        r"\operatorname{LeakyReLU}",
+        r"\begin{cases}1 & z > 0\\ s & z \le 0\end{cases}",
+        "leaky_relu'(0) = negative_slope (the left derivative, as PyTorch)",
+        0.0,
+        "z for z > 0 and negative_slope * z otherwise.",
+        lambda ar, x, m: ar.leaky_relu(x, ar.const(m.negative_slope)),
+        lambda ar, x, y, dy, m, saved=None: dy * ar.where(ar.gt(x, 0), ar.const(1), ar.const(m.negative_slope)),
+    )
+)
+_register(
+    ActivationEntry(
+        "sigmoid",
+        "Sigmoid",
+        r"\sigma",
+        r"\sigma(z)\left(1 - \sigma(z)\right)",
+        "",
+        math.sqrt(3) / 18,
+        "the logistic function 1 / (1 + e^{-z}).",
+        lambda ar, x, m: ar.sigmoid(x),
+        lambda ar, x, y, dy, m, saved=None: dy * (y * (ar.const(1) - y)),
+    )
+)
+_register(
+    ActivationEntry(
+        "tanh",
+        "Tanh",
+        r"\tanh",
+        r"1 - \tanh^2(z)",
+        "",
+        4 / (3 * math.sqrt(3)),
+        "the hyperbolic tangent.",
+        lambda ar, x, m: ar.tanh(x),
+        lambda ar, x, y, dy, m, saved=None: dy * (ar.const(1) - y * y),
+    )
+)
 
 
 def _softplus_forward(ar, x, m):
@@ -97,19 +132,32 @@ def _softplus_backward(ar, x, y, dy, m, saved=None):
     return dy * ar.where(ar.gt(bx, ar.const(m.threshold)), ar.const(1), ar.sigmoid(bx))
 
 
-_register(ActivationEntry(
-    "softplus", "Softplus", r"\operatorname{softplus}", r"\sigma(\beta z)",
-    "x itself where beta x > threshold (derivative 1 there), as PyTorch", lambda m: float(m.beta) / 4,
-    "log(1 + e^{beta z}) / beta, smooth relu.",
-    _softplus_forward, _softplus_backward,
-))
-_register(ActivationEntry(
-    "elu", "ELU", r"\operatorname{ELU}", r"\begin{cases}1 & z > 0\\ a + \alpha & z \le 0\end{cases}",
-    "elu'(0) = alpha (the left derivative, as PyTorch)", lambda m: abs(float(m.alpha)),
-    "z for z > 0 and alpha (e^z - 1) otherwise.",
-    lambda ar, x, m: ar.elu(x, ar.const(m.alpha)),
-    lambda ar, x, y, dy, m, saved=None: dy * ar.where(ar.gt(x, 0), ar.const(1), y + ar.const(m.alpha)),
-))
+_register(
+    ActivationEntry(
+        "softplus",
+        "Softplus",
+        r"\operatorname{softplus}",
+        r"\sigma(\beta z)",
+        "x itself where beta x > threshold (derivative 1 there), as PyTorch",
+        lambda m: float(m.beta) / 4,
+        "log(1 + e^{beta z}) / beta, smooth relu.",
+        _softplus_forward,
+        _softplus_backward,
+    )
+)
+_register(
+    ActivationEntry(
+        "elu",
+        "ELU",
+        r"\operatorname{ELU}",
+        r"\begin{cases}1 & z > 0\\ a + \alpha & z \le 0\end{cases}",
+        "elu'(0) = alpha (the left derivative, as PyTorch)",
+        lambda m: abs(float(m.alpha)),
+        "z for z > 0 and alpha (e^z - 1) otherwise.",
+        lambda ar, x, m: ar.elu(x, ar.const(m.alpha)),
+        lambda ar, x, y, dy, m, saved=None: dy * ar.where(ar.gt(x, 0), ar.const(1), y + ar.const(m.alpha)),
+    )
+)
 
 
 def _silu_backward(ar, x, y, dy, m, saved=None):
@@ -118,12 +166,19 @@ def _silu_backward(ar, x, y, dy, m, saved=None):
     return dy * (s * (one + x * (one - s)))
 
 
-_register(ActivationEntry(
-    "silu", "SiLU", r"\operatorname{SiLU}", r"\sigma(z)\left(1 + z\left(1 - \sigma(z)\right)\right)", "", 0.5,
-    "z sigma(z) (swish).",
-    lambda ar, x, m: x * ar.sigmoid(x),
-    _silu_backward,
-))
+_register(
+    ActivationEntry(
+        "silu",
+        "SiLU",
+        r"\operatorname{SiLU}",
+        r"\sigma(z)\left(1 + z\left(1 - \sigma(z)\right)\right)",
+        "",
+        0.5,
+        "z sigma(z) (swish).",
+        lambda ar, x, m: x * ar.sigmoid(x),
+        _silu_backward,
+    )
+)
 
 #: the tanh approximation's constant, as torch writes it
 GELU_TANH_C = Fraction(44715, 1000000)
@@ -160,11 +215,19 @@ def _gelu_backward(ar, x, y, dy, m, saved=None):
     return dy * (cdf + x * pdf)
 
 
-_register(ActivationEntry(
-    "gelu", "GELU", r"\operatorname{GELU}", r"\Phi(z) + z \varphi(z)", "", 2 / math.sqrt(2 * math.pi),
-    "z Phi(z), Phi the standard normal CDF (approximate='tanh': torch's tanh formula).",
-    _gelu_forward, _gelu_backward,
-))
+_register(
+    ActivationEntry(
+        "gelu",
+        "GELU",
+        r"\operatorname{GELU}",
+        r"\Phi(z) + z \varphi(z)",
+        "",
+        2 / math.sqrt(2 * math.pi),
+        "z Phi(z), Phi the standard normal CDF (approximate='tanh': torch's tanh formula).",
+        _gelu_forward,
+        _gelu_backward,
+    )
+)
 
 
 def _exact(value) -> Fraction:
@@ -349,5 +412,6 @@ class Softmax(Module):
 
 
 #: torch class name -> symprop.nn class, for every activation module
-ACTIVATION_MODULES = {cls.__name__: cls for cls in (Identity, ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, SiLU,
-                                                    GELU, Softmax)}
+ACTIVATION_MODULES = {
+    cls.__name__: cls for cls in (Identity, ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, SiLU, GELU, Softmax)
+}

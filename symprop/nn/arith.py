@@ -457,8 +457,9 @@ class SymbolicArith(Arith):
         return self._gt(x, c)
 
     def where(self, cond, a, b):
-        cond, a, b = np.broadcast_arrays(np.asarray(cond, dtype=object), np.asarray(a, dtype=object),
-                                         np.asarray(b, dtype=object))
+        cond, a, b = np.broadcast_arrays(
+            np.asarray(cond, dtype=object), np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+        )
         return np.asarray(self._where(cond, a, b), dtype=object)
 
     def pi(self):

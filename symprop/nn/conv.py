@@ -32,8 +32,15 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .module import Module, ShapeError
 
-__all__ = ["Conv1d", "Conv2d", "conv_out_size", "fold_windows", "gather_windows", "input_delta_full_correlation",
-           "window_view"]
+__all__ = [
+    "Conv1d",
+    "Conv2d",
+    "conv_out_size",
+    "fold_windows",
+    "gather_windows",
+    "input_delta_full_correlation",
+    "window_view",
+]
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -210,12 +217,15 @@ class _ConvNd(Module):
                     raise ValueError(f"{name}: padding='same' is not supported for strided convolutions (as torch)")
                 totals = [dd * (kk - 1) for kk, dd in zip(k, d)]
                 if any(t % 2 for t in totals):
-                    raise ValueError(f"{name}: padding='same' with an even dilated kernel needs uneven padding; "
-                                     "give the padding as integers")
+                    raise ValueError(
+                        f"{name}: padding='same' with an even dilated kernel needs uneven padding; "
+                        "give the padding as integers"
+                    )
                 pad = tuple(t // 2 for t in totals)
             else:
-                raise ValueError(f"{name}: padding must be an int, a tuple of {nd} ints, 'valid' or 'same', "
-                                 f"got {pad!r}")
+                raise ValueError(
+                    f"{name}: padding must be an int, a tuple of {nd} ints, 'valid' or 'same', got {pad!r}"
+                )
         p = _tuple(pad, nd, f"{name}: padding", 0)
         for what, v in (("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d)):
             object.__setattr__(self, what, v)
@@ -226,8 +236,9 @@ class _ConvNd(Module):
         return self.in_channels * math.prod(self.kernel_size)
 
     def _out_spatial(self, in_shape):
-        return _check_input(self, in_shape, self.nd, self.in_channels, self.kernel_size, self.stride,
-                            self.padding, self.dilation)
+        return _check_input(
+            self, in_shape, self.nd, self.in_channels, self.kernel_size, self.stride, self.padding, self.dilation
+        )
 
     def param_shapes(self, in_shape):
         self._out_spatial(in_shape)
@@ -298,27 +309,34 @@ class _ConvNd(Module):
         outs, ks, terms = self._idx()
         xt = r"\tilde{" + x + "}" if any(self.padding) else x
         b = " + b_{f}" if self.bias else ""
-        return (f"{y}_{{n f {' '.join(outs)}}} = \\sum_{{c}} \\sum_{{{','.join(ks)}}} W_{{f c {' '.join(ks)}}}\\, "
-                f"{xt}_{{n c {','.join(terms)}}}{b}")
+        return (
+            f"{y}_{{n f {' '.join(outs)}}} = \\sum_{{c}} \\sum_{{{','.join(ks)}}} W_{{f c {' '.join(ks)}}}\\, "
+            f"{xt}_{{n c {','.join(terms)}}}{b}"
+        )
 
     def latex_kernel_gradient(self, dy=r"\delta^{[l]}", x=r"a^{[l-1]}"):
         outs, ks, terms = self._idx()
         xt = r"\tilde{" + x + "}" if any(self.padding) else x
-        return (f"\\frac{{\\partial C}}{{\\partial W_{{f c {' '.join(ks)}}}}} = \\sum_{{n}} \\sum_{{{','.join(outs)}}} "
-                f"{dy}_{{n f {' '.join(outs)}}}\\, {xt}_{{n c {','.join(terms)}}}")
+        return (
+            f"\\frac{{\\partial C}}{{\\partial W_{{f c {' '.join(ks)}}}}} = \\sum_{{n}} \\sum_{{{','.join(outs)}}} "
+            f"{dy}_{{n f {' '.join(outs)}}}\\, {xt}_{{n c {','.join(terms)}}}"
+        )
 
     def latex_delta(self, dy=r"\delta^{[l]}", dx=r"\delta^{[l-1]}", x=r"a^{[l-1]}"):
         outs, ks, _ = self._idx()
         pos = ("p",) if self.nd == 1 else ("p", "q")
-        flips = [f"K_{{{m}}}-1-{kk}" for m, kk in zip(range(1, self.nd + 1), ks)] if self.nd > 1 else \
-            [f"K-1-{ks[0]}"]
+        flips = [f"K_{{{m}}}-1-{kk}" for m, kk in zip(range(1, self.nd + 1), ks)] if self.nd > 1 else [f"K-1-{ks[0]}"]
         shifted = [f"{pp}+{kk}" if dd == 1 else f"{pp}+{dd}{kk}" for pp, kk, dd in zip(pos, ks, self.dilation)]
         strided = "" if all(ss == 1 for ss in self.stride) else r"\text{ ($s-1$ zeros between entries)}"
-        rule = (f"{dx}_{{n c {' '.join(pos)}}} = \\sum_{{f}} \\sum_{{{','.join(ks)}}} W_{{f c {','.join(flips)}}}\\, "
-                f"\\hat{{{dy}}}_{{n f {','.join(shifted)}}}")
+        rule = (
+            f"{dx}_{{n c {' '.join(pos)}}} = \\sum_{{f}} \\sum_{{{','.join(ks)}}} W_{{f c {','.join(flips)}}}\\, "
+            f"\\hat{{{dy}}}_{{n f {','.join(shifted)}}}"
+        )
         parts = [rule + strided, self.latex_kernel_gradient(dy, x)]
         if self.bias:
-            parts.append(f"\\frac{{\\partial C}}{{\\partial b_f}} = \\sum_{{n,{','.join(outs)}}} {dy}_{{n f {' '.join(outs)}}}")
+            parts.append(
+                f"\\frac{{\\partial C}}{{\\partial b_f}} = \\sum_{{n,{','.join(outs)}}} {dy}_{{n f {' '.join(outs)}}}"
+            )
         return ",\\quad ".join(parts)
 
     def extra_repr(self) -> str:

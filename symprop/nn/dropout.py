@@ -30,9 +30,7 @@ def _freeze(mask: Any):
         raise ValueError(f"Dropout: mask must have the input's full shape (N, ...), got shape {arr.shape}")
     bad = ~((arr == 0) | (arr == 1))
     if bad.any():
-        raise ValueError(
-            f"Dropout: mask entries must be 0 or 1 (which inputs are kept), got {arr[bad].ravel()[0]!r}"
-        )
+        raise ValueError(f"Dropout: mask entries must be 0 or 1 (which inputs are kept), got {arr[bad].ravel()[0]!r}")
     return _to_tuple(arr.astype(np.int8))
 
 

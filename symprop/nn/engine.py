@@ -54,8 +54,9 @@ class ModelLoss(NamedTuple):
 
 def _check_model(model: Any) -> Module:
     if not isinstance(model, Module):
-        raise TypeError(f"model must be a symprop.nn module such as Sequential(Linear(2, 3), ReLU()), got "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"model must be a symprop.nn module such as Sequential(Linear(2, 3), ReLU()), got {type(model).__name__}"
+        )
     return model
 
 
@@ -95,7 +96,7 @@ def _buffer_default(name: str, shape: tuple) -> np.ndarray:
 
 def _used_buffers(model: Module, in_shape) -> set[str]:
     used = set()
-    for prefix, leaf, shape in model.leaves(tuple(in_shape)):
+    for prefix, leaf, _shape in model.leaves(tuple(in_shape)):
         if getattr(leaf, "track_running_stats", False) and not getattr(leaf, "uses_batch_stats", True):
             used |= {f"{prefix}.{b}" if prefix else b for b in ("running_mean", "running_var")}
     return used
@@ -117,21 +118,28 @@ def _arrays(model: Module, values: Any, in_shape, ar: Arith) -> tuple[dict, dict
             + " (values=None gives parameter symbols only with arith=SYMBOLIC)"
         )
     if not isinstance(values, Mapping):
-        raise TypeError(f"values must be a state dict {{name: array}} such as model.state_dict() in torch, "
-                        f"got {type(values).__name__}")
+        raise TypeError(
+            f"values must be a state dict {{name: array}} such as model.state_dict() in torch, "
+            f"got {type(values).__name__}"
+        )
     known = list(pshapes) + list(bshapes)
     unknown = [k for k in values if k not in pshapes and k not in bshapes]
     if unknown:
-        raise ValueError(f"unknown state-dict name(s) {listing(map(str, unknown))}; valid: {listing(known)}."
-                         + suggest(str(unknown[0]), known))
+        raise ValueError(
+            f"unknown state-dict name(s) {listing(map(str, unknown))}; valid: {listing(known)}."
+            + suggest(str(unknown[0]), known)
+        )
     missing = [k for k in pshapes if k not in values]
     if missing:
-        raise ValueError(f"missing value(s) for {listing(missing)} (shapes "
-                         + listing([f"{k} {pshapes[k]}" for k in missing]) + ")")
+        raise ValueError(
+            f"missing value(s) for {listing(missing)} (shapes " + listing([f"{k} {pshapes[k]}" for k in missing]) + ")"
+        )
     missing_buffers = [k for k in sorted(_used_buffers(model, in_shape)) if k not in values]
     if missing_buffers:
-        raise ValueError(f"missing buffer value(s) {listing(missing_buffers)}: the model is in evaluation mode and "
-                         "uses its running statistics")
+        raise ValueError(
+            f"missing buffer value(s) {listing(missing_buffers)}: the model is in evaluation mode and "
+            "uses its running statistics"
+        )
     params, buffers = {}, {}
     for out, shapes in ((params, pshapes), (buffers, bshapes)):
         for k, shape in shapes.items():
@@ -189,28 +197,32 @@ def _run(model, values, X, Y, loss, arith, l2, want_grad):
     return value, {k: grads[k] for k in order}
 
 
-def loss_value(model: Module, values: Any, X: Any, Y: Any, *, loss: Any = "mse", arith: Arith = FLOAT,
-               l2: Any = 0) -> Any:
+def loss_value(
+    model: Module, values: Any, X: Any, Y: Any, *, loss: Any = "mse", arith: Arith = FLOAT, l2: Any = 0
+) -> Any:
     """The scalar loss (plus l2 * sum of the squared weights)."""
     return _run(model, values, X, Y, loss, arith, l2, False)[0]
 
 
-def value_and_gradient(model: Module, values: Any, X: Any, Y: Any, *, loss: Any = "mse", arith: Arith = FLOAT,
-                       l2: Any = 0, tie: Any = None) -> tuple[Any, dict[str, np.ndarray]]:
+def value_and_gradient(
+    model: Module, values: Any, X: Any, Y: Any, *, loss: Any = "mse", arith: Arith = FLOAT, l2: Any = 0, tie: Any = None
+) -> tuple[Any, dict[str, np.ndarray]]:
     """(loss, {state-dict name: gradient}) from one forward and one reverse pass."""
     if tie is not None:
         raise UnsupportedError("symprop.nn: tied parameters (tie=) are not supported yet; pass tie=None")
     return _run(model, values, X, Y, loss, arith, l2, True)
 
 
-def gradient(model: Module, values: Any, X: Any, Y: Any, *, loss: Any = "mse", arith: Arith = FLOAT,
-             l2: Any = 0, tie: Any = None) -> dict[str, np.ndarray]:
+def gradient(
+    model: Module, values: Any, X: Any, Y: Any, *, loss: Any = "mse", arith: Arith = FLOAT, l2: Any = 0, tie: Any = None
+) -> dict[str, np.ndarray]:
     """{state-dict name: d loss / d parameter}, each of the parameter's shape."""
     return value_and_gradient(model, values, X, Y, loss=loss, arith=arith, l2=l2, tie=tie)[1]
 
 
-def exact_gradient(model: Module, values: Any, X: Any, Y: Any, *, loss: Any = "mse", l2: Any = 0,
-                   dps: int = 60) -> dict[str, np.ndarray]:
+def exact_gradient(
+    model: Module, values: Any, X: Any, Y: Any, *, loss: Any = "mse", l2: Any = 0, dps: int = 60
+) -> dict[str, np.ndarray]:
     """The gradient in multi-precision arithmetic (``dps`` digits) from the exact binary values of the inputs."""
     return gradient(model, values, X, Y, loss=loss, arith=MP(dps), l2=l2)
 
@@ -222,7 +234,8 @@ def _latex_name(name: str) -> str:
     """LaTeX of a state-dict name: "0.weight" -> W^{[0]}, "1.block.0.bias" -> b^{[1.block.0]}."""
     prefix, _, leaf = name.rpartition(".")
     base = {"weight": "W", "bias": "b", "running_mean": r"\hat{\mu}", "running_var": r"\hat{\sigma}^2"}.get(
-        leaf, r"\mathrm{" + leaf.replace("_", r"\_") + "}")
+        leaf, r"\mathrm{" + leaf.replace("_", r"\_") + "}"
+    )
     return f"{base}^{{[{prefix}]}}" if prefix else base
 
 

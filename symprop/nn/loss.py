@@ -50,11 +50,14 @@ class Loss:
 
     def __post_init__(self):
         if self.reduction == "none":
-            raise ValueError(f"{type(self).__name__}: reduction='none' gives no scalar to differentiate; "
-                             "use 'mean' or 'sum'")
+            raise ValueError(
+                f"{type(self).__name__}: reduction='none' gives no scalar to differentiate; use 'mean' or 'sum'"
+            )
         if self.reduction not in LOSS_REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: unknown reduction {self.reduction!r}; valid: "
-                             f"{', '.join(LOSS_REDUCTIONS)}." + suggest(str(self.reduction), LOSS_REDUCTIONS))
+            raise ValueError(
+                f"{type(self).__name__}: unknown reduction {self.reduction!r}; valid: "
+                f"{', '.join(LOSS_REDUCTIONS)}." + suggest(str(self.reduction), LOSS_REDUCTIONS)
+            )
 
     def scale(self, out_shape: tuple[int, ...]) -> Fraction:
         """The exact factor in front of the sum of the elements for an output of shape (N, ...)."""
@@ -75,8 +78,10 @@ class Loss:
             if y.ndim == 1 and out.ndim == 2 and out.shape == (y.shape[0], 1):
                 y = y.reshape(out.shape)  # targets (N,) for one output, as a column
             else:
-                raise ShapeError(f"{type(self).__name__}: the target has shape {y.shape} but the model's output "
-                                 f"has shape {out.shape}")
+                raise ShapeError(
+                    f"{type(self).__name__}: the target has shape {y.shape} but the model's output "
+                    f"has shape {out.shape}"
+                )
         return y
 
     def forward(self, ar, out, Y):
@@ -94,23 +99,28 @@ def _class_targets(loss: Loss, out_shape, Y) -> np.ndarray:
     if hasattr(Y, "detach"):
         Y = Y.detach().cpu().numpy()
     y = np.asarray(Y)
-    if y.ndim == 1 and (y.dtype.kind in "iu" or (isinstance(loss, NLLLoss) and y.dtype.kind == "f"
-                                                  and bool(np.all(y == np.round(y))))):
+    if y.ndim == 1 and (
+        y.dtype.kind in "iu" or (isinstance(loss, NLLLoss) and y.dtype.kind == "f" and bool(np.all(y == np.round(y))))
+    ):
         if y.shape != (n,):
             raise ShapeError(f"{type(loss).__name__}: class labels must have shape ({n},), got {y.shape}")
         labels = y.astype(np.int64)
         bad = (labels < 0) | (labels >= c)
         if bad.any():
-            raise ValueError(f"{type(loss).__name__}: class label {labels[bad][0]} is out of range for {c} classes "
-                             f"(valid: 0..{c - 1})")
+            raise ValueError(
+                f"{type(loss).__name__}: class label {labels[bad][0]} is out of range for {c} classes "
+                f"(valid: 0..{c - 1})"
+            )
         onehot = np.zeros((n, c), dtype=np.int64)
         onehot[np.arange(n), labels] = 1
         return onehot
     if isinstance(loss, NLLLoss):
         raise TypeError(f"NLLLoss: targets are integer class labels of shape ({n},), got dtype {y.dtype}")
     if y.shape != (n, c):
-        raise ShapeError(f"{type(loss).__name__}: targets are integer labels ({n},) or class probabilities "
-                         f"({n}, {c}), got shape {y.shape}")
+        raise ShapeError(
+            f"{type(loss).__name__}: targets are integer labels ({n},) or class probabilities "
+            f"({n}, {c}), got shape {y.shape}"
+        )
     return y
 
 

@@ -210,8 +210,10 @@ class LayerNorm(Module):
 
     def latex_delta(self, dy=r"\delta^{[l]}", dx=r"\delta^{[l-1]}", x=r"a^{[l-1]}"):
         g = f"\\gamma \\odot {dy}" if self.has_weight else dy
-        return (f"{dx} = \\frac{{1}}{{\\sqrt{{\\sigma^2 + \\epsilon}}}}\\left(g - \\overline{{g}} - \\hat{{x}}\\,"
-                f"\\overline{{g \\hat{{x}}}}\\right),\\; g = {g}")
+        return (
+            f"{dx} = \\frac{{1}}{{\\sqrt{{\\sigma^2 + \\epsilon}}}}\\left(g - \\overline{{g}} - \\hat{{x}}\\,"
+            f"\\overline{{g \\hat{{x}}}}\\right),\\; g = {g}"
+        )
 
     def extra_repr(self):
         text = f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -234,7 +236,9 @@ class BatchNorm1d(Module):
             raise ValueError(f"BatchNorm1d: num_features must be a positive integer, got {n!r}")
         object.__setattr__(self, "num_features", int(n))
         _eps(self.eps, "BatchNorm1d")
-        if self.momentum is not None and (isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float))):
+        if self.momentum is not None and (
+            isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float))
+        ):
             raise TypeError(f"BatchNorm1d: momentum must be a number or None, got {self.momentum!r}")
         for flag in ("affine", "track_running_stats"):
             if not isinstance(getattr(self, flag), bool):
@@ -348,9 +352,13 @@ class BatchNorm1d(Module):
         g = f"\\gamma \\odot {dy}" if self.affine else dy
         if not self.uses_batch_stats:
             return f"{dx} = \\frac{{{g}}}{{\\sqrt{{\\hat\\sigma^2 + \\epsilon}}}}"
-        return (f"{dx} = \\frac{{1}}{{\\sqrt{{\\sigma_B^2 + \\epsilon}}}}\\left(g - \\overline{{g}}^B - \\hat{{x}}\\,"
-                f"\\overline{{g \\hat{{x}}}}^B\\right),\\; g = {g}")
+        return (
+            f"{dx} = \\frac{{1}}{{\\sqrt{{\\sigma_B^2 + \\epsilon}}}}\\left(g - \\overline{{g}}^B - \\hat{{x}}\\,"
+            f"\\overline{{g \\hat{{x}}}}^B\\right),\\; g = {g}"
+        )
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )

@@ -116,7 +116,7 @@ def _first_max_symbolic(flat, valid):
         entries = [(k, flat[(k,) + idx]) for k in range(flat.shape[0]) if valid[(k,) + idx]]
         out[idx] = sp.Max(*(e for _, e in entries))
         for pos, (k, e) in enumerate(entries):
-            conds = [e > g for _, g in entries[:pos]] + [e >= g for _, g in entries[pos + 1:]]
+            conds = [e > g for _, g in entries[:pos]] + [e >= g for _, g in entries[pos + 1 :]]
             mask[(k,) + idx] = sp.And(*conds)
     return mask, out
 
@@ -181,9 +181,11 @@ class _MaxPoolNd(_PoolNd):
     def latex_delta(self, dy=r"\delta^{[l]}", dx=r"\delta^{[l-1]}", x=r"a^{[l-1]}"):
         outs, ks, terms = self._latex_idx()
         pos = ("p",) if self.nd == 1 else ("p", "q")
-        return (f"{dx}_{{n c {' '.join(pos)}}} = \\sum_{{{','.join(outs)}\\,:\\,({','.join(pos)}) = "
-                f"\\operatorname{{first\\,argmax}}_{{{','.join(ks)}}} {self._x(x)}_{{n c {','.join(terms)}}}}} "
-                f"{dy}_{{n c {' '.join(outs)}}}")
+        return (
+            f"{dx}_{{n c {' '.join(pos)}}} = \\sum_{{{','.join(outs)}\\,:\\,({','.join(pos)}) = "
+            f"\\operatorname{{first\\,argmax}}_{{{','.join(ks)}}} {self._x(x)}_{{n c {','.join(terms)}}}}} "
+            f"{dy}_{{n c {' '.join(outs)}}}"
+        )
 
     def extra_repr(self):
         return super().extra_repr() + f", dilation={self.dilation}, ceil_mode={self.ceil_mode}"
@@ -218,8 +220,9 @@ class _AvgPoolNd(_PoolNd):
             raise TypeError(f"{name}: count_include_pad is a bool, got {self.count_include_pad!r}")
         self._normalise()
         override = getattr(self, "divisor_override", None)
-        if override is not None and (isinstance(override, bool) or not isinstance(override, (int, np.integer))
-                                     or override < 1):
+        if override is not None and (
+            isinstance(override, bool) or not isinstance(override, (int, np.integer)) or override < 1
+        ):
             raise ValueError(f"{name}: divisor_override must be None or a positive integer, got {override!r}")
 
     def _divisor(self, in_spatial):
@@ -259,19 +262,26 @@ class _AvgPoolNd(_PoolNd):
         div = "D" if not self.count_include_pad and any(self.padding) else str(math.prod(self.kernel_size))
         if getattr(self, "divisor_override", None) is not None:
             div = str(self.divisor_override)
-        return (f"{y}_{{n c {' '.join(outs)}}} = \\frac{{1}}{{{div}}} \\sum_{{{','.join(ks)}}} "
-                f"{self._x(x)}_{{n c {','.join(terms)}}}")
+        return (
+            f"{y}_{{n c {' '.join(outs)}}} = \\frac{{1}}{{{div}}} \\sum_{{{','.join(ks)}}} "
+            f"{self._x(x)}_{{n c {','.join(terms)}}}"
+        )
 
     def latex_delta(self, dy=r"\delta^{[l]}", dx=r"\delta^{[l-1]}", x=r"a^{[l-1]}"):
         outs, ks, terms = self._latex_idx()
         pos = ("p",) if self.nd == 1 else ("p", "q")
-        div = str(math.prod(self.kernel_size)) if getattr(self, "divisor_override", None) is None \
+        div = (
+            str(math.prod(self.kernel_size))
+            if getattr(self, "divisor_override", None) is None
             else str(self.divisor_override)
+        )
         if not self.count_include_pad and any(self.padding):
             div = "D"
         cover = ",".join(f"{pp} = {t}" for pp, t in zip(pos, terms))
-        return (f"{dx}_{{n c {' '.join(pos)}}} = \\frac{{1}}{{{div}}} \\sum_{{{','.join(outs)},{','.join(ks)}\\,:\\,"
-                f"{cover}}} {dy}_{{n c {' '.join(outs)}}}")
+        return (
+            f"{dx}_{{n c {' '.join(pos)}}} = \\frac{{1}}{{{div}}} \\sum_{{{','.join(outs)},{','.join(ks)}\\,:\\,"
+            f"{cover}}} {dy}_{{n c {' '.join(outs)}}}"
+        )
 
     def extra_repr(self):
         return super().extra_repr()

@@ -68,13 +68,18 @@ class NNProofReport:
         )
 
     def __str__(self) -> str:
-        head = (f"all {len(self.kinds)} layer kinds proved" if self.ok
-                else f"{len(self.failures)} of {len(self.kinds)} layer kinds have a wrong backward rule")
+        head = (
+            f"all {len(self.kinds)} layer kinds proved"
+            if self.ok
+            else f"{len(self.failures)} of {len(self.kinds)} layer kinds have a wrong backward rule"
+        )
         lines = [head]
         for k in self.kinds:
             how = ", ".join(f"{n} {m}" for m, n in k.methods)
-            lines.append(f"  {'ok  ' if k.holds else 'FAIL'} {k.kind:<18} {k.checks:>3} identities ({how})"
-                         + ("" if k.holds else f"; {k.failures[0]}"))
+            lines.append(
+                f"  {'ok  ' if k.holds else 'FAIL'} {k.kind:<18} {k.checks:>3} identities ({how})"
+                + ("" if k.holds else f"; {k.failures[0]}")
+            )
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -98,8 +103,10 @@ def _atomized(expr: sp.Expr) -> sp.Expr:
 def _residual(diff: sp.Expr, symbols, rng: random.Random) -> tuple[float, dict]:
     worst, point = 0.0, {}
     for _ in range(3):
-        point = {s: sp.Float(rng.randint(-900, 900) / 1000 if not s.is_positive else rng.randint(100, 900) / 1000, 50)
-                 for s in symbols}
+        point = {
+            s: sp.Float(rng.randint(-900, 900) / 1000 if not s.is_positive else rng.randint(100, 900) / 1000, 50)
+            for s in symbols
+        }
         value = sp.Abs(diff.xreplace(point).evalf(40))
         if not value.is_number or not value.is_finite:
             return float("inf"), point
@@ -135,8 +142,9 @@ def _kind_name(m: Any) -> str:
     return type(m).__name__
 
 
-def _check_rule(kind: str, instance: str, y, dy, wrt: dict[str, np.ndarray], got: dict[str, np.ndarray],
-                symbols) -> KindProof:
+def _check_rule(
+    kind: str, instance: str, y, dy, wrt: dict[str, np.ndarray], got: dict[str, np.ndarray], symbols
+) -> KindProof:
     rng = random.Random(0)
     methods: dict[str, int] = {}
     failures = []
@@ -164,8 +172,10 @@ def prove_module(module: Module, in_shape: tuple[int, ...], n: int) -> KindProof
     x = _symbols("x", (n,) + tuple(in_shape), real=True)
     pshapes, bshapes = module.param_shapes(in_shape), module.buffer_shapes(in_shape)
     params = {k: _symbols(k, s, real=True) for k, s in pshapes.items()}
-    buffers = {k: _symbols(k, s, positive=True) if k.endswith("running_var") else _symbols(k, s, real=True)
-               for k, s in bshapes.items()}
+    buffers = {
+        k: _symbols(k, s, positive=True) if k.endswith("running_var") else _symbols(k, s, real=True)
+        for k, s in bshapes.items()
+    }
     y, back = module.forward(SYMBOLIC, x, params, buffers)
     dy = _symbols("g", y.shape, real=True)
     dx, grads = back(dy)
@@ -188,8 +198,15 @@ def prove_loss(loss: Loss, n: int = 2, c: int = 3) -> KindProof:
     value, back = loss.forward(SYMBOLIC, out, target)
     dout = back()
     symbols = [s for a in (out, target) for s in a.flat if isinstance(s, sp.Symbol)]
-    return _check_rule(_kind_name(loss), repr(loss), np.array([value], dtype=object), np.array([sp.S.One], dtype=object),
-                       {"dout": out}, {"dout": dout}, symbols)
+    return _check_rule(
+        _kind_name(loss),
+        repr(loss),
+        np.array([value], dtype=object),
+        np.array([sp.S.One], dtype=object),
+        {"dout": out},
+        {"dout": dout},
+        symbols,
+    )
 
 
 def _takes_probabilities(loss: Loss) -> bool:

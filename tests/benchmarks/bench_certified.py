@@ -83,26 +83,41 @@ def headline(repeat: int) -> None:
     t_new = best(lambda: certified_gradient(net, values, X, Y), repeat)
     t_f64 = best(lambda: compiled.gradient(values, X, Y), repeat * 5)
     print(f"  old 50-digit SymPy pass   {t_old * 1e3:9.1f} ms")
-    print(f"  certified (arb, {new.prec} bits) {t_new * 1e3:9.1f} ms   old / new = {t_old / t_new:6.0f}x  (target >= 100x)")
+    print(
+        f"  certified (arb, {new.prec} bits) {t_new * 1e3:9.1f} ms   old / new = {t_old / t_new:6.0f}x  (target >= 100x)"
+    )
     print(f"  float64 compiled program  {t_f64 * 1e3:9.2f} ms   new / float64 = {t_new / t_f64:5.1f}x  (target <= 25x)")
-    print(f"  all {len(new)} entries certified to the last float64 bit: {new.all_certified}; "
-          f"largest radius {max(new.radius.values()):.1e}")
+    print(
+        f"  all {len(new)} entries certified to the last float64 bit: {new.all_certified}; "
+        f"largest radius {max(new.radius.values()):.1e}"
+    )
 
 
 def growth(repeat: int) -> None:
     print("\ngrowth with P x N (tanh, identity output, mse)")
-    print(f"  {'network':<30} {'N':>6} {'P x N':>10} {'certified s':>12} {'float64 s':>10} {'ratio':>6} {'us/(P N)':>9}")
-    cases = [([8, 32, 32, 4], 64), ([8, 32, 32, 4], 256), ([8, 32, 32, 4], 677), ([8, 64, 64, 4], 200),
-             ([8, 128, 128, 4], 55), ([8, 32, 32, 32, 32, 4], 64), ([8, 32, 32, 32, 32, 32, 32, 4], 64),
-             ([8, 32, 32, 32, 32, 32, 32, 4], 150)]
+    print(
+        f"  {'network':<30} {'N':>6} {'P x N':>10} {'certified s':>12} {'float64 s':>10} {'ratio':>6} {'us/(P N)':>9}"
+    )
+    cases = [
+        ([8, 32, 32, 4], 64),
+        ([8, 32, 32, 4], 256),
+        ([8, 32, 32, 4], 677),
+        ([8, 64, 64, 4], 200),
+        ([8, 128, 128, 4], 55),
+        ([8, 32, 32, 32, 32, 4], 64),
+        ([8, 32, 32, 32, 32, 32, 32, 4], 64),
+        ([8, 32, 32, 32, 32, 32, 32, 4], 150),
+    ]
     for layers, n in cases:
         net, values, X, Y = problem(layers, n)
         compiled = net.compile()
         t_new = best(lambda: certified_gradient(net, values, X, Y), repeat)
         t_f64 = best(lambda: compiled.gradient(values, X, Y), repeat * 3)
         work = net.n_params * n
-        print(f"  {'-'.join(map(str, layers)):<30} {n:>6} {work:>10,} {t_new:>12.3f} {t_f64:>10.4f} {t_new / t_f64:>6.1f} "
-              f"{t_new / work * 1e6:>9.3f}")
+        print(
+            f"  {'-'.join(map(str, layers)):<30} {n:>6} {work:>10,} {t_new:>12.3f} {t_f64:>10.4f} {t_new / t_f64:>6.1f} "
+            f"{t_new / work * 1e6:>9.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -43,16 +43,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 def lenet():
     from symprop.nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 
-    return Sequential(Conv2d(1, 6, 5), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5), ReLU(), MaxPool2d(2), Flatten(),
-                      Linear(256, 120), ReLU(), Linear(120, 84), ReLU(), Linear(84, 10))
+    return Sequential(
+        Conv2d(1, 6, 5),
+        ReLU(),
+        MaxPool2d(2),
+        Conv2d(6, 16, 5),
+        ReLU(),
+        MaxPool2d(2),
+        Flatten(),
+        Linear(256, 120),
+        ReLU(),
+        Linear(120, 84),
+        ReLU(),
+        Linear(84, 10),
+    )
 
 
 def torch_lenet(values, dtype):
     import torch
 
     T = torch.nn
-    m = T.Sequential(T.Conv2d(1, 6, 5), T.ReLU(), T.MaxPool2d(2), T.Conv2d(6, 16, 5), T.ReLU(), T.MaxPool2d(2),
-                     T.Flatten(), T.Linear(256, 120), T.ReLU(), T.Linear(120, 84), T.ReLU(), T.Linear(84, 10))
+    m = T.Sequential(
+        T.Conv2d(1, 6, 5),
+        T.ReLU(),
+        T.MaxPool2d(2),
+        T.Conv2d(6, 16, 5),
+        T.ReLU(),
+        T.MaxPool2d(2),
+        T.Flatten(),
+        T.Linear(256, 120),
+        T.ReLU(),
+        T.Linear(120, 84),
+        T.ReLU(),
+        T.Linear(84, 10),
+    )
     m = m.to(dtype)
     m.load_state_dict({k: torch.tensor(v, dtype=dtype) for k, v in values.items()})
     return m
@@ -111,8 +135,10 @@ def main(argv=None) -> int:
 
     tg = torch_grad()
     worst = max(float(np.max(np.abs(g[k] - tg[k].numpy())) / (np.max(np.abs(tg[k].numpy())) + 1e-300)) for k in g)
-    print(f"LeNet-style CNN, batch {args.batch}: symprop FLOAT vs torch float64 gradient, worst relative error "
-          f"{worst:.2e}")
+    print(
+        f"LeNet-style CNN, batch {args.batch}: symprop FLOAT vs torch float64 gradient, worst relative error "
+        f"{worst:.2e}"
+    )
     if worst > 1e-10:
         print("  GRADIENTS DISAGREE")
         return 1
@@ -122,11 +148,15 @@ def main(argv=None) -> int:
 
     s_min, s_med = timeit(ours, args.repeats)
     t_min, t_med = timeit(torch_grad, args.repeats)
-    print(f"import symprop.nn (SymPy included): {t_import:.3f} s;  build (model, shapes, initial values, first "
-          f"gradient): {build:.3f} s   (target < 2 s)")
-    print(f"gradient float64: symprop {s_min * 1e3:.1f} ms (median {s_med * 1e3:.1f}), torch {t_min * 1e3:.1f} ms "
-          f"(median {t_med * 1e3:.1f});  ratio {s_min / t_min:.2f}x min, {s_med / t_med:.2f}x median "
-          "(target <= 1.5x)")
+    print(
+        f"import symprop.nn (SymPy included): {t_import:.3f} s;  build (model, shapes, initial values, first "
+        f"gradient): {build:.3f} s   (target < 2 s)"
+    )
+    print(
+        f"gradient float64: symprop {s_min * 1e3:.1f} ms (median {s_med * 1e3:.1f}), torch {t_min * 1e3:.1f} ms "
+        f"(median {t_med * 1e3:.1f});  ratio {s_min / t_min:.2f}x min, {s_med / t_med:.2f}x median "
+        "(target <= 1.5x)"
+    )
 
     # --- float32
     tm32 = torch_lenet(values, torch.float32)
@@ -142,8 +172,10 @@ def main(argv=None) -> int:
 
     s32, s32m = timeit(ours32, args.repeats)
     t32, t32m = timeit(torch_grad32, args.repeats)
-    print(f"gradient float32 inputs: symprop {s32 * 1e3:.1f} ms (computes in float64), torch float32 "
-          f"{t32 * 1e3:.1f} ms;  ratio {s32 / t32:.2f}x min, {s32m / t32m:.2f}x median")
+    print(
+        f"gradient float32 inputs: symprop {s32 * 1e3:.1f} ms (computes in float64), torch float32 "
+        f"{t32 * 1e3:.1f} ms;  ratio {s32 / t32:.2f}x min, {s32m / t32m:.2f}x median"
+    )
 
     # --- memory
     tracemalloc.start()

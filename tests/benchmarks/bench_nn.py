@@ -58,12 +58,15 @@ def torch_model(norm: str, act: str):
         def forward(self, x):
             return x + self.block(x)
 
-    Norm = {"layernorm": lambda: T.LayerNorm(256, dtype=torch.float64),
-            "batchnorm": lambda: T.BatchNorm1d(256, dtype=torch.float64)}[norm]
+    Norm = {
+        "layernorm": lambda: T.LayerNorm(256, dtype=torch.float64),
+        "batchnorm": lambda: T.BatchNorm1d(256, dtype=torch.float64),
+    }[norm]
     Act = {"relu": T.ReLU, "gelu": T.GELU}[act]
     block = lambda: Residual(T.Sequential(T.Linear(256, 256, dtype=torch.float64), Norm(), Act()))
-    return T.Sequential(T.Linear(64, 256, dtype=torch.float64), Norm(), Act(), block(), block(),
-                        T.Linear(256, 10, dtype=torch.float64))
+    return T.Sequential(
+        T.Linear(64, 256, dtype=torch.float64), Norm(), Act(), block(), block(), T.Linear(256, 10, dtype=torch.float64)
+    )
 
 
 def timeit(fns: dict, repeat: int) -> dict[str, tuple[float, float]]:
@@ -113,7 +116,7 @@ def run(norm: str, act: str, n: int, repeat: int) -> dict:
     tgrad()
     mine = grad()
     scale = max(np.max(np.abs(p.grad.numpy())) for p in params)
-    for (k, p) in tm.named_parameters():
+    for k, p in tm.named_parameters():
         err = np.max(np.abs(p.grad.numpy() - mine[k])) / scale  # relative to the largest gradient entry
         if err > 1e-9:
             raise SystemExit(f"gradient mismatch vs torch for {k}: relative {err:.3g}")
@@ -135,8 +138,10 @@ def main(argv=None) -> None:
         fmt = lambda t: f"{t[0] * 1e3:6.1f}/{t[1] * 1e3:6.1f}ms"
         torch_t = r.get("torch")
         ratio = f"{r['grad'][0] / torch_t[0]:9.2f}x" if torch_t else "      n/a"
-        print(f"{r['network']:<44} {r['build_s'] * 1e3:5.1f}ms {fmt(r['forward'])} {fmt(r['grad'])} "
-              f"{fmt(torch_t) if torch_t else 'n/a':>15} {ratio:>10} {r['grad'][0] / r['forward'][0]:8.2f}x")
+        print(
+            f"{r['network']:<44} {r['build_s'] * 1e3:5.1f}ms {fmt(r['forward'])} {fmt(r['grad'])} "
+            f"{fmt(torch_t) if torch_t else 'n/a':>15} {ratio:>10} {r['grad'][0] / r['forward'][0]:8.2f}x"
+        )
     print("\ntargets: gradient <= 1.0x torch autograd, <= 3x own forward, build < 1 s (min times)")
 
 

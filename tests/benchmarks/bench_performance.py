@@ -84,7 +84,11 @@ def fresh_process(layers: tuple[int, ...], mode: str) -> dict[str, Any]:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", CHILD_CODE, json.dumps(list(layers)), mode],
-        capture_output=True, text=True, cwd=ROOT, check=False, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=600,
     )
     wall = time.perf_counter() - start
     if done.returncode != 0:
@@ -112,7 +116,11 @@ def closed_form_time(layers: tuple[int, ...], timeout: float) -> float | None:
     try:
         done = subprocess.run(
             [sys.executable, "-c", CLOSED_FORM_CODE, json.dumps(list(layers))],
-            capture_output=True, text=True, cwd=ROOT, check=False, timeout=timeout,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         return None
@@ -352,8 +360,17 @@ def row(layers: tuple[int, ...], dc: dict[str, Any], ev: dict[str, Any]) -> dict
 def markdown_table(rows: list[dict[str, Any]], info: dict[str, str], rounds: int) -> str:
     has_torch = all("torch_min_ms" in r for r in rows)
     head = [
-        "network", "params", "derive s", "compile s", "derive+compile s", "fresh process wall s",
-        "peak traced MiB", "max-RSS growth MiB", "gradient ms", "forward ms", "NumPy backprop ms",
+        "network",
+        "params",
+        "derive s",
+        "compile s",
+        "derive+compile s",
+        "fresh process wall s",
+        "peak traced MiB",
+        "max-RSS growth MiB",
+        "gradient ms",
+        "forward ms",
+        "NumPy backprop ms",
     ]
     head += ["PyTorch ms"] if has_torch else []
     head += ["grad / NumPy", "grad / forward", "matmul MAC ratio"] + (["grad / PyTorch"] if has_torch else [])
@@ -362,8 +379,13 @@ def markdown_table(rows: list[dict[str, Any]], info: dict[str, str], rounds: int
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [
-            r["network"], f"{r['params']:,}", f"{r['derive_s']:.3f}", f"{r['compile_s']:.3f}",
-            f"{r['fresh_total_s']:.3f}", f"{r['fresh_wall_s']:.2f}", f"{r['peak_traced_mib']:.1f}",
+            r["network"],
+            f"{r['params']:,}",
+            f"{r['derive_s']:.3f}",
+            f"{r['compile_s']:.3f}",
+            f"{r['fresh_total_s']:.3f}",
+            f"{r['fresh_wall_s']:.2f}",
+            f"{r['peak_traced_mib']:.1f}",
             f"{r['rss_growth_mib']:.1f}",
         ]
         for name in ("gradient", "forward", "numpy") + (("torch",) if has_torch else ()):
@@ -374,8 +396,13 @@ def markdown_table(rows: list[dict[str, Any]], info: dict[str, str], rounds: int
                 cells.append(f"{r['matmul_ratio']:.2f}")
         if has_closed:
             value = r.get("closed_forms_s", "skipped")
-            cells.append("skipped" if value == "skipped" else f"> {r['closed_forms_timeout']:.0f} (stopped)"
-                         if value is None else f"{value:.2f}")
+            cells.append(
+                "skipped"
+                if value == "skipped"
+                else f"> {r['closed_forms_timeout']:.0f} (stopped)"
+                if value is None
+                else f"{value:.2f}"
+            )
         lines.append("| " + " | ".join(cells) + " |")
     machine = ", ".join(f"{k}: {v}" for k, v in info.items())
     notes = [
@@ -467,14 +494,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=30, help="timed batches per function (default 30)")
     parser.add_argument("--fresh-runs", type=int, default=3, help="fresh processes per network (default 3)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
-    parser.add_argument("--closed-forms-timeout", type=float, default=120.0,
-                        help="seconds allowed for the closed-form build per network (0 = skip; default 120)")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--closed-forms-timeout",
+        type=float,
+        default=120.0,
+        help="seconds allowed for the closed-form build per network (0 = skip; default 120)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
         help="BLAS/OpenMP threads for every library (default 1: reproducible on a shared machine; 0 = library defaults)",
     )
     parser.add_argument("--name", default="perf_results", help="file stem of the table and plot (default perf_results)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="directory for NAME.md and NAME.png (default docs/)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "docs", help="directory for NAME.md and NAME.png (default docs/)"
+    )
     args = parser.parse_args(argv)
     env_vars = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
     if args.threads and any(os.environ.get(name) != str(args.threads) for name in env_vars):

@@ -32,8 +32,10 @@ def forward(ctx: Context, l: int) -> str:
 def shapes(ctx: Context, l: int) -> str:
     """W^{[l]} in R^{n_l x n_{l-1}}, b^{[l]} in R^{n_l}."""
     sy, n = ctx.sy, ctx.net.layers
-    return (rf"{to_latex(sy.W(l))} \in {sy.shape(n[l], n[l - 1])},\quad "
-            rf"{to_latex(sy.b(l))} \in {sy.shape(n[l])}")
+    return (
+        rf"{to_latex(sy.W(l))} \in {sy.shape(n[l], n[l - 1])},\quad "
+        rf"{to_latex(sy.b(l))} \in {sy.shape(n[l])}"
+    )
 
 
 def weight_name(ctx: Context, layer: int, row: int, col: int) -> str:
@@ -68,11 +70,19 @@ def hidden_delta(ctx: Context, l: int, n: int, prime: str) -> list:
     sy, nums = ctx.sy, ctx.nums
     W = nums.weights[l]  # W^{[l+1]}
     lhs = to_latex(sy.delta(l, None, n))
-    general = [rf"\left({to_latex(sy.W(l + 1))}\right)^{{\mathsf{{T}}}}", to_latex(sy.delta(l + 1, None, n)),
-               r"\odot", prime]
+    general = [
+        rf"\left({to_latex(sy.W(l + 1))}\right)^{{\mathsf{{T}}}}",
+        to_latex(sy.delta(l + 1, None, n)),
+        r"\odot",
+        prime,
+    ]
     back = W.T @ nums.deltas[l + 1][n]
-    numeric = [matrix(ctx, W) + r"^{\mathsf{T}}", column(ctx, nums.deltas[l + 1][n]), r"\odot",
-               column(ctx, nums.fprime[l][n])]
+    numeric = [
+        matrix(ctx, W) + r"^{\mathsf{T}}",
+        column(ctx, nums.deltas[l + 1][n]),
+        r"\odot",
+        column(ctx, nums.fprime[l][n]),
+    ]
     from ..document import WIDTH, measure
 
     if measure(" ".join(numeric)) > WIDTH - measure(lhs) - 4:  # too wide for the page: the two vectors only
@@ -93,20 +103,37 @@ def gradients(ctx: Context, l: int, weights: bool = True, biases: bool = True) -
     D = rf"\Delta^{{[{l}]}}"
     A = rf"A^{{[{l - 1}]}}"
     n = net.layers
-    out = [rows(D, [rf"\left[{to_latex(sy.delta(l, None, 0))} \cdots {to_latex(sy.delta(l, None, N - 1))}\right]"
-                    if N > 1 else to_latex(sy.delta(l, None, 0))],
-                [delta_matrix(ctx, l), rf"\in {sy.shape(n[l], N)}"])]
+    out = [
+        rows(
+            D,
+            [
+                rf"\left[{to_latex(sy.delta(l, None, 0))} \cdots {to_latex(sy.delta(l, None, N - 1))}\right]"
+                if N > 1
+                else to_latex(sy.delta(l, None, 0))
+            ],
+            [delta_matrix(ctx, l), rf"\in {sy.shape(n[l], N)}"],
+        )
+    ]
     if weights:
         symbolic = [s + D, rf"\left({A}\right)^{{\mathsf{{T}}}}"]
         numeric = [s + matrix(ctx, nums.deltas[l].T), matrix(ctx, nums.A[l - 1])]
         if net.l2:  # + 2 lambda W^{[l]}: the penalty's own derivative
             symbolic += ["+", "2", to_latex(sy.lam), to_latex(sy.W(l))]
             numeric += ["+", "2", r"\cdot", ctx.fmt.factor(float(net.l2)), matrix(ctx, nums.weights[l - 1])]
-        out.append(rows(sy.partial(sy.loss, sy.W(l)), symbolic, numeric,
-                        [matrix(ctx, gw[l - 1]), rf"\in {sy.shape(n[l], n[l - 1])}"]))
+        out.append(
+            rows(
+                sy.partial(sy.loss, sy.W(l)),
+                symbolic,
+                numeric,
+                [matrix(ctx, gw[l - 1]), rf"\in {sy.shape(n[l], n[l - 1])}"],
+            )
+        )
     if biases:
-        out.append(rows(sy.partial(sy.loss, sy.b(l)), [s + D, r"\mathbf{1}"],
-                        [column(ctx, gb[l - 1]), rf"\in {sy.shape(n[l])}"]))
+        out.append(
+            rows(
+                sy.partial(sy.loss, sy.b(l)), [s + D, r"\mathbf{1}"], [column(ctx, gb[l - 1]), rf"\in {sy.shape(n[l])}"]
+            )
+        )
     return out
 
 
@@ -117,8 +144,18 @@ def update(ctx: Context, l: int) -> list:
     W, b = nums.weights[l - 1], nums.biases[l - 1]
     alpha = fmt(ctx.lr)
     return [
-        rows(to_latex(sy.W(l)), [to_latex(sy.W(l)), "-", r"\alpha", sy.partial(sy.loss, sy.W(l))],
-             [matrix(ctx, W), "-", alpha, matrix(ctx, gw[l - 1])], [matrix(ctx, W - ctx.lr * gw[l - 1])], rel=":="),
-        rows(to_latex(sy.b(l)), [to_latex(sy.b(l)), "-", r"\alpha", sy.partial(sy.loss, sy.b(l))],
-             [column(ctx, b), "-", alpha, column(ctx, gb[l - 1])], [column(ctx, b - ctx.lr * gb[l - 1])], rel=":="),
+        rows(
+            to_latex(sy.W(l)),
+            [to_latex(sy.W(l)), "-", r"\alpha", sy.partial(sy.loss, sy.W(l))],
+            [matrix(ctx, W), "-", alpha, matrix(ctx, gw[l - 1])],
+            [matrix(ctx, W - ctx.lr * gw[l - 1])],
+            rel=":=",
+        ),
+        rows(
+            to_latex(sy.b(l)),
+            [to_latex(sy.b(l)), "-", r"\alpha", sy.partial(sy.loss, sy.b(l))],
+            [column(ctx, b), "-", alpha, column(ctx, gb[l - 1])],
+            [column(ctx, b - ctx.lr * gb[l - 1])],
+            rel=":=",
+        ),
     ]

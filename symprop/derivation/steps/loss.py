@@ -20,11 +20,16 @@ def definition(ctx: Context) -> list[Equation]:
     """loss = scale sum_n C^{(n)},  C^{(n)} = sum_j ell(yhat_j, y_j),  ell(yhat, y) = ..."""
     sy, net = ctx.sy, ctx.net
     m = net.n_outputs
-    cost = rf"\sum_{{j=1}}^{{m}} \ell\left({to_latex(sy.yhat(None, 'n'))}_{{j}}, {to_latex(sy.y(None, 'n'))}_{{j}}\right)" \
-        if m > 1 else rf"\ell\left({to_latex(sy.yhat(None, 'n'))}, {to_latex(sy.y(None, 'n'))}\right)"
-    out = [rows(to_latex(sy.data_loss), [sy.scale_latex() + r"\sum_{n=1}^{N}", to_latex(sy.cost())]),
-           rows(to_latex(sy.cost()), [cost]),
-           rows(r"\ell\left(\hat{y}, y\right)", [to_latex(_ell(ctx))])]
+    cost = (
+        rf"\sum_{{j=1}}^{{m}} \ell\left({to_latex(sy.yhat(None, 'n'))}_{{j}}, {to_latex(sy.y(None, 'n'))}_{{j}}\right)"
+        if m > 1
+        else rf"\ell\left({to_latex(sy.yhat(None, 'n'))}, {to_latex(sy.y(None, 'n'))}\right)"
+    )
+    out = [
+        rows(to_latex(sy.data_loss), [sy.scale_latex() + r"\sum_{n=1}^{N}", to_latex(sy.cost())]),
+        rows(to_latex(sy.cost()), [cost]),
+        rows(r"\ell\left(\hat{y}, y\right)", [to_latex(_ell(ctx))]),
+    ]
     return out
 
 
@@ -35,8 +40,11 @@ def total(ctx: Context) -> Equation:
     N = nums.n_samples
     s = sy.scale_latex(N)
     terms = [fmt(costs[0])] + [f"+ {fmt(c)}" if c >= 0 else f"- {fmt(-c)}" for c in costs[1:]]
-    summed = ([s + r"\left(" + terms[0]] + terms[1:-1] + [terms[-1] + r"\right)"]) if s and N > 1 else (
-        [s + terms[0]] + terms[1:] if s else terms)
+    summed = (
+        ([s + r"\left(" + terms[0]] + terms[1:-1] + [terms[-1] + r"\right)"])
+        if s and N > 1
+        else ([s + terms[0]] + terms[1:] if s else terms)
+    )
     if N == 1 and s:
         summed = [s + r"\cdot " + fmt.factor(costs[0])]
     symbolic = [s + r"\sum_{n=1}^{N}", to_latex(sy.cost())]
@@ -56,9 +64,15 @@ def objective_total(ctx: Context) -> list[Equation]:
     lam = float(ctx.net.l2)
     penalty = nums.penalty()
     terms = [fmt(lam), r"\cdot", fmt.factor(squares)]
-    return [rows(sy.penalty(), terms, [fmt.result(penalty)]),
-            rows(to_latex(sy.loss), [to_latex(sy.data_loss), "+", sy.penalty()],
-                 [fmt.factor(nums.data_loss()), "+", fmt.factor(penalty)], [fmt.result(nums.loss())])]
+    return [
+        rows(sy.penalty(), terms, [fmt.result(penalty)]),
+        rows(
+            to_latex(sy.loss),
+            [to_latex(sy.data_loss), "+", sy.penalty()],
+            [fmt.factor(nums.data_loss()), "+", fmt.factor(penalty)],
+            [fmt.result(nums.loss())],
+        ),
+    ]
 
 
 def is_squared(ctx: Context) -> bool:
@@ -92,16 +106,25 @@ def output_factors(ctx: Context, i: int) -> list[Factor]:
         return arr if nums is not None else np.zeros(0)
 
     if net.loss_name == "bce":  # sigmoid output: d C / d z collapses to a - y
-        return [Factor(sy.partial(C, z), f"{to_latex(yhat)} - {to_latex(y)}", val(nums.deltas[L][:, i] if nums else None))]
+        return [
+            Factor(sy.partial(C, z), f"{to_latex(yhat)} - {to_latex(y)}", val(nums.deltas[L][:, i] if nums else None))
+        ]
     if net.output.name == "softmax":
         if net.loss_name == "cross_entropy":
-            return [Factor(sy.partial(C, z), f"{to_latex(yhat)} - {to_latex(y)}", val(nums.deltas[L][:, i] if nums else None))]
+            return [
+                Factor(
+                    sy.partial(C, z), f"{to_latex(yhat)} - {to_latex(y)}", val(nums.deltas[L][:, i] if nums else None)
+                )
+            ]
         g = r"\frac{\partial C}{\partial \hat{y}_{k}}"
         expr = rf"{to_latex(yhat)} \left({g.replace('_{k}', '_{' + str(i + 1) + '}')} - \sum_{{k}} {g} \hat{{y}}_{{k}}\right)"
         return [Factor(sy.partial(C, z), expr, val(nums.deltas[L][:, i] if nums else None))]
     if is_squared(ctx):
-        g = Factor(sy.partial(C, yhat), rf"-2 \left({to_latex(y)} - {to_latex(yhat)}\right)",
-                   val(nums.dC_da[:, i] if nums else None))
+        g = Factor(
+            sy.partial(C, yhat),
+            rf"-2 \left({to_latex(y)} - {to_latex(yhat)}\right)",
+            val(nums.dC_da[:, i] if nums else None),
+        )
     else:  # pragma: no cover - every element-wise-output loss is squared today
         g = Factor(sy.partial(C, yhat), to_latex(losses.element_derivative(net.loss_name)), val(nums.dC_da[:, i]))
     f = activation.factor(ctx, L, i)
@@ -120,8 +143,10 @@ def output_delta(ctx: Context, n: int) -> list[Equation]:
         general = [f"{yhat} - {y}"]
         numeric = [column(ctx, nums.A[L][n]), "-", column(ctx, nums.Y[n])]
     elif net.output.name == "softmax":
-        general = [rf"\left(\frac{{\partial {yhat}}}{{\partial {to_latex(sy.z(L, None, n))}}}\right)^{{\mathsf{{T}}}}",
-                   rf"\nabla_{{\hat{{y}}}} C^{{({n + 1})}}"]
+        general = [
+            rf"\left(\frac{{\partial {yhat}}}{{\partial {to_latex(sy.z(L, None, n))}}}\right)^{{\mathsf{{T}}}}",
+            rf"\nabla_{{\hat{{y}}}} C^{{({n + 1})}}",
+        ]
         numeric = []
     else:
         general = [rf"\nabla_{{\hat{{y}}}} C^{{({n + 1})}}", r"\odot", activation.prime_vector(ctx, L, n)]
@@ -134,5 +159,7 @@ def assumption(ctx: Context) -> list:
     if ctx.net.loss_name != "cross_entropy":
         return []
     sy = ctx.sy
-    return [M(rf"\sum_{{k}} {to_latex(sy.y(None, 'n'))}_{{k}} = 1"),
-            M(r"\partial C^{(n)} / \partial z^{[L]}_{j} = \hat{y}_{j} \sum_{k} y_{k} - y_{j}")]
+    return [
+        M(rf"\sum_{{k}} {to_latex(sy.y(None, 'n'))}_{{k}} = 1"),
+        M(r"\partial C^{(n)} / \partial z^{[L]}_{j} = \hat{y}_{j} \sum_{k} y_{k} - y_{j}"),
+    ]

@@ -68,12 +68,24 @@ def network(ctx: Context) -> Step:
     L = net.depth
     blocks: list = [figure(ctx)]
     sizes = ", ".join(str(n) for n in net.layers)
-    blocks.append(Para(T(W.of("network", L=M(f"L = {L}"), sizes=M(rf"\left({sizes}\right)"),
-                                  n_params=net.n_params, loss=W.of(f"loss_{net.loss_name}", symbol=M(to_latex(sy.data_loss)))))))
+    blocks.append(
+        Para(
+            T(
+                W.of(
+                    "network",
+                    L=M(f"L = {L}"),
+                    sizes=M(rf"\left({sizes}\right)"),
+                    n_params=net.n_params,
+                    loss=W.of(f"loss_{net.loss_name}", symbol=M(to_latex(sy.data_loss))),
+                )
+            )
+        )
+    )
     if ctx.fix:
         names = ", ".join(to_latex(net.param(n)) for n in ctx.fix)
-        blocks.append(Para(T(W.of("fixed", fixed=M(names), trained=M(", ".join(to_latex(net.param(n))
-                                                                                  for n in ctx.trained))))))
+        blocks.append(
+            Para(T(W.of("fixed", fixed=M(names), trained=M(", ".join(to_latex(net.param(n)) for n in ctx.trained)))))
+        )
     # the notation, declared once
     header = (T(W.of("h_symbol")), T(W.of("h_meaning")))
     table = [
@@ -99,8 +111,10 @@ def network(ctx: Context) -> Step:
         table.append((T(M(r"\alpha")), T(W.of("alpha_meaning"))))
     blocks.append(Table(header, tuple(table), "ll"))
     if net.tie:
-        ties = [f"{to_latex(net.param(name))} = " + " = ".join(to_latex(ctx.symbol(e)) for e in entries)
-                for name, entries in net.tie]
+        ties = [
+            f"{to_latex(net.param(name))} = " + " = ".join(to_latex(ctx.symbol(e)) for e in entries)
+            for name, entries in net.tie
+        ]
         blocks.append(Para(T(W.of("tied", ties=M(r",\quad ".join(ties))))))
     acts = ", ".join(rf"f^{{[{l}]}} = {sy.f(l)}" for l in range(1, L + 1))
     blocks.append(Para(T(W.of("activations", acts=M(acts)))))
@@ -167,8 +181,9 @@ def closed_appendix(ctx: Context) -> Step | None:
     if net.n_params > MAX_CLOSED_PARAMS:
         return None
     if budget._forward_sizes(net)[1][-1] > MAX_APPENDIX_TERMS:  # the prediction alone is too long
-        return Step("closed", T(W.of("t_closed")), [_too_long(M(to_latex(sy.yhat())),
-                                                              budget._forward_sizes(net)[1][-1])])
+        return Step(
+            "closed", T(W.of("t_closed")), [_too_long(M(to_latex(sy.yhat())), budget._forward_sizes(net)[1][-1])]
+        )
     forms = _prediction_forms(ctx)
     blocks: list = []
     if not _closed_forms(ctx):  # the prediction did not fit one line in the main flow
@@ -210,8 +225,15 @@ def forward(ctx: Context) -> Step:
     nums = ctx.nums
     blocks.append(Para(T(W.of("values"))))
     for l in range(1, net.depth + 1):
-        blocks.append(rows(to_latex(sy.W(l)), [dense.matrix(ctx, nums.weights[l - 1]) + r",\quad",
-                                               to_latex(sy.b(l)) + " = " + dense.column(ctx, nums.biases[l - 1])]))
+        blocks.append(
+            rows(
+                to_latex(sy.W(l)),
+                [
+                    dense.matrix(ctx, nums.weights[l - 1]) + r",\quad",
+                    to_latex(sy.b(l)) + " = " + dense.column(ctx, nums.biases[l - 1]),
+                ],
+            )
+        )
     blocks.append(Para(T(W.of("forward_table", N=M(f"N = {ctx.n_samples}")))))
     lines: list[tuple[str, np.ndarray]] = []
     for k in range(net.n_inputs):
@@ -288,9 +310,11 @@ def _path_text(ctx: Context, path: tuple[int, ...]) -> str:
         l = info.layer + offset
         nodes.append(to_latex(sy.z(l, j)))
         if not (l == ctx.net.depth and ctx.net.output.name == "softmax") and not (
-                l == ctx.net.depth and ctx.net.loss_name == "bce"):
-            nodes.append(to_latex(sy.yhat(j if ctx.net.n_outputs > 1 else None)) if l == ctx.net.depth
-                         else to_latex(sy.a(l, j)))
+            l == ctx.net.depth and ctx.net.loss_name == "bce"
+        ):
+            nodes.append(
+                to_latex(sy.yhat(j if ctx.net.n_outputs > 1 else None)) if l == ctx.net.depth else to_latex(sy.a(l, j))
+            )
     nodes.append(to_latex(sy.cost()))
     return r" \to ".join(nodes)
 
@@ -308,8 +332,18 @@ def chain(ctx: Context) -> tuple[Step, dict]:
     p = net.param(ctx.param)
     uses = ctx.entries(ctx.param)
     entry_symbols = [ctx.symbol(e.name) for e in uses]
-    blocks: list = [Para(T(W.of("tied_uses", param=_name(ctx, ctx.param), n=len(uses),
-                                entries=M(", ".join(to_latex(e) for e in entry_symbols)))))]
+    blocks: list = [
+        Para(
+            T(
+                W.of(
+                    "tied_uses",
+                    param=_name(ctx, ctx.param),
+                    n=len(uses),
+                    entries=M(", ".join(to_latex(e) for e in entry_symbols)),
+                )
+            )
+        )
+    ]
     blocks.append(rows(sy.partial(sy.loss, p), [" + ".join(sy.partial(sy.loss, e) for e in entry_symbols)]))
     shown: dict = {"uses": [], "gradient": None}
     for k, use in enumerate(uses, start=1):
@@ -324,8 +358,14 @@ def chain(ctx: Context) -> tuple[Step, dict]:
         shown["gradient"] = total
         blocks.append(Para(T(W.of("tied_sum"))))
         terms = [fmt(values[0])] + [f"+ {fmt(v)}" if v >= 0 else f"- {fmt(-v)}" for v in values[1:]]
-        blocks.append(rows(sy.partial(sy.loss, p), [" + ".join(sy.partial(sy.loss, e) for e in entry_symbols)],
-                           terms, [fmt.result(total)]))
+        blocks.append(
+            rows(
+                sy.partial(sy.loss, p),
+                [" + ".join(sy.partial(sy.loss, e) for e in entry_symbols)],
+                terms,
+                [fmt.result(total)],
+            )
+        )
     return Step("chain", heading, blocks), shown
 
 
@@ -335,11 +375,23 @@ def _chain_entry(ctx: Context) -> tuple[list, dict]:
     p = ctx.param_symbol
     all_paths = paths(ctx)
     shown: dict = {"paths": [], "per_sample": None, "data": None, "penalty": None, "gradient": None}
-    blocks: list = [Para(T(W.of("chain", param=M(to_latex(p)), n=len(all_paths),
-                                paths=W.of("one_path" if len(all_paths) == 1 else "n_paths", n=len(all_paths)))))]
+    blocks: list = [
+        Para(
+            T(
+                W.of(
+                    "chain",
+                    param=M(to_latex(p)),
+                    n=len(all_paths),
+                    paths=W.of("one_path" if len(all_paths) == 1 else "n_paths", n=len(all_paths)),
+                )
+            )
+        )
+    ]
     l2 = bool(net.l2) and info.kind == "w"
     penalty = ["+", "2", to_latex(sy.lam), to_latex(p)] if l2 else []
-    blocks.append(rows(sy.partial(sy.loss, p), [sy.scale_latex() + r"\sum_{n=1}^{N}", sy.partial(sy.cost(), p), *penalty]))
+    blocks.append(
+        rows(sy.partial(sy.loss, p), [sy.scale_latex() + r"\sum_{n=1}^{N}", sy.partial(sy.cost(), p), *penalty])
+    )
     if len(all_paths) > MAX_PATHS:
         blocks.append(Para(T(W.of("too_many_paths", n=len(all_paths), max=MAX_PATHS))))
         if ctx.has_numbers:  # the number still comes from the delta form
@@ -373,10 +425,15 @@ def _chain_entry(ctx: Context) -> tuple[list, dict]:
         for cols in _chunks(N):
             header = (T(W.of("h_factor")), T(W.of("h_local"))) + tuple(T(M(f"n = {n + 1}")) for n in cols)
             body = [(T(M(f.symbol)), T(M(f.expression))) + tuple(T(M(fmt(f.values[n]))) for n in cols) for f in fs]
-            body.append((T(W.of("h_product")), T(M(r" \cdot ".join("(" + f.expression + ")" if " " in f.expression
-                                                                      else f.expression for f in fs)))
-                         if measure(" ".join(f.expression for f in fs)) < 34 - 3 * len(cols) else T()) +
-                        tuple(T(M(fmt(product[n]))) for n in cols))
+            body.append(
+                (
+                    T(W.of("h_product")),
+                    T(M(r" \cdot ".join("(" + f.expression + ")" if " " in f.expression else f.expression for f in fs)))
+                    if measure(" ".join(f.expression for f in fs)) < 34 - 3 * len(cols)
+                    else T(),
+                )
+                + tuple(T(M(fmt(product[n]))) for n in cols)
+            )
             blocks.append(Table(header, tuple(body), "ll" + "r" * len(cols)))
     per_sample = np.sum(per_path, axis=0)
     shown["per_sample"] = per_sample
@@ -384,8 +441,10 @@ def _chain_entry(ctx: Context) -> tuple[list, dict]:
         blocks.append(Para(T(W.of("sum_paths"))))
         for cols in _chunks(N):
             header = (T(W.of("h_path")),) + tuple(T(M(f"n = {n + 1}")) for n in cols)
-            body = [(T(M(_path_text(ctx, path))),) + tuple(T(M(fmt(v[n]))) for n in cols)
-                    for path, v in zip(all_paths, per_path)]
+            body = [
+                (T(M(_path_text(ctx, path))),) + tuple(T(M(fmt(v[n]))) for n in cols)
+                for path, v in zip(all_paths, per_path)
+            ]
             body.append((T(M(lhs)),) + tuple(T(M(fmt(per_sample[n]))) for n in cols))
             blocks.append(Table(header, tuple(body), "l" + "r" * len(cols)))
     s = sy.scale_latex(N)
@@ -400,8 +459,11 @@ def _chain_entry(ctx: Context) -> tuple[list, dict]:
     middle = _residual_form(ctx, factor_lists[0]) if len(all_paths) == 1 else []
     if not l2:
         shown["gradient"] = data
-        blocks.append(rows(sy.partial(sy.loss, p), [sy.scale_latex(N) + r"\sum_{n=1}^{N}", lhs], *middle, terms,
-                           [fmt.result(data)]))
+        blocks.append(
+            rows(
+                sy.partial(sy.loss, p), [sy.scale_latex(N) + r"\sum_{n=1}^{N}", lhs], *middle, terms, [fmt.result(data)]
+            )
+        )
         return blocks, shown
     # the data term as above, then the penalty's own derivative 2 lambda w at the weight's value
     data_symbol = sy.partial(sy.data_loss, p)
@@ -412,9 +474,15 @@ def _chain_entry(ctx: Context) -> tuple[list, dict]:
     gradient = data + term
     shown["penalty"], shown["gradient"] = term, gradient
     blocks.append(Para(T(W.of("l2_weight", param=M(to_latex(p)), term=M(rf"2 {to_latex(sy.lam)} {to_latex(p)}")))))
-    blocks.append(rows(sy.partial(sy.loss, p), [data_symbol, "+", "2", to_latex(sy.lam), to_latex(p)],
-                       [fmt.factor(data), "+", "2", r"\cdot", fmt.factor(lam), r"\cdot", fmt.factor(w)],
-                       [fmt.factor(data), "+" if term >= 0 else "-", fmt(abs(term))], [fmt.result(gradient)]))
+    blocks.append(
+        rows(
+            sy.partial(sy.loss, p),
+            [data_symbol, "+", "2", to_latex(sy.lam), to_latex(p)],
+            [fmt.factor(data), "+", "2", r"\cdot", fmt.factor(lam), r"\cdot", fmt.factor(w)],
+            [fmt.factor(data), "+" if term >= 0 else "-", fmt(abs(term))],
+            [fmt.result(gradient)],
+        )
+    )
     return blocks, shown
 
 
@@ -433,8 +501,11 @@ def _residual_form(ctx: Context, factors: list[Factor]) -> list[list[str]]:
         return []
     rest = np.prod([f.values for f in factors[1:]], axis=0)
     yn, yhn = to_latex(sy.y(None, "n")), to_latex(sy.yhat(None, "n"))
-    symbolic = [sy.scale_latex() + r"\sum_{n=1}^{N}", rf"-2 \left({yn} - {yhn}\right)",
-                sy.partial(sy.yhat(None, "n"), ctx.param_symbol)]
+    symbolic = [
+        sy.scale_latex() + r"\sum_{n=1}^{N}",
+        rf"-2 \left({yn} - {yhn}\right)",
+        sy.partial(sy.yhat(None, "n"), ctx.param_symbol),
+    ]
     numeric = []
     for n in range(ctx.n_samples):
         y, yh = ctx.nums.Y[n, 0], ctx.nums.A[-1][n, 0]
@@ -442,8 +513,11 @@ def _residual_form(ctx: Context, factors: list[Factor]) -> list[list[str]]:
         numeric.append(term if n == 0 else "+ " + term if not term.startswith("-") else "- " + term[1:].lstrip())
     s = sy.scale_latex(ctx.n_samples)
     if s:
-        numeric = [s + r"\left(" + numeric[0]] + numeric[1:-1] + [numeric[-1] + r"\right)"] if len(numeric) > 1 \
+        numeric = (
+            [s + r"\left(" + numeric[0]] + numeric[1:-1] + [numeric[-1] + r"\right)"]
+            if len(numeric) > 1
             else [s + r"\left(" + numeric[0] + r"\right)"]
+        )
     return [symbolic, numeric]
 
 
@@ -453,9 +527,9 @@ def all_gradients(ctx: Context) -> Step:
     net, sy, fmt = ctx.net, ctx.sy, ctx.fmt
     grads = ctx.nums.gradient()
     s = sy.scale_latex()
-    header = (T(W.of("h_param")), T(W.of("h_value")), T(W.of("h_delta_form")),
-              T(M(sy.partial(sy.loss, THETA)))) + (
-        (T(M(rf"\theta - \alpha {sy.partial(sy.loss, THETA)}")),) if ctx.lr else ())
+    header = (T(W.of("h_param")), T(W.of("h_value")), T(W.of("h_delta_form")), T(M(sy.partial(sy.loss, THETA)))) + (
+        (T(M(rf"\theta - \alpha {sy.partial(sy.loss, THETA)}")),) if ctx.lr else ()
+    )
     body = []
     for name in ctx.trained:
         terms = []
@@ -487,15 +561,25 @@ def general_equations(ctx: Context) -> list[Equation]:
     if net.loss_name in ("bce", "cross_entropy"):
         out.append(rows(r"\delta^{[L]}", [r"\hat{y} - y"]))
     elif net.output.name == "softmax":
-        out.append(rows(r"\delta^{[L]}", [rf"\left(\frac{{\partial \hat{{y}}}}{{\partial z^{{[L]}}}}\right){T_}",
-                                          r"\nabla_{\hat{y}} C^{(n)}"]))
+        out.append(
+            rows(
+                r"\delta^{[L]}",
+                [rf"\left(\frac{{\partial \hat{{y}}}}{{\partial z^{{[L]}}}}\right){T_}", r"\nabla_{\hat{y}} C^{(n)}"],
+            )
+        )
     else:
         out.append(rows(r"\delta^{[L]}", [r"\nabla_{\hat{y}} C^{(n)}", r"\odot", r"f'^{[L]}\left(z^{[L]}\right)"]))
     if L > 1:
-        out.append(rows(r"\delta^{[l]}", [rf"\left(W^{{[l+1]}}\right){T_}", r"\delta^{[l+1]}", r"\odot",
-                                          r"f'^{[l]}\left(z^{[l]}\right)"]))
+        out.append(
+            rows(
+                r"\delta^{[l]}",
+                [rf"\left(W^{{[l+1]}}\right){T_}", r"\delta^{[l+1]}", r"\odot", r"f'^{[l]}\left(z^{[l]}\right)"],
+            )
+        )
     sy = ctx.sy
-    out.append(rows(sy.partial(sy.cost(), sy.W("l")), [to_latex(sy.delta("l")), rf"\left({to_latex(sy.a('l-1'))}\right){T_}"]))
+    out.append(
+        rows(sy.partial(sy.cost(), sy.W("l")), [to_latex(sy.delta("l")), rf"\left({to_latex(sy.a('l-1'))}\right){T_}"])
+    )
     out.append(rows(sy.partial(sy.cost(), sy.b("l")), [to_latex(sy.delta("l"))]))
     return out
 
@@ -519,9 +603,19 @@ def delta(ctx: Context) -> Step:
         for l in range(L - 1, lowest - 1, -1):
             blocks.extend(dense.hidden_delta(ctx, l, n, activation.prime_vector(ctx, l, n)))
     scale = sy.scale_latex(ctx.n_samples).strip()
-    blocks.append(Para(T(W.of("delta_gradients" if scale else "delta_gradients_sum", D=M(r"\Delta^{[l]}"),
-                              A=M(r"A^{[l-1]} = \left[a^{[l-1](1)} \cdots a^{[l-1](N)}\right]"),
-                              scale=M(scale), ones=M(r"\mathbf{1}")))))
+    blocks.append(
+        Para(
+            T(
+                W.of(
+                    "delta_gradients" if scale else "delta_gradients_sum",
+                    D=M(r"\Delta^{[l]}"),
+                    A=M(r"A^{[l-1]} = \left[a^{[l-1](1)} \cdots a^{[l-1](N)}\right]"),
+                    scale=M(scale),
+                    ones=M(r"\mathbf{1}"),
+                )
+            )
+        )
+    )
     if net.l2 and any(i.kind == "w" for i in trained):
         blocks.append(Para(T(W.of("l2_gradients", term=M(rf"2 {to_latex(sy.lam)} {to_latex(sy.W('l'))}")))))
     for l in range(L, lowest - 1, -1):
@@ -547,12 +641,27 @@ def summary(ctx: Context) -> Step:
     body.append((T(W.of("bias_gradient")), T(M(" ".join(eqs[k + 1].rows[0]))), T(W.of("bias_gradient_text"))))
     if ctx.net.l2:
         sy = ctx.sy
-        body.append((T(W.of("l2_summary")), T(M(rf"{sy.partial(sy.loss, sy.W('l'))} = {sy.scale_latex()}\sum_{{n}} "
-                                                   rf"{sy.partial(sy.cost(), sy.W('l'))} + 2 {to_latex(sy.lam)} "
-                                                   rf"{to_latex(sy.W('l'))}")), T(W.of("l2_summary_text"))))
+        body.append(
+            (
+                T(W.of("l2_summary")),
+                T(
+                    M(
+                        rf"{sy.partial(sy.loss, sy.W('l'))} = {sy.scale_latex()}\sum_{{n}} "
+                        rf"{sy.partial(sy.cost(), sy.W('l'))} + 2 {to_latex(sy.lam)} "
+                        rf"{to_latex(sy.W('l'))}"
+                    )
+                ),
+                T(W.of("l2_summary_text")),
+            )
+        )
     W_l = to_latex(ctx.sy.W("l"))
-    body.append((T(W.of("update")), T(M(rf"{W_l} := {W_l} - \alpha {ctx.sy.partial(ctx.sy.loss, ctx.sy.W('l'))}")),
-                 T(W.of("update_text"))))
+    body.append(
+        (
+            T(W.of("update")),
+            T(M(rf"{W_l} := {W_l} - \alpha {ctx.sy.partial(ctx.sy.loss, ctx.sy.W('l'))}")),
+            T(W.of("update_text")),
+        )
+    )
     return Step("summary", T(W.of("t_summary")), [Table(header, tuple(body), "lll")])
 
 
@@ -578,8 +687,13 @@ def update(ctx: Context, grads: dict[str, float]) -> tuple[Step, dict[str, float
             updated[name] = new
             # the step size first, as the notes compute it: learning rate times slope
             blocks.append(Para(T(W.of("step_size"))))
-            blocks.append(rows(rf"\alpha {sy.partial(sy.loss, net.param(name))}", [alpha, r"\cdot", fmt.factor(g)],
-                               [fmt.result(ctx.lr * g)]))
+            blocks.append(
+                rows(
+                    rf"\alpha {sy.partial(sy.loss, net.param(name))}",
+                    [alpha, r"\cdot", fmt.factor(g)],
+                    [fmt.result(ctx.lr * g)],
+                )
+            )
             blocks.append(Para(T(W.of("new_value", param=M(p)))))
             parts += [[fmt(old), "-", alpha, r"\cdot", fmt.factor(g)], [fmt.result(new, old)]]
         blocks.append(rows(p, *parts, rel=":="))
@@ -591,10 +705,16 @@ def update(ctx: Context, grads: dict[str, float]) -> tuple[Step, dict[str, float
             for l in range(1, net.depth + 1):
                 blocks.extend(dense.update(ctx, l))
         elif ctx.param is None or len(ctx.trained) > 1:
-            header = (T(W.of("h_param")), T(W.of("h_old")), T(M(sy.partial(sy.loss, THETA))),
-                      T(W.of("h_new")))
-            body = tuple((T(_name(ctx, n)), T(M(fmt(ctx.nums.value(n)))), T(M(fmt(grads[n]))),
-                          T(M(fmt.result(updated[n], ctx.nums.value(n))))) for n in ctx.trained)
+            header = (T(W.of("h_param")), T(W.of("h_old")), T(M(sy.partial(sy.loss, THETA))), T(W.of("h_new")))
+            body = tuple(
+                (
+                    T(_name(ctx, n)),
+                    T(M(fmt(ctx.nums.value(n)))),
+                    T(M(fmt(grads[n]))),
+                    T(M(fmt.result(updated[n], ctx.nums.value(n)))),
+                )
+                for n in ctx.trained
+            )
             blocks.append(Table(header, body, "lrrr"))
     return Step("update", T(W.of("t_update")), blocks), updated
 
@@ -619,20 +739,31 @@ def descent(ctx: Context) -> tuple[Step, list[tuple[int, float, float, float, fl
     converged = abs(rows_[-1][3]) < ctx.tol
     p = to_latex(net.param(name))
     d = sy.partial(sy.loss, net.param(name))
-    header = (T(W.of("h_step")), T(M(p)), T(M(d)), T(W.of("h_step_size"), M(rf"= \alpha {d}")),
-              T(W.of("h_new"), " ", M(p)))
+    header = (
+        T(W.of("h_step")),
+        T(M(p)),
+        T(M(d)),
+        T(W.of("h_step_size"), M(rf"= \alpha {d}")),
+        T(W.of("h_new"), " ", M(p)),
+    )
     limit = 30
-    shown = rows_ if len(rows_) <= limit else rows_[:limit - 5] + [None] + rows_[-5:]
+    shown = rows_ if len(rows_) <= limit else rows_[: limit - 5] + [None] + rows_[-5:]
     body = []
     for r in shown:
         if r is None:
             body.append((T(M(r"\vdots")), T(W.of("rows_not_shown", n=len(rows_) - limit + 5)), T(), T(), T()))
             continue
         body.append((T(str(r[0])),) + tuple(T(M(fmt(v))) for v in r[1:]))
-    outcome = (W.of("converged", n=len(rows_), param=M(p), value=M(fmt.result(rows_[-1][4]))) if converged
-               else W.of("not_converged", n=len(rows_)))
-    blocks = [Para(T(W.of("descent", param=M(p), lr=M(rf"\alpha = {fmt(ctx.lr)}"), tol=M(fmt(ctx.tol))))),
-              Table(header, tuple(body), "rrrrr"), Para(T(outcome))]
+    outcome = (
+        W.of("converged", n=len(rows_), param=M(p), value=M(fmt.result(rows_[-1][4])))
+        if converged
+        else W.of("not_converged", n=len(rows_))
+    )
+    blocks = [
+        Para(T(W.of("descent", param=M(p), lr=M(rf"\alpha = {fmt(ctx.lr)}"), tol=M(fmt(ctx.tol))))),
+        Table(header, tuple(body), "rrrrr"),
+        Para(T(outcome)),
+    ]
     return Step("descent", T(W.of("t_descent", param=M(p))), blocks), rows_
 
 
