@@ -282,7 +282,7 @@ def _compile(args: list[sp.Symbol], exprs: list[sp.Expr], name: str) -> tuple[Ca
     names = {a: f"_{i}" for i, a in enumerate(args)}
     repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"))
     lines = [f"def {name}({', '.join(names[a] for a in args)}):"]
-    for sym, sub in repl:
+    for sym, _sub in repl:
         names[sym] = str(sym)
     printer = ArbPrinter(names)
     for sym, sub in repl:

@@ -414,7 +414,7 @@ def network_diagram(net: Network, values: Any = None, *, digits: int = 3) -> Fig
         if info.kind == "w"
     ]
     placed: list[tuple[float, float, float, float]] = []
-    for info, start, end in edges:
+    for _info, start, end in edges:
         ax.plot([start[0], end[0]], [start[1], end[1]], color="0.6", lw=1.0, zorder=1)
     for info, start, end in edges:
         text = _param_text(net.param_of[info.name], known, digits)
