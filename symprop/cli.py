@@ -619,8 +619,7 @@ def exact_gradient(problem, rational: bool | None = None) -> dict[str, dict[str,
     with Progress(X.shape[0], "exact gradient") as bar:
 
         def progress(done: int, prec: int) -> None:
-            bar.done = 0 if done < bar.done else bar.done  # a rerun at a higher precision starts again
-            bar.update(done - bar.done, f"({prec} bits)" if prec else "")
+            bar.set(done, f"({prec} bits)" if prec else "")  # a rerun at a higher precision starts again
 
         result = reverse_pass(net, weights, biases, X, Y, arithmetic=arithmetic, progress=progress)
     return {name: _exact_entry(result, name) for name in net.param_names}

@@ -533,7 +533,7 @@ def test_long_descent_shows_progress_on_a_terminal_only(monkeypatch) -> None:
     monkeypatch.setattr(sys, "stderr", terminal)
     trace = descend(e.network, e.values, e.X, e.Y, train="b3", lr=1e-7, max_steps=500, progress=True)
     assert trace.n_steps == 500
-    assert "descend [" in terminal.text and terminal.text.endswith("\r")  # drawn, then cleared
+    assert "descend:" in terminal.text and terminal.text.endswith("\r")  # drawn, then cleared
     quiet = _Terminal()
     monkeypatch.setattr(sys, "stderr", quiet)
     descend(e.network, e.values, e.X, e.Y, train="b3", lr=1e-7, max_steps=500)  # progress=False
