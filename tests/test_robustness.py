@@ -527,6 +527,7 @@ def test_long_descent_shows_progress_on_a_terminal_only(monkeypatch) -> None:
     e = SEED_002
     from symprop import display
 
+    monkeypatch.delenv("SYMPROP_PROGRESS", raising=False)  # the terminal decides, not the environment
     monkeypatch.setattr(budget, "PROGRESS_SECONDS", 0.0)  # every run counts as long
     monkeypatch.setattr(display, "Progress", _Eager)
     terminal = _Terminal()

@@ -61,9 +61,18 @@ def execute(nb, cwd: Path = HERE):
     """Run every cell in a fresh kernel that imports this checkout's symprop."""
     from nbclient import NotebookClient
 
+    # the kernel's environment only: this process (a test run, say) keeps its own
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "SYMPROP_PROGRESS")}
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     os.environ.setdefault("SYMPROP_PROGRESS", "0")
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     for i, cell in enumerate(nb.cells):  # stable files: no execution times, counts from 1
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
