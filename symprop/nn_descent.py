@@ -35,7 +35,7 @@ from .descent import (
     budget_steps,
 )
 from .errors import listing, suggest
-from .nn.engine import _arrays
+from .nn.engine import state_arrays
 from .nn_verify import entry_names
 
 __all__ = ["ModelTrace", "descend_model", "final_state_dict"]
@@ -136,7 +136,7 @@ def descend_model(
     Y = Y if Y.dtype.kind in "iu" else Y.astype(np.float64)
     in_shape = X.shape[1:]
     shapes, _ = nn.state_shapes(model, in_shape)
-    params, _ = _arrays(model, values, in_shape, nn.FLOAT)  # validates the state dict
+    params, _ = state_arrays(model, values, in_shape, nn.FLOAT)  # validates the state dict
     names = _train_entries(shapes, train)
     sizes = [int(np.prod(s)) for s in shapes.values()]
     theta = np.concatenate([np.asarray(params[k], dtype=np.float64).ravel() for k in shapes]) if sizes else np.zeros(0)

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import nn
 from .errors import listing, suggest
-from .nn.engine import _arrays, _check_model, _data
+from .nn.engine import check_model, data_array, state_arrays
 from .nn.module import Module, Residual, Sequential
 from .verification import (
     EXACT_DPS,
@@ -282,8 +282,8 @@ def _magnitudes(
     log: list = []
     probed = _probed(model, log)
     ar = nn.FLOAT
-    x = _data(ar, X)
-    params, buffers = _arrays(model, values, x.shape[1:], ar)
+    x = data_array(ar, X)
+    params, buffers = state_arrays(model, values, x.shape[1:], ar)
     out, back = probed.forward(ar, x, params, buffers)
     _, loss_back = nn.as_loss(loss).forward(ar, out, Y)
     back(loss_back())
@@ -362,7 +362,7 @@ def verify_model(
     ``module_names`` (optional): module prefix -> what the report calls its kind (verify_torch passes torch's
     class names).  See the module docstring for candidates, oracle and tolerance.
     """
-    _check_model(model)
+    check_model(model)
     if layout is not None:
         raise TypeError(
             "layout= applies to Network candidates; a symprop.nn model's gradient is a state dict (torch's shapes)"

@@ -39,7 +39,7 @@ class _Wrong(Residual):
 NotResidual = type("Residual", (_Wrong,), {})  # named as symprop reads it, but computing 2x + block(x)
 
 
-def _data(n_in, n=6, seed=0, n_out=1):
+def data_array(n_in, n=6, seed=0, n_out=1):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(n, *n_in if isinstance(n_in, tuple) else (n_in,), dtype=D, generator=g)
     return X, torch.randn(n, n_out, dtype=D, generator=g)
@@ -123,7 +123,7 @@ MODELS = {name: rest for name, *rest in torch_models()}
 
 def _case(name):
     module, loss, n_in, kind = torch_models()[list(MODELS).index(name)][1:]
-    X, _ = _data(n_in)
+    X, _ = data_array(n_in)
     return module, loss, X, _targets(kind)
 
 
@@ -267,7 +267,7 @@ def test_from_torch_maps_modules_arguments_modes_and_state_dict():
 def test_verify_torch_training_batchnorm_leaves_running_stats_and_reads_dropout_masks():
     torch.manual_seed(3)
     module = T.Sequential(T.Linear(3, 5), T.BatchNorm1d(5), T.ReLU(), T.Dropout(0.3), T.Linear(5, 2)).double()
-    X, Y = _data(3, n=8, n_out=2)
+    X, Y = data_array(3, n=8, n_out=2)
     before = {k: v.clone() for k, v in module.state_dict().items()}
     report = symprop.verify_torch(module, X, Y, T.MSELoss())
     assert report.ok, report.failure_message()
@@ -279,13 +279,13 @@ def test_verify_torch_training_batchnorm_leaves_running_stats_and_reads_dropout_
 def test_float32_torch_model_passes_with_float32_tolerances():
     torch.manual_seed(1)
     module = T.Sequential(T.Linear(3, 4), T.LayerNorm(4), T.GELU(), T.Linear(4, 2))
-    X, Y = _data(3, n_out=2)
+    X, Y = data_array(3, n_out=2)
     report = symprop.verify_torch(module, X.float(), Y.float(), T.MSELoss())
     assert report.ok and report.dtype == "float32", report.failure_message()
 
 
 def test_verify_torch_refuses_what_it_cannot_read():
-    X, Y = _data(3, n_out=3)
+    X, Y = data_array(3, n_out=3)
     fake = T.Sequential(T.Linear(3, 3), NotResidual(T.Sequential(T.Linear(3, 3)))).double()
     with pytest.raises(ValueError, match="forward differs from symprop's reading"):
         symprop.verify_torch(fake, X, Y, T.MSELoss())

@@ -149,7 +149,7 @@ def check(model, X, Y, loss, torch_loss, *, ariths=None, seed=None, rtol=1e-10, 
             )
 
 
-def _data(n, d, out, seed=0):
+def data_array(n, d, out, seed=0):
     rng = np.random.default_rng(seed + 100)
     return rng.normal(size=(n, d)), rng.normal(size=(n, out))
 
@@ -188,11 +188,11 @@ KINDS = [
 @pytest.mark.parametrize("layer", KINDS)
 def test_each_layer_kind_matches_torch_on_every_arithmetic(layer):
     model = Sequential(Linear(3, 4), layer, Linear(4, 2))
-    X, Y = _data(3, 3, 2)
+    X, Y = data_array(3, 3, 2)
     check(model, X, Y, "mse", MSE)
     # SYMBOLIC (exact numbers in SymPy, then evaluated) on a smaller batch: the expressions grow fast
     model = Sequential(Linear(2, 4), layer, Linear(4, 1))
-    X, Y = _data(2, 2, 1)
+    X, Y = data_array(2, 2, 1)
     check(model, X, Y, "mse", MSE, ariths=(SYMBOLIC,))
 
 
@@ -201,7 +201,7 @@ def test_dropout_in_training_mode_with_torchs_own_mask():
     mask = torch_dropout_mask((5, 4), p, seed)
     assert 0 < mask.sum() < mask.size  # the test means something
     model = Sequential(Linear(3, 4), Dropout(p, mask=mask), Tanh(), Linear(4, 2))
-    X, Y = _data(5, 3, 2)
+    X, Y = data_array(5, 3, 2)
     check(model, X, Y, "mse", MSE, seed=seed, ariths=(FLOAT, MP(50), SYMBOLIC))
 
 
@@ -251,7 +251,7 @@ def test_random_nested_models_match_torch(seed):
     model = _random_model(rng, int(rng.integers(2, 5)))
     if seed % 3 == 2:
         model = model.eval()
-    X, Y = _data(4, 3, 3, seed)
+    X, Y = data_array(4, 3, 3, seed)
     check(model, X, Y, "mse", MSE, vseed=seed)
 
 
@@ -321,7 +321,7 @@ def test_losses_and_reductions_match_torch(loss, torch_loss, target):
 
 def test_l2_adds_twice_lambda_times_each_linear_weight():
     model = Sequential(Linear(3, 4), LayerNorm(4), Tanh(), Linear(4, 2))
-    X, Y = _data(4, 3, 2)
+    X, Y = data_array(4, 3, 2)
     values = random_values(model, (3,), 5)
     lam = 0.05
     _, t_grad = torch_gradient(model, values, X, Y, MSE)
@@ -333,7 +333,7 @@ def test_l2_adds_twice_lambda_times_each_linear_weight():
 
 def test_torch_tensors_are_accepted_as_values():
     model = Sequential(Linear(3, 2))
-    X, Y = _data(2, 3, 2)
+    X, Y = data_array(2, 3, 2)
     values = random_values(model, (3,), 0)
     a = nn.gradient(model, values, X, Y)
     b = nn.gradient(model, {k: torch.tensor(v) for k, v in values.items()}, torch.tensor(X), torch.tensor(Y))

@@ -31,7 +31,9 @@ from .module import Module, ShapeError
 
 __all__ = [
     "ModelLoss",
+    "check_model",
     "closed_form",
+    "data_array",
     "exact_gradient",
     "forward",
     "gradient",
@@ -39,6 +41,7 @@ __all__ = [
     "l2_names",
     "loss_value",
     "parameter_symbols",
+    "state_arrays",
     "state_shapes",
     "value_and_gradient",
 ]
@@ -52,7 +55,8 @@ class ModelLoss(NamedTuple):
     l2: Any = 0
 
 
-def _check_model(model: Any) -> Module:
+def check_model(model: Any) -> Module:
+    """Return ``model`` if it is a symprop.nn Module; otherwise a one-line TypeError saying what is valid."""
     if not isinstance(model, Module):
         raise TypeError(
             f"model must be a symprop.nn module such as Sequential(Linear(2, 3), ReLU()), got {type(model).__name__}"
@@ -68,7 +72,7 @@ def _check_arith(arith: Any) -> Arith:
 
 def state_shapes(model: Module, in_shape: tuple[int, ...]) -> tuple[dict[str, tuple], dict[str, tuple]]:
     """(parameter shapes, buffer shapes) by state-dict name, in torch's order."""
-    _check_model(model)
+    check_model(model)
     return model.param_shapes(tuple(in_shape)), model.buffer_shapes(tuple(in_shape))
 
 
@@ -102,7 +106,12 @@ def _used_buffers(model: Module, in_shape) -> set[str]:
     return used
 
 
-def _arrays(model: Module, values: Any, in_shape, ar: Arith) -> tuple[dict, dict]:
+def state_arrays(model: Module, values: Any, in_shape, ar: Arith) -> tuple[dict, dict]:
+    """Validate a state dict against the model and return ``(params, buffers)`` as arrays of ``ar``.
+
+    Unknown or missing names, wrong shapes and non-finite entries are refused with one line naming the entry.
+    With ``values=None`` and ``ar=SYMBOLIC`` the parameters are the model's SymPy symbols.
+    """
     pshapes, bshapes = state_shapes(model, in_shape)
     if values is None:
         if ar is SYMBOLIC or isinstance(ar, type(SYMBOLIC)):
@@ -153,7 +162,8 @@ def _arrays(model: Module, values: Any, in_shape, ar: Arith) -> tuple[dict, dict
     return params, buffers
 
 
-def _data(ar: Arith, X: Any, what: str = "X") -> np.ndarray:
+def data_array(ar: Arith, X: Any, what: str = "X") -> np.ndarray:
+    """``X`` (array or torch tensor) as an array of ``ar``; refused unless it has a batch dimension."""
     X = _numpy(X)
     arr = ar.asarray(X)
     if arr.ndim < 2:
@@ -167,20 +177,20 @@ def _in_shape(X: Any) -> tuple[int, ...]:
 
 def forward(model: Module, values: Any, X: Any, *, arith: Arith = FLOAT) -> np.ndarray:
     """The model's output for inputs X (N, *in_shape)."""
-    _check_model(model)
+    check_model(model)
     ar = _check_arith(arith)
-    x = _data(ar, X)
-    params, buffers = _arrays(model, values, x.shape[1:], ar)
+    x = data_array(ar, X)
+    params, buffers = state_arrays(model, values, x.shape[1:], ar)
     y, _ = model.forward(ar, x, params, buffers)
     return y
 
 
 def _run(model, values, X, Y, loss, arith, l2, want_grad):
     ar = _check_arith(arith)
-    _check_model(model)
+    check_model(model)
     loss = as_loss(loss)
-    x = _data(ar, X)
-    params, buffers = _arrays(model, values, x.shape[1:], ar)
+    x = data_array(ar, X)
+    params, buffers = state_arrays(model, values, x.shape[1:], ar)
     out, back = model.forward(ar, x, params, buffers)
     value, loss_back = loss.forward(ar, out, Y)
     penal = l2_names(model, x.shape[1:]) if l2 else ()
@@ -279,7 +289,7 @@ def closed_form(model: Module, X: Any, Y: Any, loss: Any = "mse", *, l2: Any = 0
 
     ``values`` (optional, a partial state dict) fixes some parameters to numbers."""
     ar = SYMBOLIC
-    x = _data(ar, X)
+    x = data_array(ar, X)
     if values is not None:
         params = parameter_symbols(model, x.shape[1:])
         params |= {k: v for k, v in values.items() if k in params}
